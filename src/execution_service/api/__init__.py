@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app factory, one route module per resource."""

@@ -1,0 +1,25 @@
+"""What the routes need from the service, handed to `create_app` (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from execution_service.bus.health import Health
+from execution_service.metrics import Metrics
+from execution_service.pipeline import Pipeline
+from execution_service.store.repository import Store
+
+IntakeProbe = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    pipeline: Pipeline
+    store: Store
+    health: Health
+    metrics: Metrics
+    intake_probe: IntakeProbe
+    api_token: str | None
+    max_body_bytes: int

@@ -1,0 +1,90 @@
+"""Liveness, readiness, status and metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from execution_service import SERVICE_NAME, __version__
+from execution_service.api.deps import Context
+from execution_service.api.responses import JSONResponse
+from execution_service.bus.connection import REDIS_DOWN
+from execution_service.errors import DatabaseUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health() -> JSONResponse:
+    """200 while the process lives."""
+    return JSONResponse({"service": SERVICE_NAME, "status": "ok", "version": __version__})
+
+
+@router.get("/ready", responses={503: {"description": "not ready, with the reasons"}})
+async def ready(context: Context) -> JSONResponse:
+    """200 once the intake is in place and Redis and the database answer; else 503 with reasons."""
+    reasons = context.health.not_ready_reasons()
+    if reasons:
+        return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
+    return JSONResponse({"ready": True, "reasons": []})
+
+
+@router.get("/status")
+async def status(context: Context) -> JSONResponse:
+    """Version, uptime, counters since start, Redis intake state and database totals."""
+    stats = context.pipeline.stats
+    health = context.health
+    return JSONResponse({
+        "service": SERVICE_NAME,
+        "version": __version__,
+        "status": "ok" if not health.not_ready_reasons() else "degraded",
+        "uptime_s": round(time.time() - context.metrics.started, 3),
+        "stats": {
+            "orders_received": stats.orders_received,
+            "orders_filled": stats.orders_filled,
+            "orders_rejected": stats.orders_rejected,
+            "duplicates": stats.duplicates,
+            "batches": stats.batches,
+            "start_time": stats.start_time.isoformat(),
+        },
+        "kill_switch": context.pipeline.kill_switch.as_dict(),
+        "redis": await _redis_status(context),
+        "database": await _database_status(context),
+    })
+
+
+@router.get("/metrics")
+async def metrics(context: Context) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _redis_status(context: Context) -> dict[str, Any]:
+    health = context.health
+    section: dict[str, Any] = {"connected": health.redis_connected, "error": health.redis_error,
+                               "subscribed": health.subscribed,
+                               "consumer_group_ready": health.streams_ready}
+    if health.redis_connected:
+        try:
+            section["intake"] = await context.intake_probe()
+        except REDIS_DOWN as exc:
+            section.update(connected=False, error=str(exc))
+    return section
+
+
+async def _database_status(context: Context) -> dict[str, Any]:
+    store = context.store
+    section: dict[str, Any] = {"backend": store.database.backend,
+                               "connected": context.health.db_connected,
+                               "error": context.health.db_error}
+    try:
+        section.update(await store.get_stats())
+        section["outbox_unsent"] = await store.count_unsent()
+        section["rejected_messages"] = await store.count_rejected_messages()
+    except DatabaseUnavailable as exc:
+        section.update(connected=False, error=str(exc))
+    return section

@@ -1,0 +1,49 @@
+"""The kill switch: engage (POST) and release (DELETE) with the bearer token; read (GET)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Request
+
+from execution_service.api.deps import Authorized, Context
+from execution_service.api.responses import JSONResponse
+from execution_service.bus.envelope import Envelope
+from execution_service.domain.commands import SetKillSwitch
+from execution_service.domain.orders import Source
+
+router = APIRouter(tags=["control"])
+
+
+@router.get("/kill-switch")
+async def get_kill_switch(context: Context) -> JSONResponse:
+    return JSONResponse(context.pipeline.kill_switch.as_dict())
+
+
+@router.post("/kill-switch", dependencies=[Authorized])
+async def engage(context: Context, request: Request) -> JSONResponse:
+    """Reject every new order with KILL_SWITCH until released. Body: optional {"reason": "..."}."""
+    reason = _reason(await request.body()) or "engaged through POST /kill-switch"
+    return await _set(context, SetKillSwitch(active=True, reason=reason))
+
+
+@router.delete("/kill-switch", dependencies=[Authorized])
+async def release(context: Context) -> JSONResponse:
+    """Accept orders again."""
+    return await _set(context, SetKillSwitch(active=False, reason="released"))
+
+
+async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
+    envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
+    reply = await context.pipeline.submit(envelope)
+    return JSONResponse(reply.body, status_code=200 if reply.outcome == "ok" else 503)
+
+
+def _reason(body: bytes) -> str | None:
+    try:
+        document = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return body[:200].decode(errors="replace")
+    reason = document.get("reason") if isinstance(document, dict) else None
+    return str(reason)[:200] if reason else None

@@ -1,0 +1,109 @@
+"""Orders: list, look up, submit (bearer token), cancel (bearer token)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from execution_service.api.deps import Authorized, Context
+from execution_service.api.responses import JSONResponse, order_view, trade_view
+from execution_service.bus.envelope import Envelope, Reply
+from execution_service.domain.commands import CancelOrder
+from execution_service.domain.orders import OrderStatus, Source
+from execution_service.domain.symbols import normalize_symbol
+from execution_service.pipeline import rest_envelope
+
+router = APIRouter(tags=["orders"])
+
+_STATUS_CODES = {"created": 201, "duplicate": 200, "invalid": 400, "not_found": 404,
+                 "not_open": 409, "ok": 200, "unavailable": 503}
+
+_ORDER_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["symbol", "side", "quantity"],
+        "properties": {
+            "symbol": {"type": "string", "example": "BTCUSDT"},
+            "side": {"type": "string", "enum": ["BUY", "SELL"]},
+            "quantity": {"type": ["number", "string"], "example": 0.001},
+            "client_id": {"type": "string", "maxLength": 64},
+            "order_type": {"type": "string", "enum": ["MARKET"]},
+            "price": {"type": ["number", "string"]},
+            "strategy_id": {"type": "string"},
+            "bot_id": {"type": "string"},
+        },
+    }}}},
+}
+
+
+def symbol_filter(symbol: Annotated[str | None, Query(max_length=32)] = None) -> str | None:
+    if not symbol:
+        return None
+    normalized = normalize_symbol(symbol)
+    if normalized is None:
+        raise HTTPException(422, f"symbol {symbol!r} is not a trading pair like BTCUSDT")
+    return normalized
+
+
+@router.get("/orders")
+async def list_orders(
+    context: Context,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    symbol: Annotated[str | None, Query(max_length=32)] = None,
+    status: OrderStatus | None = None,
+) -> JSONResponse:
+    """The most recent orders first."""
+    orders = await context.store.get_recent_orders(limit, symbol_filter(symbol), status)
+    return JSONResponse([order_view(order) for order in orders])
+
+
+@router.get("/orders/{order_id}", responses={404: {"description": "unknown order"}})
+async def get_order(context: Context, order_id: str) -> JSONResponse:
+    """One order with its trades and its events."""
+    detail = await context.store.get_order_by_id(order_id[:64])
+    if detail is None:
+        raise HTTPException(404, f"unknown order {order_id[:64]!r}")
+    return JSONResponse({
+        **order_view(detail.order),
+        "trades": [trade_view(trade) for trade in detail.trades],
+        "events": [{**event, "at": event["at"].isoformat()} for event in detail.events],
+    })
+
+
+@router.post("/orders", dependencies=[Authorized], status_code=201, openapi_extra=_ORDER_BODY,
+             responses={200: {"description": "duplicate client_id: the original result"},
+                        400: {"description": "invalid order"},
+                        413: {"description": "body too large"},
+                        503: {"description": "not committed in time"}})
+async def submit_order(context: Context, request: Request) -> JSONResponse:
+    """Execute an order; answers once it is committed (201), or with the original if known (200)."""
+    body = await _read_body(request, context.max_body_bytes)
+    return _answer(await context.pipeline.submit(rest_envelope(body)))
+
+
+@router.delete("/orders/{order_id}", dependencies=[Authorized],
+               responses={404: {"description": "unknown order"},
+                          409: {"description": "the order is no longer open"}})
+async def cancel_order(context: Context, order_id: str) -> JSONResponse:
+    """Cancel an open order."""
+    envelope = Envelope(source=Source.REST, received_at=datetime.now(UTC),
+                        command=CancelOrder(order_id=order_id[:64]))
+    return _answer(await context.pipeline.submit(envelope))
+
+
+def _answer(reply: Reply) -> JSONResponse:
+    return JSONResponse(reply.body, status_code=_STATUS_CODES.get(reply.outcome, 200))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"body larger than {limit} bytes")
+    return bytes(body)

@@ -1,0 +1,239 @@
+"""One batch, planned: decode every envelope, drop duplicates, execute the rest.
+
+The planner does no I/O. It is given the orders the store already holds under the
+batch's keys, and returns a `Plan`: the unit of work to commit, the replies to send, the
+entries to acknowledge and the counts to report. The pipeline commits the plan and only
+then lets the account and the kill switch move on to their new state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from execution_service.bus.envelope import EntryRef, Envelope, Reply
+from execution_service.domain import codec
+from execution_service.domain.commands import CancelOrder, Command, SetKillSwitch, SubmitOrder
+from execution_service.domain.orders import ErrorCode, Order, OrderStatus
+from execution_service.engine.account import Account, Ledger
+from execution_service.engine.exchange import Intake, OrderFilled, PaperExchange
+from execution_service.errors import InvalidMessage
+from execution_service.store.writer import BalanceChange, OutboxMessage, RejectedMessage, UnitOfWork
+
+KILL_SWITCH_KEY = "kill_switch"
+CONTROL_CURSOR_KEY = "control_stream"
+_STORED_PAYLOAD_BYTES = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """Whether new orders are refused, since when and why."""
+
+    active: bool = False
+    reason: str | None = None
+    since: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"active": self.active, "reason": self.reason, "since": self.since}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> KillSwitch:
+        if not value:
+            return cls()
+        return cls(bool(value.get("active")), value.get("reason"), value.get("since"))
+
+
+Decoded = tuple[Envelope, Command | InvalidMessage]
+
+
+def decode(envelope: Envelope, max_bytes: int) -> Command | InvalidMessage:
+    """The envelope's command, or the reason it is not one."""
+    if envelope.command is not None:
+        return envelope.command
+    payload = envelope.payload
+    try:
+        if isinstance(payload, dict):
+            size = sum(len(key) + len(value) for key, value in payload.items())
+            _check_size(size, max_bytes)
+            return codec.decode_stream_fields(payload)
+        if isinstance(payload, bytes):
+            _check_size(len(payload), max_bytes)
+            return codec.decode_json(payload)
+        return InvalidMessage("empty message")
+    except InvalidMessage as invalid:
+        return invalid
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise InvalidMessage(f"message of {size} bytes exceeds the limit of {max_bytes}")
+
+
+def lookup_keys(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str]]:
+    """The client ids, intake refs and order ids whose stored orders the plan must see."""
+    client_ids: set[str] = set()
+    intake_refs: set[str] = set()
+    order_ids: set[str] = set()
+    for envelope, command in decoded:
+        if isinstance(command, SubmitOrder | CancelOrder) and command.client_id:
+            client_ids.add(command.client_id)
+        if isinstance(command, CancelOrder) and command.order_id:
+            order_ids.add(command.order_id)
+        if envelope.intake_ref:
+            intake_refs.add(envelope.intake_ref)
+    return client_ids, intake_refs, order_ids
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one batch does, ready to commit."""
+
+    work: UnitOfWork
+    ledger: Ledger
+    kill_switch: KillSwitch
+    replies: list[tuple[Envelope, Reply]] = field(default_factory=list)
+    acks: list[EntryRef] = field(default_factory=list)
+    received: Counter[str] = field(default_factory=Counter)
+    filled: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    answered: list[datetime] = field(default_factory=list)  # intake times of new results
+
+
+class _Known:
+    """Orders by client id, intake ref and order id: stored ones plus this batch's own."""
+
+    def __init__(self, orders: list[Order]) -> None:
+        self.by_client: dict[str, Order] = {}
+        self.by_ref: dict[str, Order] = {}
+        self.by_id: dict[str, Order] = {}
+        for order in orders:
+            self.add(order)
+
+    def add(self, order: Order) -> None:
+        self.by_id[order.order_id] = order
+        if order.client_id:
+            self.by_client[order.client_id] = order
+        if order.intake_ref:
+            self.by_ref[order.intake_ref] = order
+
+    def original(self, envelope: Envelope, command: SubmitOrder) -> Order | None:
+        if command.client_id and command.client_id in self.by_client:
+            return self.by_client[command.client_id]
+        ref = envelope.intake_ref
+        return self.by_ref.get(ref) if ref else None
+
+    def target(self, command: CancelOrder) -> Order | None:
+        if command.order_id:
+            return self.by_id.get(command.order_id)
+        return self.by_client.get(command.client_id) if command.client_id else None
+
+
+class BatchPlanner:
+    """Plans batches against the exchange and the committed account."""
+
+    def __init__(self, exchange: PaperExchange, account: Account) -> None:
+        self._exchange = exchange
+        self._account = account
+
+    def plan(
+        self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime
+    ) -> Plan:
+        plan = Plan(work=UnitOfWork(at=now), ledger=self._account.ledger(),
+                    kill_switch=kill_switch)
+        known = _Known(stored)
+        for envelope, command in decoded:
+            if envelope.entry is not None:
+                plan.acks.append(envelope.entry)
+            if isinstance(command, InvalidMessage):
+                self._invalid(plan, envelope, command, now)
+            elif isinstance(command, SubmitOrder):
+                self._submit(plan, known, envelope, command)
+            elif isinstance(command, CancelOrder):
+                self._cancel(plan, known, envelope, command, now)
+            else:
+                self._kill_switch(plan, envelope, command, now)
+        plan.work.balances = [
+            BalanceChange(asset, plan.ledger.previous(asset), new)
+            for asset, new in sorted(plan.ledger.changed().items())
+        ]
+        return plan
+
+    def _submit(self, plan: Plan, known: _Known, envelope: Envelope, command: SubmitOrder) -> None:
+        plan.received[envelope.source.value] += 1
+        original = known.original(envelope, command)
+        if original is not None:
+            plan.duplicates += 1
+            result = codec.order_result(original, _ms(original.updated_at))
+            plan.replies.append((envelope, Reply("duplicate", {**result, "duplicate": True})))
+            return
+        intake = Intake(envelope.source, envelope.intake_ref, envelope.received_at)
+        halted = plan.kill_switch.reason if plan.kill_switch.active else None
+        execution = self._exchange.execute(command, plan.ledger, intake, halted)
+        order = execution.order
+        known.add(order)
+        plan.work.executions.append(execution)
+        if isinstance(execution, OrderFilled):
+            plan.filled += 1
+        else:
+            plan.rejected[str(order.error_code)] += 1
+        result = codec.order_result(order, _ms(order.updated_at))
+        seq = 2 if isinstance(execution, OrderFilled) else 1
+        plan.work.outbox.append(OutboxMessage.of(f"{order.order_id}:{seq}", order.order_id,
+                                                 result, plan.work.at))
+        plan.answered.append(envelope.received_at)
+        plan.replies.append((envelope, Reply("created", result)))
+
+    def _cancel(
+        self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime
+    ) -> None:
+        target = known.target(command)
+        if target is None:
+            code, message, outcome = ErrorCode.UNKNOWN_ORDER, "Unknown order sent.", "not_found"
+        else:
+            # Market orders are final the moment they execute; nothing rests to be canceled.
+            code, outcome = ErrorCode.ORDER_NOT_OPEN, "not_open"
+            message = f"order {target.order_id} is {target.status}; only open orders can be canceled"
+        result = codec.cancel_result(target.order_id if target else command.order_id,
+                                     target.client_id if target else command.client_id,
+                                     OrderStatus.REJECTED.value, code.value, message, _ms(now))
+        plan.work.outbox.append(OutboxMessage.of(f"cancel:{uuid.uuid4().hex}",
+                                                 target.order_id if target else None, result, now))
+        plan.replies.append((envelope, Reply(outcome, result)))
+
+    def _invalid(
+        self, plan: Plan, envelope: Envelope, invalid: InvalidMessage, now: datetime
+    ) -> None:
+        plan.received[envelope.source.value] += 1
+        plan.rejected[ErrorCode.INVALID_ORDER.value] += 1
+        raw = envelope.raw_bytes()
+        plan.work.rejected.append(RejectedMessage(
+            source=envelope.source, intake_ref=envelope.intake_ref, client_id=invalid.client_id,
+            payload=raw[:_STORED_PAYLOAD_BYTES], payload_bytes=len(raw), reason=invalid.reason,
+            received_at=envelope.received_at))
+        if invalid.client_id is not None:
+            result = codec.invalid_result(invalid.client_id, invalid.reason, _ms(now))
+            plan.work.outbox.append(OutboxMessage.of(f"invalid:{uuid.uuid4().hex}", None,
+                                                     result, now))
+        plan.replies.append((envelope, Reply("invalid", {
+            "client_id": invalid.client_id, "status": "REJECTED",
+            "error_code": ErrorCode.INVALID_ORDER.value, "error_message": invalid.reason})))
+
+    def _kill_switch(
+        self, plan: Plan, envelope: Envelope, command: SetKillSwitch, now: datetime
+    ) -> None:
+        if command.active:
+            plan.kill_switch = KillSwitch(True, command.reason, now.isoformat())
+        else:
+            plan.kill_switch = KillSwitch()
+        plan.work.control[KILL_SWITCH_KEY] = plan.kill_switch.as_dict()
+        if command.control_id is not None:
+            plan.work.control[CONTROL_CURSOR_KEY] = {"last_id": command.control_id}
+        plan.replies.append((envelope, Reply("ok", plan.kill_switch.as_dict())))
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

@@ -1,0 +1,1 @@
+"""The Redis edge: intake (stream consumer, pub/sub subscriber), results, control stream."""

@@ -1,0 +1,66 @@
+"""The Redis client, and the reconnect rhythm every Redis loop follows."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from execution_service.bus.health import Health
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "Redis is not there right now" rather than "this command is wrong".
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+BlockingLoop = Callable[[], Awaitable[None]]
+
+
+def connect(url: str, password: str | None, *, socket_timeout_s: float = 5.0) -> Redis:
+    """A pooled client; commands retry briefly, longer outages surface to the loops."""
+    return Redis.from_url(
+        url,
+        password=password,
+        socket_connect_timeout=2.0,
+        socket_timeout=socket_timeout_s,
+        health_check_interval=15,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+        max_connections=32,
+    )
+
+
+async def keep_running(name: str, loop: BlockingLoop, health: Health) -> None:
+    """Run `loop` for ever, waiting with exponential backoff (0.1 s to 5 s) after Redis fails."""
+    backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
+    failures = 0
+    while True:
+        try:
+            await loop()
+            failures = 0
+        except REDIS_DOWN as exc:
+            failures += 1
+            if health.redis_connected or failures == 1:
+                log.warning("%s lost Redis (%s); reconnecting", name, exc)
+            health.redis_down(exc)
+            await asyncio.sleep(backoff.compute(failures))
+
+
+async def watch(redis: Redis, health: Health, interval_s: float = 1.0) -> None:
+    """Ping Redis every `interval_s`, keeping `health` true to what Redis answers."""
+    while True:
+        try:
+            await redis.ping()
+            if not health.redis_connected:
+                log.info("Redis connected")
+            health.redis_up()
+        except REDIS_DOWN as exc:
+            if health.redis_connected:
+                log.warning("Redis unreachable: %s", exc)
+            health.redis_down(exc)
+        await asyncio.sleep(interval_s)

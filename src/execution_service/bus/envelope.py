@@ -1,0 +1,66 @@
+"""What the intakes hand to the pipeline: a payload with where it came from."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from execution_service.domain.commands import Command
+from execution_service.domain.orders import Source
+
+StreamFields = dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    """A stream entry read through the consumer group; acknowledged after its batch commits."""
+
+    stream: str
+    entry_id: str
+
+    @property
+    def intake_ref(self) -> str:
+        return f"{self.stream}:{self.entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to a REST caller: `outcome` names what happened, `body` is the JSON."""
+
+    outcome: str  # created | duplicate | invalid | not_found | not_open | ok | unavailable
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One intake message on its way through the pipeline.
+
+    `payload` is raw JSON bytes (pub/sub, REST) or a stream entry's fields; `command` is
+    set instead for commands the service makes itself (the kill switch). `reply` is the
+    future a REST caller awaits.
+    """
+
+    source: Source
+    received_at: datetime
+    payload: bytes | StreamFields | None = None
+    entry: EntryRef | None = None
+    command: Command | None = None
+    reply: asyncio.Future[Reply] | None = None
+
+    @property
+    def intake_ref(self) -> str | None:
+        return self.entry.intake_ref if self.entry else None
+
+    def raw_bytes(self) -> bytes:
+        """The payload as bytes, for `rejected_messages`."""
+        if isinstance(self.payload, bytes):
+            return self.payload
+        if isinstance(self.payload, dict):
+            return b"\n".join(key + b"=" + value for key, value in self.payload.items())
+        return b""
+
+    def answer(self, reply: Reply) -> None:
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_result(reply)

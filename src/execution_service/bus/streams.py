@@ -1,0 +1,157 @@
+"""The stream intake: `stream.orders` and the pub/sub journal, read through one consumer group.
+
+Entries are delivered to the pipeline in batches of whatever has arrived (up to
+`batch_max`) and acknowledged only after their batch commits. Entries left pending by a
+consumer that died are reclaimed with XAUTOCLAIM once idle for `claim_idle_ms`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from execution_service.bus.envelope import EntryRef, Envelope
+from execution_service.bus.health import Health
+from execution_service.domain.orders import Source
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[list[Envelope]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeStream:
+    """A stream this service consumes; `start_id` is where a newly created group begins."""
+
+    name: str
+    source: Source
+    start_id: str  # "$": only entries added from now on; "0": everything in the stream
+
+
+class StreamIntake:
+    """Reads the intake streams through the consumer group and hands batches to `deliver`."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        streams: list[IntakeStream],
+        group: str,
+        consumer: str,
+        deliver: Deliver,
+        health: Health,
+        *,
+        batch_max: int,
+        claim_idle_ms: int,
+        block_ms: int = 1000,
+    ) -> None:
+        self._redis = redis
+        self._streams = {stream.name: stream for stream in streams}
+        self._group = group
+        self._consumer = consumer
+        self._deliver = deliver
+        self._health = health
+        self._batch_max = batch_max
+        self._claim_idle_ms = claim_idle_ms
+        self._block_ms = block_ms
+        self._next_claim = 0.0
+
+    async def run(self) -> None:
+        """Create the groups, take back this consumer's pending entries, then read for ever."""
+        await self._ensure_groups()
+        await self._read_own_pending()
+        self._health.streams_ready = True
+        while True:
+            if time.monotonic() >= self._next_claim:
+                await self._claim_stale()
+            try:
+                reply = await self._redis.xreadgroup(
+                    self._group, self._consumer, dict.fromkeys(self._streams, ">"),
+                    count=self._batch_max, block=self._block_ms)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group vanished (Redis restarted?); creating it again")
+                await self._ensure_groups()
+                continue
+            if reply:
+                await self._deliver(self._envelopes(reply))
+
+    async def _ensure_groups(self) -> None:
+        for stream in self._streams.values():
+            try:
+                await self._redis.xgroup_create(stream.name, self._group, id=stream.start_id,
+                                                 mkstream=True)
+                log.info("created consumer group %s on %s at %s", self._group, stream.name,
+                         stream.start_id)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read_own_pending(self) -> None:
+        """Entries delivered to this consumer name before a restart and never acknowledged."""
+        for name in self._streams:
+            start = "0"
+            while True:
+                reply = await self._redis.xreadgroup(self._group, self._consumer, {name: start},
+                                                     count=self._batch_max)
+                envelopes = self._envelopes(reply)
+                if not envelopes:
+                    break
+                log.info("redelivering %d pending entries of %s", len(envelopes), name)
+                await self._deliver(envelopes)
+                start = envelopes[-1].entry.entry_id  # type: ignore[union-attr]
+
+    async def _claim_stale(self) -> None:
+        self._next_claim = time.monotonic() + self._claim_idle_ms / 2000
+        for name in self._streams:
+            start = "0-0"
+            while True:
+                reply = await self._redis.xautoclaim(name, self._group, self._consumer,
+                                                     self._claim_idle_ms, start,
+                                                     count=self._batch_max)
+                start = _text(reply[0])
+                envelopes = self._entries(name, reply[1])
+                if envelopes:
+                    log.info("reclaimed %d stale entries of %s", len(envelopes), name)
+                    await self._deliver(envelopes)
+                if start == "0-0":
+                    break
+
+    def _envelopes(self, reply: Any) -> list[Envelope]:
+        envelopes: list[Envelope] = []
+        for name, entries in reply or []:
+            envelopes.extend(self._entries(_text(name), entries))
+        return envelopes
+
+    def _entries(self, name: str, entries: Any) -> list[Envelope]:
+        source = self._streams[name].source
+        now = datetime.now(UTC)
+        envelopes = []
+        for entry_id, fields in entries:
+            if fields is None:  # XAUTOCLAIM reports entries deleted meanwhile as nil
+                continue
+            envelope = Envelope(source=source, received_at=now, payload=fields,
+                                entry=EntryRef(name, _text(entry_id)))
+            if source is Source.PUBSUB:
+                _unwrap_journal_entry(envelope, fields)
+            envelopes.append(envelope)
+        return envelopes
+
+
+def _unwrap_journal_entry(envelope: Envelope, fields: dict[bytes, bytes]) -> None:
+    """A journal entry holds the raw pub/sub message and the moment it was read."""
+    envelope.payload = fields.get(b"data", b"")
+    stamp = fields.get(b"received_ms", b"")
+    if stamp.isdigit():
+        envelope.received_at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

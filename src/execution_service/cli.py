@@ -1,0 +1,47 @@
+"""Command line: `execution-service run | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from execution_service import __version__, logs
+from execution_service.config import Settings, load_settings
+from execution_service.errors import ConfigError
+from execution_service.service import ExecutionService
+from execution_service.store.database import Database
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command, read the settings once, and run."""
+    parser = argparse.ArgumentParser(
+        prog="execution-service",
+        description="Paper-trading execution service. Configure it with environment variables "
+                    "(or .env); see the README.")
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the service (HTTP on HTTP_HOST:HTTP_PORT)")
+    commands.add_parser("migrate", help="apply the database migrations and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"execution-service: {exc}\n")
+        return EXIT_CONFIG
+    logs.configure(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    else:
+        asyncio.run(ExecutionService(settings).run())
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    database = Database(settings.database())
+    try:
+        await database.migrate()
+    finally:
+        await database.dispose()

@@ -1,0 +1,212 @@
+"""Validated settings, read once from the environment (and `.env`) by the CLI.
+
+Every variable of SPEC section 3 is a field here. Bad values stop the service at start
+with one line naming the variable (`ConfigError`), so nothing fails late. Secrets are
+`SecretStr`: they never appear in `repr`, logs or `/status`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from execution_service.errors import ConfigError
+
+DEFAULT_SQLITE_PATH = Path("data/execution.sqlite")
+
+DecimalMap = Annotated[dict[str, Decimal], NoDecode]
+
+
+def _default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def parse_decimal_map(value: Any) -> Any:
+    """Turn `"USDT=100000,BTC=0.5"` into `{"USDT": Decimal("100000"), "BTC": Decimal("0.5")}`."""
+    if not isinstance(value, str):
+        return value
+    result: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, number = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected NAME=NUMBER items separated by commas, got {item!r}")
+        try:
+            result[key.strip().upper()] = Decimal(number.strip())
+        except InvalidOperation:
+            raise ValueError(f"{number.strip()!r} is not a number") from None
+    return result
+
+
+class Settings(BaseSettings):
+    """The service's configuration. Field names are the environment variables, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Redis
+    redis_url: str | None = None
+    redis_host: str = "localhost"
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_db: int = Field(0, ge=0)
+    redis_password: SecretStr | None = None
+    redis_password_file: Path | None = None
+
+    # Database
+    database_url: SecretStr | None = None
+    postgres_host: str | None = None
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    postgres_user: str = "postgres"
+    postgres_db: str = "claire_de_binare"
+    postgres_password: SecretStr | None = None
+    postgres_password_file: Path | None = None
+    auto_migrate: bool = True
+
+    # HTTP
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(8003, ge=0, le=65535)
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+
+    # Wire names
+    orders_channel: str = "orders"
+    orders_stream: str = "stream.orders"
+    results_channel: str = "order_results"
+    fills_stream: str = "stream.fills"
+    fills_stream_maxlen: int = Field(100_000, ge=1)
+    market_data_channel: str = "market_data"
+    control_stream: str = "stream.bot_shutdown"
+    journal_stream: str = Field("execution.journal", min_length=1)
+    consumer_group: str = Field("execution-service", min_length=1)
+    consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
+
+    # Intake tuning
+    batch_max_orders: int = Field(1000, ge=1, le=10_000)
+    claim_idle_ms: int = Field(30_000, ge=100)
+    max_message_bytes: int = Field(65_536, ge=1024)
+
+    # Paper exchange
+    mock_success_rate: float = Field(0.95, ge=0.0, le=1.0)
+    random_seed: int | None = None
+    taker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
+    maker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
+    initial_balances: DecimalMap = Field(default_factory=lambda: {"USDT": Decimal(100_000)})
+    reference_prices: DecimalMap = Field(default_factory=dict)
+    slippage_spread_bps: Decimal = Field(Decimal("1"), ge=0, le=1000)
+    slippage_impact_bps: Decimal = Field(Decimal("10"), ge=0, le=1000)
+    slippage_impact_notional: Decimal = Field(Decimal("1000000"), gt=0)
+    price_volatility_bps: Decimal = Field(Decimal("2"), ge=0, le=1000)
+    live_price_max_age_s: float = Field(60.0, gt=0)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case_insensitive(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if value.upper() in {"DEBUG", "INFO", "WARNING", "ERROR",
+                                                   "CRITICAL"} else value.lower()
+
+    @field_validator("initial_balances", "reference_prices", mode="before")
+    @classmethod
+    def _decimal_map(cls, value: Any) -> Any:
+        return parse_decimal_map(value)
+
+    @field_validator("initial_balances", "reference_prices")
+    @classmethod
+    def _non_negative_finite(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name, number in value.items():
+            if not number.is_finite() or number < 0:
+                raise ValueError(f"{name}={number} must be a finite number >= 0")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _sqlalchemy_url(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        for name in ("redis_password", "postgres_password", "api_token"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            try:
+                secret = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+            object.__setattr__(self, name, SecretStr(secret))
+        return self
+
+    # Derived values
+
+    def redis_connection_url(self) -> str:
+        """The Redis URL without password (the password is passed separately)."""
+        if self.redis_url:
+            return self.redis_url
+        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    def database(self) -> URL:
+        """The SQLAlchemy URL with the async driver: PostgreSQL via psycopg, SQLite via aiosqlite."""
+        if self.database_url is not None:
+            return _sqlalchemy_url(self.database_url.get_secret_value())
+        if self.postgres_host:
+            password = self.postgres_password.get_secret_value() if self.postgres_password else None
+            return URL.create(
+                "postgresql+psycopg",
+                username=self.postgres_user,
+                password=password,
+                host=self.postgres_host,
+                port=self.postgres_port,
+                database=self.postgres_db,
+            )
+        return URL.create("sqlite+aiosqlite", database=str(DEFAULT_SQLITE_PATH))
+
+    def token(self) -> str | None:
+        return self.api_token.get_secret_value() if self.api_token else None
+
+
+def _sqlalchemy_url(raw: str) -> URL:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("is not a valid database URL") from None
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("sqlite needs a file path, for example sqlite:///data/execution.sqlite")
+        return url.set(drivername="sqlite+aiosqlite")
+    raise ValueError("must be a postgresql:// or sqlite:/// URL")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning any validation error into one `ConfigError` line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{variable}: {message}" if variable else message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

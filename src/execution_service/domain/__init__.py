@@ -1,0 +1,1 @@
+"""Pure data: orders, commands, events and the wire codec. No I/O here."""

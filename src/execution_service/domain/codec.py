@@ -1,0 +1,295 @@
+"""The wire <-> domain codec.
+
+Inbound (SPEC 4.1): a JSON object (pub/sub, REST, or a stream entry's `data` field) or a
+stream entry's flat string fields become a `SubmitOrder` or `CancelOrder`; anything else
+raises `InvalidMessage`. Outbound (SPEC 4.2): an `Order` becomes the `order_result`
+message, as JSON for pub/sub and as flat string fields for `stream.fills`.
+
+Decimals travel exactly: inbound numbers are read through their text, outbound numbers
+are written from the `Decimal` digits (never through a float).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from execution_service.domain.commands import CancelOrder, SubmitOrder
+from execution_service.domain.orders import Order, OrderType, Side
+from execution_service.domain.symbols import normalize_symbol
+from execution_service.errors import InvalidMessage
+
+MAX_CLIENT_ID_LENGTH = 64
+MAX_TEXT_LENGTH = 256
+MAX_QUANTITY = Decimal("1e12")
+MAX_DECIMAL_PLACES = 8
+_ECHOED = ("signal_id", "reason", "stop_loss_pct")
+_KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", "order_type",
+          "price", "strategy_id", "bot_id", *_ECHOED, "timestamp"}
+
+InboundCommand = SubmitOrder | CancelOrder
+
+
+# Inbound
+
+
+def decode_json(raw: bytes | str) -> InboundCommand:
+    """Decode a JSON object payload (pub/sub message, REST body, stream `data` field)."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(f"not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(document).__name__}")
+    return decode_mapping(document)
+
+
+def decode_stream_fields(fields: Mapping[bytes, bytes]) -> InboundCommand:
+    """Decode a stream entry: flat string fields, or a single `data` field holding JSON."""
+    if set(fields) == {b"data"}:
+        return decode_json(fields[b"data"])
+    try:
+        document = {key.decode(): value.decode() for key, value in fields.items()}
+    except UnicodeDecodeError:
+        raise InvalidMessage("stream entry fields are not valid UTF-8") from None
+    return decode_mapping(document)
+
+
+def decode_mapping(document: Mapping[str, Any]) -> InboundCommand:
+    """Validate one order or cancel object as the pipeline sends it."""
+    client_id = _client_id(document)
+    try:
+        kind = _optional_text(document, "type")
+        if kind is not None and kind.lower() == "cancel":
+            return _cancel(document, client_id)
+        if kind is not None and kind.lower() != "order":
+            raise ValueError(f"type must be 'order' or 'cancel', got {kind!r}")
+        return _submit(document, client_id)
+    except ValueError as exc:
+        raise InvalidMessage(str(exc), client_id) from None
+
+
+def read_client_id(document: Mapping[str, Any]) -> str | None:
+    """Return the sender's idempotency key if one can be read, else None (never raises)."""
+    try:
+        return _client_id(document)
+    except InvalidMessage:
+        return None
+
+
+def _client_id(document: Mapping[str, Any]) -> str | None:
+    raw = document.get("client_id", document.get("client_order_id"))
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise InvalidMessage("client_id must be a string")
+    text = str(raw)
+    if len(text) > MAX_CLIENT_ID_LENGTH:
+        raise InvalidMessage(f"client_id is longer than {MAX_CLIENT_ID_LENGTH} characters")
+    if not text.isprintable():
+        raise InvalidMessage("client_id contains control characters")
+    return text
+
+
+def _cancel(document: Mapping[str, Any], client_id: str | None) -> CancelOrder:
+    order_id = _optional_text(document, "order_id")
+    if order_id is None and client_id is None:
+        raise ValueError("a cancel needs order_id or client_id")
+    return CancelOrder(order_id=order_id, client_id=client_id)
+
+
+def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
+    raw_symbol = _required_text(document, "symbol")
+    symbol = normalize_symbol(raw_symbol)
+    if symbol is None:
+        raise ValueError(f"symbol {raw_symbol[:32]!r} is not a trading pair like BTCUSDT")
+    side_text = _required_text(document, "side").upper()
+    if side_text not in Side.__members__:
+        raise ValueError(f"side must be BUY or SELL, got {side_text[:16]!r}")
+    quantity = _decimal(document, "quantity", required=True)
+    assert quantity is not None
+    if quantity <= 0:
+        raise ValueError("quantity must be greater than 0")
+    if quantity > MAX_QUANTITY:
+        raise ValueError(f"quantity must be at most {MAX_QUANTITY:f}")
+    if -quantity.as_tuple().exponent > MAX_DECIMAL_PLACES:  # type: ignore[operator]
+        raise ValueError(f"quantity has more than {MAX_DECIMAL_PLACES} decimal places")
+    order_type = (_optional_text(document, "order_type") or "MARKET").upper()
+    if order_type not in OrderType.__members__:
+        raise ValueError(f"order_type {order_type[:32]!r} is not supported (MARKET only)")
+    price = _decimal(document, "price", required=False)
+    if price is not None and price <= 0:
+        raise ValueError("price must be greater than 0")
+    return SubmitOrder(
+        symbol=symbol,
+        side=Side(side_text),
+        quantity=quantity,
+        order_type=OrderType(order_type),
+        client_id=client_id,
+        price=price,
+        strategy_id=_optional_text(document, "strategy_id"),
+        bot_id=_optional_text(document, "bot_id"),
+        metadata=_metadata(document),
+    )
+
+
+def _metadata(document: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = {key: value for key, value in document.items() if key not in _KNOWN}
+    for key in _ECHOED:
+        if document.get(key) is not None:
+            metadata[key] = _echo_value(document, key)
+    if document.get("timestamp") is not None:
+        metadata["client_timestamp"] = document["timestamp"]
+    return metadata
+
+
+def _echo_value(document: Mapping[str, Any], key: str) -> Any:
+    if key == "stop_loss_pct":
+        return _decimal(document, key, required=False)
+    return _optional_text(document, key)
+
+
+def _required_text(document: Mapping[str, Any], key: str) -> str:
+    value = _optional_text(document, key)
+    if value is None:
+        raise ValueError(f"{key} is required")
+    return value
+
+
+def _optional_text(document: Mapping[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{key} must be a string")
+    text = str(value)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError(f"{key} is longer than {MAX_TEXT_LENGTH} characters")
+    return text
+
+
+def _decimal(document: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
+    value = document.get(key)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{key} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be a number or a numeric string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key} must be finite")
+    try:
+        # Through the text: Decimal("0.001"), never the binary float 0.001000000000000000020...
+        number = Decimal(value if isinstance(value, str) else repr(value))
+    except InvalidOperation:
+        raise ValueError(f"{key} {str(value)[:32]!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{key} must be finite")
+    return number
+
+
+# Outbound
+
+
+def plain(number: Decimal) -> str:
+    """Exact decimal text without exponent or trailing zeros: Decimal('1.50000') -> '1.5'."""
+    return format(number.normalize(), "f") if number else "0"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(plain(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(document: Any) -> bytes:
+    """Serialize to JSON; `Decimal` values become exact JSON numbers."""
+    return orjson.dumps(document, default=_json_default)
+
+
+def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
+    """The `order_result` message for the order's current state (SPEC 4.2)."""
+    result: dict[str, Any] = {
+        "type": "order_result",
+        "order_id": order.order_id,
+        "client_id": order.client_id,
+        "status": order.status.value,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "quantity": order.quantity,
+        "filled_quantity": order.filled_quantity,
+        "price": order.avg_fill_price,
+        "fee": order.fee,
+        "fee_asset": order.fee_asset,
+        "slippage_bps": order.slippage_bps,
+        "timestamp": event_time_ms // 1000,
+        "event_time_ms": event_time_ms,
+        "strategy_id": order.strategy_id,
+        "bot_id": order.bot_id,
+        "source": order.source.value,
+        "error_code": order.error_code.value if order.error_code else None,
+        "error_message": order.error_message,
+    }
+    for key in (*_ECHOED, "client_timestamp"):
+        if key in order.metadata:
+            result[key] = order.metadata[key]
+    return result
+
+
+def invalid_result(client_id: str, reason: str, event_time_ms: int) -> dict[str, Any]:
+    """The rejection sent for a message that never became an order but named a `client_id`."""
+    return {
+        "type": "order_result",
+        "order_id": None,
+        "client_id": client_id,
+        "status": "REJECTED",
+        "timestamp": event_time_ms // 1000,
+        "event_time_ms": event_time_ms,
+        "error_code": "INVALID_ORDER",
+        "error_message": reason,
+    }
+
+
+def cancel_result(
+    order_id: str | None, client_id: str | None, status: str, error_code: str | None,
+    error_message: str | None, event_time_ms: int,
+) -> dict[str, Any]:
+    """The answer to a cancel that changed nothing (unknown order, or not open)."""
+    return {
+        "type": "cancel_result",
+        "order_id": order_id,
+        "client_id": client_id,
+        "status": status,
+        "timestamp": event_time_ms // 1000,
+        "event_time_ms": event_time_ms,
+        "error_code": error_code,
+        "error_message": error_message,
+    }
+
+
+def stream_fields(result: Mapping[str, Any]) -> dict[str, str]:
+    """Flat string fields for `XADD stream.fills`, with the `filled_size`/`avg_fill_price` aliases."""
+    fields = {key: _field_text(value) for key, value in result.items()}
+    if "filled_quantity" in result:
+        fields["filled_size"] = fields["filled_quantity"]
+        fields["avg_fill_price"] = fields["price"]
+    return fields
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return repr(value)
+    return dumps(value).decode()

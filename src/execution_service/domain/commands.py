@@ -1,0 +1,48 @@
+"""Commands: what a sender asks the service to do, already validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from execution_service.domain.orders import OrderType, Side
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """Execute an order. Quantities and prices are exact decimals from here on."""
+
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType = OrderType.MARKET
+    client_id: str | None = None
+    price: Decimal | None = None
+    strategy_id: str | None = None
+    bot_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel an open order, named by `order_id` or by `client_id`."""
+
+    order_id: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetKillSwitch:
+    """Engage (`active=True`) or release the kill switch.
+
+    `control_id` is the control-stream entry that caused it, remembered so that a
+    restart never replays old entries into a new trigger.
+    """
+
+    active: bool
+    reason: str
+    control_id: str | None = None
+
+
+Command = SubmitOrder | CancelOrder | SetKillSwitch

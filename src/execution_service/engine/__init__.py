@@ -1,0 +1,1 @@
+"""The paper exchange: synchronous and deterministic, knows nothing of Redis or SQL."""

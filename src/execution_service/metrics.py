@@ -1,0 +1,51 @@
+"""Every Prometheus collector of the service, registered on a registry it is given."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                     0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class Metrics:
+    """The collectors; names follow the Prometheus conventions (SPEC 7)."""
+
+    def __init__(self, registry: CollectorRegistry, started: float | None = None) -> None:
+        self.registry = registry
+        self.started = started if started is not None else time.time()
+        self.orders_received = Counter(
+            "execution_orders_received", "Orders received on any intake", ["source"],
+            registry=registry)
+        self.orders_filled = Counter(
+            "execution_orders_filled", "Orders filled", registry=registry)
+        self.orders_rejected = Counter(
+            "execution_orders_rejected", "Orders rejected, by error code", ["reason"],
+            registry=registry)
+        self.duplicates = Counter(
+            "execution_duplicates", "Orders received again under a known client_id or entry",
+            registry=registry)
+        self.order_latency = Histogram(
+            "execution_order_latency_seconds", "Intake to result published",
+            buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.batch_size = Histogram(
+            "execution_batch_size", "Commands per committed batch", buckets=BATCH_BUCKETS,
+            registry=registry)
+        self.db_commit = Histogram(
+            "execution_db_commit_seconds", "Duration of one batch transaction",
+            buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.intake_pending = Gauge(
+            "execution_intake_pending", "Entries delivered to the consumer group, not acknowledged",
+            registry=registry)
+        self.outbox_unsent = Gauge(
+            "execution_outbox_unsent", "Committed results not yet published", registry=registry)
+        self.redis_connected = Gauge(
+            "execution_redis_connected", "1 while Redis answers", registry=registry)
+        self.db_connected = Gauge(
+            "execution_db_connected", "1 while the database answers", registry=registry)
+        self.uptime = Gauge(
+            "execution_uptime_seconds", "Seconds since the service started", registry=registry)
+        self.uptime.set_function(lambda: time.time() - self.started)

@@ -1,0 +1,285 @@
+r"""The pipeline: intake batches in, committed and published results out.
+
+    intakes --deliver()--> inbox --> plan (decode, dedupe, execute) --> commit --> answer
+                                                                          \--> publish + ack
+
+One task runs it, so batches are strictly ordered and the account has one writer.
+A batch is whatever has arrived, up to `batch_max` commands. Nothing is acknowledged
+before its batch commits; when the database is down the batch in hand is retried with
+backoff and the intakes stop reading (the inbox is bounded). Results that could not be
+published stay in the outbox and are swept out once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from redis.backoff import ExponentialWithJitterBackoff
+
+from execution_service.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode, lookup_keys
+from execution_service.bus.connection import REDIS_DOWN
+from execution_service.bus.envelope import EntryRef, Envelope, Reply
+from execution_service.bus.health import Health
+from execution_service.bus.publisher import ResultPublisher
+from execution_service.domain.orders import Source
+from execution_service.engine.account import Account
+from execution_service.errors import DatabaseUnavailable, WriteConflict
+from execution_service.metrics import Metrics
+from execution_service.store.repository import Store
+from execution_service.store.writer import BatchWriter, OutboxMessage, RejectedMessage, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+_MAX_CONFLICT_RETRIES = 5
+_SWEEP_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class Stats:
+    """The seed's counters since start, shown on /status."""
+
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    orders_received: int = 0
+    orders_filled: int = 0
+    orders_rejected: int = 0
+    duplicates: int = 0
+    batches: int = 0
+
+
+class Pipeline:
+    """Plans, commits, answers and publishes batches; see the module docstring."""
+
+    def __init__(
+        self,
+        planner: BatchPlanner,
+        account: Account,
+        store: Store,
+        writer: BatchWriter,
+        publisher: ResultPublisher,
+        health: Health,
+        metrics: Metrics,
+        *,
+        kill_switch: KillSwitch,
+        batch_max: int,
+        max_message_bytes: int,
+        inbox_batches: int = 4,
+    ) -> None:
+        self._planner = planner
+        self._account = account
+        self._store = store
+        self._writer = writer
+        self._publisher = publisher
+        self._health = health
+        self._metrics = metrics
+        self.kill_switch = kill_switch
+        self._batch_max = batch_max
+        self._max_message_bytes = max_message_bytes
+        self.inbox: asyncio.Queue[list[Envelope]] = asyncio.Queue(maxsize=inbox_batches)
+        self.stats = Stats()
+        self._outbox_dirty = True  # a previous run may have left results unsent
+        self._closing = False
+        self._give_up_at = float("inf")
+
+    # Feeding it
+
+    async def deliver(self, envelopes: list[Envelope]) -> None:
+        """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
+        await self.inbox.put(envelopes)
+
+    async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:
+        """Run one envelope through the pipeline and wait for its committed answer."""
+        if self._closing:
+            return Reply("unavailable", {"error_message": "the service is shutting down"})
+        envelope.reply = asyncio.get_running_loop().create_future()
+        await self.inbox.put([envelope])
+        try:
+            return await asyncio.wait_for(asyncio.shield(envelope.reply), timeout_s)
+        except TimeoutError:
+            return Reply("unavailable", {
+                "error_message": f"not committed within {timeout_s:g} s (database unavailable?);"
+                                 " it may still execute: retry with the same client_id"})
+
+    # Running it
+
+    async def run(self) -> None:
+        """Process batches until `close()` and the inbox is empty."""
+        while True:
+            batch = await self._next_batch()
+            if batch:
+                await self._process(batch)
+            elif self._closing:
+                return
+            if self._outbox_dirty and self._health.redis_connected:
+                await self._sweep_outbox()
+
+    def close(self, timeout_s: float) -> None:
+        """Stop taking REST orders; finish what is queued, giving up on the database after `timeout_s`."""
+        self._closing = True
+        self._give_up_at = time.monotonic() + timeout_s
+
+    async def _next_batch(self) -> list[Envelope]:
+        if self.inbox.empty():
+            if self._closing:
+                return []
+            try:
+                async with asyncio.timeout(0.5):
+                    batch = await self.inbox.get()
+            except TimeoutError:
+                return []
+        else:
+            batch = self.inbox.get_nowait()
+        while len(batch) < self._batch_max and not self.inbox.empty():
+            batch.extend(self.inbox.get_nowait())
+        return batch
+
+    async def _process(self, envelopes: list[Envelope]) -> None:
+        decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
+        try:
+            plan = await self._commit(decoded)
+        except Exception:
+            log.exception("batch of %d failed unexpectedly; retrying one by one", len(decoded))
+            await self._process_singly(decoded)
+            return
+        if plan is None:
+            for envelope in envelopes:
+                envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
+            return
+        self._account.apply(plan.ledger)
+        self.kill_switch = plan.kill_switch
+        for envelope, reply in plan.replies:
+            envelope.answer(reply)
+        self._count(plan)
+        await self._publish(plan.work.outbox, plan.acks, plan.answered)
+
+    async def _commit(self, decoded: list[Decoded]) -> Plan | None:
+        """Plan and commit, retrying while the database is away; None if shutdown cut it short."""
+        backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        outages = conflicts = 0
+        while True:
+            try:
+                if conflicts:
+                    self._account.reset(await self._store.free_balances())
+                stored = await self._store.find_orders(*lookup_keys(decoded))
+                plan = self._planner.plan(decoded, stored, self.kill_switch, datetime.now(UTC))
+                started = time.perf_counter()
+                await self._writer.commit(plan.work)
+                self._metrics.db_commit.observe(time.perf_counter() - started)
+                if not self._health.db_connected:
+                    log.info("database back; committed the batch held for %d retries", outages)
+                self._health.db_up()
+                return plan
+            except DatabaseUnavailable as exc:
+                outages += 1
+                if self._health.db_connected:
+                    log.warning("database unavailable (%s); holding %d commands", exc, len(decoded))
+                self._health.db_down(exc)
+                if time.monotonic() >= self._give_up_at:
+                    log.warning("shutting down with %d uncommitted commands; they stay "
+                                "unacknowledged and will be redelivered", len(decoded))
+                    return None
+                await asyncio.sleep(backoff.compute(outages))
+            except WriteConflict as exc:
+                conflicts += 1
+                if conflicts > _MAX_CONFLICT_RETRIES:
+                    raise
+                log.info("write conflict (%s); re-reading and running the batch again", exc)
+
+    async def _process_singly(self, decoded: list[Decoded]) -> None:
+        if len(decoded) > 1:
+            for item in decoded:
+                await self._process([item[0]])
+            return
+        envelope, _command = decoded[0]
+        await self._quarantine(envelope)
+
+    async def _quarantine(self, envelope: Envelope) -> None:
+        """Keep a message that fails on its own in rejected_messages, so it cannot block the intake."""
+        raw = envelope.raw_bytes()
+        now = datetime.now(UTC)
+        work = UnitOfWork(at=now, rejected=[RejectedMessage(
+            source=envelope.source, intake_ref=envelope.intake_ref, client_id=None,
+            payload=raw[:65_536], payload_bytes=len(raw),
+            reason="internal error while executing; see the service log", received_at=now)])
+        try:
+            await self._writer.commit(work)
+        except Exception:
+            log.exception("could not quarantine a failing message; it stays pending")
+            envelope.answer(Reply("unavailable", {"error_message": "internal error"}))
+            return
+        envelope.answer(Reply("invalid", {"error_code": "INTERNAL_ERROR",
+                                          "error_message": "internal error while executing"}))
+        await self._publish([], [envelope.entry] if envelope.entry else [], [])
+
+    # After the commit
+
+    def _count(self, plan: Plan) -> None:
+        received = sum(plan.received.values())
+        rejected = sum(plan.rejected.values())
+        self.stats.orders_received += received
+        self.stats.orders_filled += plan.filled
+        self.stats.orders_rejected += rejected
+        self.stats.duplicates += plan.duplicates
+        self.stats.batches += 1
+        for source, count in plan.received.items():
+            self._metrics.orders_received.labels(source).inc(count)
+        for reason, count in plan.rejected.items():
+            self._metrics.orders_rejected.labels(reason).inc(count)
+        self._metrics.orders_filled.inc(plan.filled)
+        self._metrics.duplicates.inc(plan.duplicates)
+        self._metrics.batch_size.observe(len(plan.replies))
+
+    async def _publish(
+        self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
+        answered: Sequence[datetime],
+    ) -> None:
+        if not self._health.redis_connected and not acks:
+            self._outbox_dirty = self._outbox_dirty or bool(outbox)
+            return
+        try:
+            await self._publisher.publish(outbox, acks)
+        except REDIS_DOWN as exc:
+            self._health.redis_down(exc)
+            self._outbox_dirty = True
+            return
+        published = datetime.now(UTC)
+        for received_at in answered:
+            self._metrics.order_latency.observe((published - received_at).total_seconds())
+        await self._mark_sent([message.event_id for message in outbox])
+
+    async def _mark_sent(self, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        try:
+            await self._writer.mark_sent(event_ids, datetime.now(UTC))
+        except DatabaseUnavailable:
+            self._outbox_dirty = True  # they were sent; at worst they are sent once more
+
+    async def _sweep_outbox(self) -> None:
+        """Publish results committed while Redis was away, oldest first."""
+        swept = 0
+        try:
+            while unsent := await self._store.unsent_results(_SWEEP_CHUNK):
+                now = datetime.now(UTC)
+                messages = [OutboxMessage(row.event_id, None, orjson.loads(row.payload),
+                                          row.payload, now) for row in unsent]
+                await self._publisher.publish(messages, [])
+                await self._writer.mark_sent([message.event_id for message in messages], now)
+                swept += len(messages)
+        except REDIS_DOWN as exc:
+            self._health.redis_down(exc)
+            return
+        except DatabaseUnavailable:
+            return
+        self._outbox_dirty = False
+        if swept:
+            log.info("published %d results from the outbox", swept)
+
+
+def rest_envelope(payload: bytes) -> Envelope:
+    return Envelope(source=Source.REST, received_at=datetime.now(UTC), payload=payload)

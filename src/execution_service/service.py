@@ -1,0 +1,291 @@
+"""The composition root: builds every part from the settings and runs them in one event loop.
+
+    start:    HTTP and the Redis watch first (so /health answers at once), then the
+              database (migrate, open the account, load the kill switch), then the
+              pipeline and the intakes.
+    SIGTERM:  stop the intakes, journal what pub/sub already delivered, let the pipeline
+              finish the batches in hand (commit, publish, acknowledge), stop HTTP,
+              close the connections. Bounded by `SHUTDOWN_BUDGET_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Coroutine, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from execution_service.api.app import create_app
+from execution_service.api.context import ApiContext
+from execution_service.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
+from execution_service.bus import connection
+from execution_service.bus.control import ControlWatcher, stream_end
+from execution_service.bus.envelope import Envelope
+from execution_service.bus.health import Health
+from execution_service.bus.market_data import MarketDataHandler
+from execution_service.bus.publisher import ResultPublisher
+from execution_service.bus.pubsub import PubSubIntake
+from execution_service.bus.streams import IntakeStream, StreamIntake
+from execution_service.config import Settings
+from execution_service.domain.commands import SetKillSwitch
+from execution_service.domain.orders import Source
+from execution_service.engine.account import Account
+from execution_service.engine.exchange import PaperExchange
+from execution_service.engine.models import FeeSchedule, SquareRootSlippage
+from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
+from execution_service.errors import DatabaseUnavailable
+from execution_service.metrics import Metrics
+from execution_service.pipeline import Pipeline
+from execution_service.store.database import Database
+from execution_service.store.repository import Store
+from execution_service.store.writer import BatchWriter, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 8.0
+MONITOR_INTERVAL_S = 2.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the service's loop; the service, not uvicorn, owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ExecutionService:
+    """Every part of the service, wired together; `run()` until a signal arrives."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.health = Health(intakes={"stream", "pubsub"})
+        self.metrics = Metrics(CollectorRegistry())
+        self.database = Database(settings.database())
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        self.redis = connection.connect(settings.redis_connection_url(), password)
+        self.writer = BatchWriter(self.database)
+        self.store = Store(self.database, self.writer)
+        self._rng = random.Random(settings.random_seed)
+        self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
+                                   settings.price_volatility_bps, settings.live_price_max_age_s)
+        self.account = Account()
+        exchange = PaperExchange(
+            self.prices,
+            SquareRootSlippage(settings.slippage_spread_bps, settings.slippage_impact_bps,
+                               settings.slippage_impact_notional),
+            FeeSchedule(taker=settings.taker_fee, maker=settings.maker_fee),
+            settings.mock_success_rate,
+            self._rng,
+        )
+        self.publisher = ResultPublisher(
+            self.redis, results_channel=settings.results_channel,
+            fills_stream=settings.fills_stream, fills_maxlen=settings.fills_stream_maxlen,
+            group=settings.consumer_group, journal_stream=settings.journal_stream)
+        self.pipeline = Pipeline(
+            BatchPlanner(exchange, self.account), self.account, self.store, self.writer,
+            self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
+            batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes)
+        self.pubsub = PubSubIntake(
+            self.redis, self.health, orders_channel=settings.orders_channel,
+            market_data_channel=settings.market_data_channel,
+            journal_stream=settings.journal_stream,
+            on_market_data=MarketDataHandler(self.prices))
+        self.streams = StreamIntake(
+            self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
+            self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
+            claim_idle_ms=settings.claim_idle_ms)
+        self.app = create_app(ApiContext(
+            pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
+            intake_probe=self.intake_status, api_token=settings.token(),
+            max_body_bytes=settings.max_message_bytes))
+        self._control_watcher: ControlWatcher | None = None
+        self._stop = asyncio.Event()
+        self._wire_gauges()
+
+    def _intake_streams(self) -> list[IntakeStream]:
+        streams = [IntakeStream(self.settings.journal_stream, Source.PUBSUB, "0")]
+        if self.settings.orders_stream:
+            streams.insert(0, IntakeStream(self.settings.orders_stream, Source.STREAM, "$"))
+        return streams
+
+    def _wire_gauges(self) -> None:
+        self.metrics.redis_connected.set_function(lambda: float(self.health.redis_connected))
+        self.metrics.db_connected.set_function(lambda: float(self.health.db_connected))
+
+    def stop(self) -> None:
+        """Begin the graceful shutdown (what SIGTERM and SIGINT do)."""
+        if not self._stop.is_set():
+            log.info("stop requested; finishing the work in hand")
+            self._stop.set()
+
+    async def run(self) -> None:
+        """Run until `stop()`; return once everything in hand is committed and published."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        server = _EmbeddedServer(uvicorn.Config(
+            self.app, host=self.settings.http_host, port=self.settings.http_port,
+            log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+        log.info("starting: database %s, redis %s, http %s:%d", self.database.display_url(),
+                 _redacted(self.settings.redis_connection_url()), self.settings.http_host,
+                 self.settings.http_port)
+        async with asyncio.TaskGroup() as group:
+            http = group.create_task(server.serve(), name="http")
+            background = [group.create_task(coro, name=name) for name, coro in (
+                ("redis-watch", connection.watch(self.redis, self.health)),
+                ("monitor", self._monitor()),
+            )]
+            intakes: list[asyncio.Task[None]] = []
+            prepared = group.create_task(self._prepare(), name="prepare")
+            stop = group.create_task(self._stop.wait(), name="stop")
+            await asyncio.wait({prepared, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if prepared.done() and not self._stop.is_set():
+                pipeline = group.create_task(self.pipeline.run(), name="pipeline")
+                intakes = [group.create_task(coro, name=name) for name, coro in self._intakes()]
+                await stop
+            else:
+                prepared.cancel()
+                pipeline = None
+            await self._shutdown(server, http, pipeline, intakes, background)
+        await self.redis.aclose()
+        await self.database.dispose()
+        log.info("stopped: %d orders received, %d filled, %d rejected since start",
+                 self.pipeline.stats.orders_received, self.pipeline.stats.orders_filled,
+                 self.pipeline.stats.orders_rejected)
+
+    def _intakes(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        watcher = self._control_watcher
+        assert watcher is not None, "_prepare() builds the control watcher"
+        keep = connection.keep_running
+        return [
+            ("stream-intake", keep("stream intake", self.streams.run, self.health)),
+            ("pubsub-intake", keep("pub/sub intake", self.pubsub.read, self.health)),
+            ("journal", keep("journal", self.pubsub.journal, self.health)),
+            ("control", keep("control stream", watcher.read, self.health)),
+        ]
+
+    async def _prepare(self) -> None:
+        """Migrate, open the account and load the kill switch, waiting for the database."""
+        backoff = ExponentialWithJitterBackoff(base=0.2, cap=5.0)
+        failures = 0
+        while True:
+            try:
+                await self._load_state()
+                self.health.db_up()
+                return
+            except DatabaseUnavailable as exc:
+                failures += 1
+                self.health.db_down(exc)
+                if failures == 1:
+                    log.warning("database unavailable at start (%s); retrying", exc)
+                await asyncio.sleep(backoff.compute(failures))
+
+    async def _load_state(self) -> None:
+        now = datetime.now(UTC)
+        if self.settings.auto_migrate:
+            await self.database.migrate()
+        await self.writer.open_account(self.settings.initial_balances, now)
+        self.account.reset(await self.store.free_balances())
+        control = await self.store.control_state()
+        self.pipeline.kill_switch = KillSwitch.from_dict(control.get(KILL_SWITCH_KEY))
+        self._control_watcher = ControlWatcher(
+            self.redis, self.settings.control_stream, self._submit_control,
+            await self._control_cursor(control, now))
+        if self.settings.random_seed is not None:
+            # Same seed and same stored history: same ids, prices and fills.
+            total = (await self.store.get_stats())["total_orders"]
+            self._rng.seed(f"{self.settings.random_seed}:{total}")
+        if self.pipeline.kill_switch.active:
+            log.warning("kill switch is engaged (%s); orders will be rejected until "
+                        "DELETE /kill-switch", self.pipeline.kill_switch.reason)
+
+    async def _control_cursor(self, control: dict[str, Any], now: datetime) -> str:
+        """Where to follow the control stream from; a first start begins at its current end."""
+        stored = control.get(CONTROL_CURSOR_KEY)
+        if stored and stored.get("last_id"):
+            return str(stored["last_id"])
+        try:
+            cursor = await stream_end(self.redis, self.settings.control_stream)
+        except connection.REDIS_DOWN:
+            return "$"  # Redis is down: nothing can be replayed from it either
+        await self.writer.commit(UnitOfWork(at=now, control={CONTROL_CURSOR_KEY: {"last_id": cursor}}))
+        return cursor
+
+    async def _submit_control(self, command: SetKillSwitch) -> None:
+        envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
+        while (await self.pipeline.submit(envelope)).outcome != "ok":
+            await asyncio.sleep(1.0)  # not committed: the database is away; keep the entry
+            envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC),
+                                command=command)
+
+    async def intake_status(self) -> dict[str, Any]:
+        """Per intake stream: entries not yet delivered (lag) and delivered but unacknowledged."""
+        status: dict[str, Any] = {}
+        for stream in self._intake_streams():
+            groups = await self.redis.xinfo_groups(stream.name) if await self.redis.exists(
+                stream.name) else []
+            mine = next((g for g in groups if g["name"].decode() == self.settings.consumer_group),
+                        None)
+            status[stream.name] = {"pending": mine["pending"], "lag": mine.get("lag")} if mine \
+                else {"pending": None, "lag": None}
+        return status
+
+    async def _monitor(self) -> None:
+        """Refresh the gauges that need a query, and notice a database that came back."""
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL_S)
+            if await self.database.ping():
+                self.health.db_up()
+                with contextlib.suppress(DatabaseUnavailable):
+                    self.metrics.outbox_unsent.set(await self.store.count_unsent())
+            else:
+                self.health.db_down(self.health.db_error or "ping failed")
+            if self.health.redis_connected:
+                with contextlib.suppress(*connection.REDIS_DOWN):
+                    pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
+                    self.metrics.intake_pending.set(sum(pending))
+
+    async def _shutdown(
+        self,
+        server: uvicorn.Server,
+        http: asyncio.Task[None],
+        pipeline: asyncio.Task[None] | None,
+        intakes: list[asyncio.Task[None]],
+        background: list[asyncio.Task[None]],
+    ) -> None:
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        for task in intakes:
+            task.cancel()
+        await asyncio.gather(*intakes, return_exceptions=True)
+        with contextlib.suppress(*connection.REDIS_DOWN, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await self.pubsub.flush_pending()
+        if pipeline is not None:
+            self.pipeline.close(timeout_s=max(0.5, deadline - time.monotonic() - 2.0))
+            try:
+                async with asyncio.timeout(max(0.5, deadline - time.monotonic() - 1.0)):
+                    await pipeline
+            except TimeoutError:
+                log.warning("pipeline did not finish in time; unacknowledged entries will be "
+                            "redelivered")
+        server.should_exit = True
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, http, return_exceptions=True)
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, the batch writer (the only place that commits), queries."""

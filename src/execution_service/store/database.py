@@ -1,0 +1,115 @@
+"""The database connection: an async SQLAlchemy engine for PostgreSQL (psycopg) or SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from execution_service.domain.codec import dumps
+from execution_service.errors import DatabaseUnavailable, WriteConflict
+
+MIGRATIONS = "execution_service.store:migrations"
+
+
+class Database:
+    """Owns the engine; `transaction()` maps driver errors to the service's own."""
+
+    def __init__(self, url: URL, *, connect_timeout_s: float = 3.0) -> None:
+        self.url = url
+        self.backend = url.get_backend_name()
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            json_serializer=lambda value: dumps(value).decode(),
+            json_deserializer=orjson.loads,
+            pool_pre_ping=True,
+            **_engine_options(url, connect_timeout_s),
+        )
+        if self.backend == "sqlite":
+            _configure_sqlite(self.engine)
+
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise WriteConflict(_first_line(exc)) from exc
+        except (DBAPIError, OSError) as exc:
+            if isinstance(exc, DBAPIError) and not _is_outage(exc):
+                raise
+            raise DatabaseUnavailable(_first_line(exc)) from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(text("SELECT 1"))
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    async def migrate(self) -> None:
+        """Apply every Alembic migration not yet applied (idempotent)."""
+        async with self.transaction() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _engine_options(url: URL, connect_timeout_s: float) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+        return {"connect_args": {"timeout": 5.0}}
+    return {
+        "pool_size": 5,
+        "max_overflow": 5,
+        "pool_timeout": 5.0,
+        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s))},
+    }
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # The sqlite3 module's own transaction handling defers BEGIN; take it over so that a
+    # transaction really starts where SQLAlchemy says (the documented recipe for aiosqlite).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across process crashes
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0][:300]

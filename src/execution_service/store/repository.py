@@ -1,0 +1,166 @@
+"""The read side of the store, and the seed's store methods (`save_order`, `get_stats`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, cast, func, select
+
+from execution_service.domain.orders import Order, OrderStatus, Trade
+from execution_service.engine.exchange import OrderFilled, OrderRejected
+from execution_service.store import tables
+from execution_service.store.database import Database
+from execution_service.store.rows import order_from_row, trade_from_row
+from execution_service.store.writer import BatchWriter, UnitOfWork
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetail:
+    order: Order
+    trades: list[Trade]
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentResult:
+    event_id: str
+    payload: bytes
+
+
+class Store:
+    """Queries over the tables; every write goes through the `BatchWriter`."""
+
+    def __init__(self, database: Database, writer: BatchWriter) -> None:
+        self.database = database
+        self._writer = writer
+
+    # The seed's methods
+
+    async def save_order(self, order: Order) -> None:
+        """Store one order (and, if it is filled, nothing else: see `save_trade`)."""
+        await self._writer.commit(UnitOfWork(at=order.updated_at,
+                                             executions=[OrderRejected(order)]))
+
+    async def save_trade(self, order: Order, trade: Trade) -> None:
+        """Store a filled order with its trade."""
+        await self._writer.commit(UnitOfWork(at=trade.executed_at,
+                                             executions=[OrderFilled(order, trade)]))
+
+    async def get_stats(self) -> dict[str, Any]:
+        """Totals: orders by status, trades, and traded volume per quote asset."""
+        async with self.database.transaction() as conn:
+            by_status: dict[str, int] = dict((await conn.execute(
+                select(tables.orders.c.status, func.count()).group_by(tables.orders.c.status)
+            )).tuples().all())
+            trade_count = await conn.scalar(select(func.count()).select_from(tables.trades))
+            volume_rows = (await conn.execute(self._volume_query())).tuples().all()
+        return {
+            "total_orders": sum(by_status.values()),
+            "orders_by_status": by_status,
+            "total_trades": trade_count or 0,
+            "volume": {asset: Decimal(str(total)) for asset, total in volume_rows},
+        }
+
+    async def get_recent_orders(
+        self, limit: int = 20, symbol: str | None = None, status: OrderStatus | None = None
+    ) -> list[Order]:
+        query = select(tables.orders).order_by(tables.orders.c.created_at.desc()).limit(limit)
+        if symbol:
+            query = query.where(tables.orders.c.symbol == symbol)
+        if status:
+            query = query.where(tables.orders.c.status == status.value)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [order_from_row(row) for row in rows]
+
+    async def get_order_by_id(self, order_id: str) -> OrderDetail | None:
+        async with self.database.transaction() as conn:
+            row = (await conn.execute(
+                select(tables.orders).where(tables.orders.c.order_id == order_id)
+            )).mappings().first()
+            if row is None:
+                return None
+            trades = (await conn.execute(
+                select(tables.trades).where(tables.trades.c.order_id == order_id)
+                .order_by(tables.trades.c.executed_at)
+            )).mappings().all()
+            events = (await conn.execute(
+                select(tables.order_events).where(tables.order_events.c.order_id == order_id)
+                .order_by(tables.order_events.c.seq)
+            )).mappings().all()
+        return OrderDetail(order_from_row(row), [trade_from_row(t) for t in trades],
+                           [dict(e) for e in events])
+
+    # Everything else
+
+    async def get_trades(self, limit: int = 20, symbol: str | None = None) -> list[Trade]:
+        query = select(tables.trades).order_by(tables.trades.c.executed_at.desc()).limit(limit)
+        if symbol:
+            query = query.where(tables.trades.c.symbol == symbol)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [trade_from_row(row) for row in rows]
+
+    async def get_balances(self) -> dict[str, dict[str, Decimal]]:
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(
+                select(tables.balances).order_by(tables.balances.c.asset))).mappings().all()
+        return {row["asset"]: {"free": row["free"], "locked": row["locked"]} for row in rows}
+
+    async def free_balances(self) -> dict[str, Decimal]:
+        return {asset: amounts["free"] for asset, amounts in (await self.get_balances()).items()}
+
+    async def find_orders(
+        self, client_ids: Iterable[str], intake_refs: Iterable[str], order_ids: Iterable[str]
+    ) -> list[Order]:
+        """Orders already stored under any of these client ids, intake refs or order ids."""
+        keys = [(tables.orders.c.client_id, sorted(set(client_ids))),
+                (tables.orders.c.intake_ref, sorted(set(intake_refs))),
+                (tables.orders.c.order_id, sorted(set(order_ids)))]
+        found: dict[str, Order] = {}
+        async with self.database.transaction() as conn:
+            for column, values in keys:
+                for start in range(0, len(values), _CHUNK):
+                    query = select(tables.orders).where(column.in_(values[start:start + _CHUNK]))
+                    for row in (await conn.execute(query)).mappings():
+                        found[row["order_id"]] = order_from_row(row)
+        return list(found.values())
+
+    async def unsent_results(self, limit: int) -> list[UnsentResult]:
+        """The oldest outbox messages not yet published."""
+        query = (select(tables.outbox.c.event_id, tables.outbox.c.payload)
+                 .where(tables.outbox.c.sent_at.is_(None))
+                 .order_by(tables.outbox.c.id).limit(limit))
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).tuples().all()
+        return [UnsentResult(event_id, payload.encode()) for event_id, payload in rows]
+
+    async def count_unsent(self) -> int:
+        query = select(func.count()).select_from(tables.outbox).where(
+            tables.outbox.c.sent_at.is_(None))
+        async with self.database.transaction() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def control_state(self) -> dict[str, Any]:
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(select(tables.control_state))).mappings().all()
+        return {row["key"]: row["value"] for row in rows}
+
+    async def count_rejected_messages(self) -> int:
+        async with self.database.transaction() as conn:
+            return int(await conn.scalar(
+                select(func.count()).select_from(tables.rejected_messages)) or 0)
+
+    def _volume_query(self) -> Any:
+        trades = tables.trades
+        if self.database.backend == "sqlite":
+            # SQLite keeps decimals as text; a float sum is close enough for a status page.
+            notional: Any = cast(trades.c.quantity, Float) * cast(trades.c.price, Float)
+        else:
+            notional = trades.c.quantity * trades.c.price
+        return select(trades.c.fee_asset, func.sum(notional)).group_by(trades.c.fee_asset)

@@ -1,0 +1,128 @@
+"""The schema (SPEC 5), as SQLAlchemy Core tables. Migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from execution_service.store.types import ExactDecimal, UTCDateTime
+
+metadata = MetaData()
+
+# SQLite autoincrements only an INTEGER PRIMARY KEY.
+SerialId = BigInteger().with_variant(Integer(), "sqlite")
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("client_id", String(64), unique=True),
+    Column("intake_ref", String(200), unique=True),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("order_type", String(24), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("price", ExactDecimal()),
+    Column("filled_quantity", ExactDecimal(), nullable=False),
+    Column("avg_fill_price", ExactDecimal()),
+    Column("fee", ExactDecimal(), nullable=False),
+    Column("fee_asset", String(16)),
+    Column("slippage_bps", ExactDecimal()),
+    Column("status", String(20), nullable=False),
+    Column("error_code", String(32)),
+    Column("error_message", Text),
+    Column("strategy_id", String(256)),
+    Column("bot_id", String(256)),
+    Column("source", String(8), nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_orders_created_at", "created_at"),
+    Index("ix_orders_status", "status"),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("trade_id", String(80), primary_key=True),
+    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("price", ExactDecimal(), nullable=False),
+    Column("fee", ExactDecimal(), nullable=False),
+    Column("fee_asset", String(16), nullable=False),
+    Column("slippage_bps", ExactDecimal(), nullable=False),
+    Column("liquidity", String(8), nullable=False),
+    Column("executed_at", UTCDateTime(), nullable=False),
+    Index("ix_trades_order_id", "order_id"),
+    Index("ix_trades_executed_at", "executed_at"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("asset", String(16), primary_key=True),
+    Column("free", ExactDecimal(), nullable=False),
+    Column("locked", ExactDecimal(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint("CAST(free AS NUMERIC) >= 0", name="ck_balances_free_non_negative"),
+    CheckConstraint("CAST(locked AS NUMERIC) >= 0", name="ck_balances_locked_non_negative"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", SerialId, primary_key=True, autoincrement=True),
+    Column("event_id", String(100), nullable=False, unique=True),
+    Column("order_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL"),
+          sqlite_where=text("sent_at IS NULL")),
+)
+
+rejected_messages = Table(
+    "rejected_messages",
+    metadata,
+    Column("id", SerialId, primary_key=True, autoincrement=True),
+    Column("source", String(8), nullable=False),
+    Column("intake_ref", String(200)),
+    Column("client_id", String(64)),
+    Column("payload", LargeBinary, nullable=False),
+    Column("payload_bytes", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+)
+
+control_state = Table(
+    "control_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
