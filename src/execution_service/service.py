@@ -128,11 +128,12 @@ class ExecutionService:
             log.info("stop requested; finishing the work in hand")
             self._stop.set()
 
-    async def run(self) -> None:
-        """Run until `stop()`; return once everything in hand is committed and published."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
+    async def run(self, *, handle_signals: bool = True) -> None:
+        """Run until `stop()` (or SIGTERM/SIGINT); return once the work in hand is committed and published."""
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
         server = _EmbeddedServer(uvicorn.Config(
             self.app, host=self.settings.http_host, port=self.settings.http_port,
             log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2))

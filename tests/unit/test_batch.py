@@ -70,14 +70,16 @@ def test_plan_redelivered_stream_entry_without_client_id_is_a_duplicate() -> Non
     stored = first.work.executions[0].order
     assert stored.intake_ref == "stream.orders:5-0"
     again = plan([stream("5-0", **fields)], stored=[stored])
-    assert again.work.executions == [] and again.duplicates == 1
+    assert again.work.executions == []
+    assert again.duplicates == 1
     assert again.acks == [EntryRef("stream.orders", "5-0")]
 
 
 def test_plan_orders_without_keys_are_all_executed() -> None:
     fields = {"symbol": "ETHUSDT", "side": "BUY", "quantity": "1"}
     result = plan([pubsub(fields), pubsub(fields)])
-    assert len(result.work.executions) == 2 and result.duplicates == 0
+    assert len(result.work.executions) == 2
+    assert result.duplicates == 0
 
 
 def test_plan_balances_carry_over_between_orders_of_one_batch() -> None:
@@ -88,7 +90,8 @@ def test_plan_balances_carry_over_between_orders_of_one_batch() -> None:
     assert result.work.executions[1].order.error_code is ErrorCode.INSUFFICIENT_BALANCE
     changes = {change.asset: change for change in result.work.balances}
     assert changes["USDT"].previous == Decimal(100000)
-    assert changes["BTC"].previous is None and changes["BTC"].new == Decimal("0.6")
+    assert changes["BTC"].previous is None
+    assert changes["BTC"].new == Decimal("0.6")
 
 
 def test_plan_invalid_message_is_recorded_and_answered_when_client_id_readable() -> None:
@@ -108,7 +111,8 @@ def test_plan_oversized_message_is_rejected_and_stored_truncated() -> None:
     result = plan([Envelope(Source.PUBSUB, NOW, payload=huge)])
     rejected = result.work.rejected[0]
     assert "exceeds the limit" in rejected.reason
-    assert rejected.payload_bytes == len(huge) and len(rejected.payload) == 65536
+    assert rejected.payload_bytes == len(huge)
+    assert len(rejected.payload) == 65536
 
 
 def test_plan_cancel_of_filled_order_is_refused_and_unknown_is_not_found() -> None:
@@ -125,7 +129,8 @@ def test_plan_kill_switch_applies_to_the_orders_after_it_in_the_batch() -> None:
     result = plan([pubsub({**ORDER, "client_id": "a"}), engage, pubsub({**ORDER, "client_id": "b"})])
     codes = [e.order.error_code for e in result.work.executions]
     assert codes == [None, ErrorCode.KILL_SWITCH]
-    assert result.kill_switch.active and result.kill_switch.reason == "drawdown"
+    assert result.kill_switch.active
+    assert result.kill_switch.reason == "drawdown"
     assert result.work.control["control_stream"] == {"last_id": "9-0"}
 
 

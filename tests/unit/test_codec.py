@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -148,20 +149,19 @@ order_like = st.fixed_dictionaries({}, optional={
 @given(order_like)
 def test_decode_any_json_object_yields_a_command_or_invalid_message(document: dict[str, object]) -> None:
     raw = orjson.dumps(document)
+    outcome: object
     try:
-        command = codec.decode_json(raw)
+        outcome = codec.decode_json(raw)
     except InvalidMessage as invalid:
-        assert invalid.reason
-    else:
-        assert isinstance(command, SubmitOrder | CancelOrder)
+        outcome = invalid
+    assert isinstance(outcome, SubmitOrder | CancelOrder) or (
+        isinstance(outcome, InvalidMessage) and outcome.reason)
 
 
 @given(st.binary(max_size=200))
 def test_decode_any_bytes_yields_a_command_or_invalid_message(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(InvalidMessage):
         codec.decode_json(raw)
-    except InvalidMessage:
-        pass
 
 
 def filled_order() -> Order:

@@ -80,7 +80,8 @@ def test_secret_files_are_read_and_never_shown(monkeypatch: pytest.MonkeyPatch,
     assert settings.token() == "s3cret-token"
     assert settings.redis_password is not None
     assert settings.redis_password.get_secret_value() == "r3dis-pass"
-    assert "s3cret" not in repr(settings) and "r3dis" not in repr(settings)
+    assert "s3cret" not in repr(settings)
+    assert "r3dis" not in repr(settings)
 
 
 def test_missing_secret_file_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

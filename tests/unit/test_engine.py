@@ -69,7 +69,8 @@ def test_buy_fills_at_mid_plus_slippage_and_pays_fee_in_quote() -> None:
     assert trade.fee == FEES.taker_fee(trade.quantity * trade.price)
     assert ledger.changed() == {"BTC": Decimal("0.001"),
                                 "USDT": Decimal(100000) - trade.quantity * trade.price - trade.fee}
-    assert order.order_id.startswith("MOCK_") and len(order.order_id) == 5 + 32
+    assert order.order_id.startswith("MOCK_")
+    assert len(order.order_id) == 5 + 32
     assert trade.trade_id == order.order_id + "-1"
 
 
@@ -149,7 +150,8 @@ def test_live_price_is_used_while_fresh_then_the_walk_continues_from_it() -> Non
     prices.on_trade("BTCUSDT", Decimal("50000"), ts_ms=1_000)
     assert prices.quote("BTCUSDT", now_ms=30_000) == Decimal("50000")
     stale = prices.quote("BTCUSDT", now_ms=1_000 + 61_000)
-    assert stale is not None and abs(stale - 50000) < 100
+    assert stale is not None
+    assert abs(stale - 50000) < 100
 
 
 def test_round_price_keeps_seven_significant_digits_and_eight_places() -> None:

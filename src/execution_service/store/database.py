@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
@@ -30,7 +32,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url,
             json_serializer=lambda value: dumps(value).decode(),
-            json_deserializer=orjson.loads,
+            # Numbers in stored JSON come back as exact decimals, as they went in.
+            json_deserializer=functools.partial(json.loads, parse_float=Decimal),
             pool_pre_ping=True,
             **_engine_options(url, connect_timeout_s),
         )

@@ -56,9 +56,9 @@ class Store:
         async with self.database.transaction() as conn:
             by_status: dict[str, int] = dict((await conn.execute(
                 select(tables.orders.c.status, func.count()).group_by(tables.orders.c.status)
-            )).tuples().all())
+            )).all())
             trade_count = await conn.scalar(select(func.count()).select_from(tables.trades))
-            volume_rows = (await conn.execute(self._volume_query())).tuples().all()
+            volume_rows = (await conn.execute(self._volume_query())).all()
         return {
             "total_orders": sum(by_status.values()),
             "orders_by_status": by_status,
@@ -137,7 +137,7 @@ class Store:
                  .where(tables.outbox.c.sent_at.is_(None))
                  .order_by(tables.outbox.c.id).limit(limit))
         async with self.database.transaction() as conn:
-            rows = (await conn.execute(query)).tuples().all()
+            rows = (await conn.execute(query)).all()
         return [UnsentResult(event_id, payload.encode()) for event_id, payload in rows]
 
     async def count_unsent(self) -> int:

@@ -1,0 +1,233 @@
+"""The service in one process against real Redis and a real database: intake to result."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import orjson
+import redis.asyncio as aioredis
+from sqlalchemy import func, select
+
+from execution_service.bus.envelope import Envelope
+from execution_service.domain.commands import SetKillSwitch
+from execution_service.domain.orders import Source
+from execution_service.service import ExecutionService
+from execution_service.store import tables
+from tests.helpers import Names, free_port, wait_for
+from tests.service_harness import Listener, base_url, running_service
+
+SEED_ORDER = b'{"symbol":"BTCUSDT","side":"BUY","quantity":0.001}'
+
+
+async def count(service: ExecutionService, table: tables.Table) -> int:
+    async with service.database.transaction() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def pending(redis: aioredis.Redis, stream: str) -> int:
+    summary = await redis.xpending(stream, "execution-service")
+    return int(summary["pending"])
+
+
+async def test_stream_order_is_committed_published_and_acknowledged(
+    names: Names, database_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, database_url) as service, \
+            Listener(names.results_channel) as results:
+        await redis_client.xadd(names.orders_stream, {
+            "symbol": "ETH/USDT", "side": "buy", "quantity": "0.5", "client_id": "rm-1",
+            "strategy_id": "momentum", "bot_id": "bot-7"})
+        [result] = await results.wait_count(1)
+        assert result["type"] == "order_result"
+        assert result["status"] == "FILLED"
+        assert result["source"] == "stream"
+        assert (result["symbol"], result["side"], result["quantity"]) == ("ETHUSDT", "BUY", 0.5)
+        assert result["client_id"] == "rm-1"
+        assert result["strategy_id"] == "momentum"
+        assert result["order_id"].startswith("MOCK_")
+        [(_, fields)] = await redis_client.xrange(names.fills_stream)
+        assert fields[b"order_id"].decode() == result["order_id"]
+        assert fields[b"filled_size"] == fields[b"filled_quantity"] == b"0.5"
+        assert fields[b"avg_fill_price"] == fields[b"price"]
+        assert await pending(redis_client, names.orders_stream) == 0
+        detail = await service.store.get_order_by_id(result["order_id"])
+        assert detail is not None
+        assert len(detail.trades) == 1
+        assert detail.trades[0].price == Decimal(str(result["price"]))
+        assert await service.store.count_unsent() == 0
+
+
+async def test_seed_test_order_on_pubsub_is_executed_from_the_journal(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        await redis_client.publish(names.orders_channel, SEED_ORDER)
+        [result] = await results.wait_count(1)
+        assert result["status"] == "FILLED"
+        assert result["source"] == "pubsub"
+        assert result["filled_quantity"] == 0.001
+        assert result["fee_asset"] == "USDT"
+        assert await count(service, tables.orders) == 1
+        assert await count(service, tables.trades) == 1
+        # journal entries are acknowledged and deleted once committed
+        await wait_for(lambda: _journal_empty(redis_client, names), what="journal drained")
+
+
+async def _journal_empty(redis_client: aioredis.Redis, names: Names) -> bool:
+    return int(await redis_client.xlen(names.journal_stream)) == 0
+
+
+async def test_same_client_id_on_both_intakes_executes_once(
+    names: Names, postgres_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, postgres_url) as service, \
+            Listener(names.results_channel) as results:
+        pipe = redis_client.pipeline(transaction=False)
+        for i in range(200):
+            order = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.0001", "client_id": f"c{i}"}
+            pipe.publish(names.orders_channel, orjson.dumps(order))
+            pipe.xadd(names.orders_stream, order)
+        await pipe.execute()
+        await results.wait_count(200)
+        await wait_for(lambda: _duplicates(service, 200), what="200 duplicates counted")
+        assert await count(service, tables.orders) == 200
+        assert len({m["client_id"] for m in results.messages}) == len(results.messages) == 200
+        assert await pending(redis_client, names.orders_stream) == 0
+
+
+async def _duplicates(service: ExecutionService, expected: int) -> bool:
+    return service.pipeline.stats.duplicates == expected
+
+
+async def test_bad_stream_entries_are_recorded_and_do_not_block_good_ones(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        await redis_client.xadd(names.orders_stream, {"data": b"\xff\xfe not json"})
+        await redis_client.xadd(names.orders_stream, {"symbol": "BTCUSDT", "side": "BUY",
+                                                      "quantity": "-3", "client_id": "neg"})
+        await redis_client.publish(names.orders_channel, b"[]")
+        await redis_client.xadd(names.orders_stream, {"symbol": "BTCUSDT", "side": "BUY",
+                                                      "quantity": "0.001", "client_id": "good"})
+        messages = await results.wait_count(2)
+        by_client = {m["client_id"]: m for m in messages}
+        assert by_client["neg"]["error_code"] == "INVALID_ORDER"
+        assert "greater than 0" in by_client["neg"]["error_message"]
+        assert by_client["good"]["status"] == "FILLED"
+        await wait_for(lambda: _rejected_rows(service, 3), what="3 rejected_messages rows")
+        assert await pending(redis_client, names.orders_stream) == 0
+
+
+async def _rejected_rows(service: ExecutionService, expected: int) -> bool:
+    return await count(service, tables.rejected_messages) == expected
+
+
+async def test_market_data_price_is_the_fill_reference(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        tick = {"schema_version": "v1.0", "source": "mexc", "symbol": "SOLUSDT",
+                "ts_ms": 1, "price": "123.45", "trade_qty": "3", "side": "buy"}
+        await redis_client.publish(names.market_data_channel, orjson.dumps(tick))
+        await wait_for(lambda: _priced(service, "SOLUSDT", Decimal("123.45")), what="live price")
+        await redis_client.xadd(names.orders_stream, {"symbol": "SOLUSDT", "side": "BUY",
+                                                      "quantity": "1"})
+        [result] = await results.wait_count(1)
+        bps = Decimal(str(result["slippage_bps"]))
+        assert Decimal(str(result["price"])) == (Decimal("123.45") * (1 + bps / 10000)).quantize(
+            Decimal("1e-8"))
+
+
+async def _priced(service: ExecutionService, symbol: str, price: Decimal) -> bool:
+    return service.prices.snapshot().get(symbol) == price
+
+
+async def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    await redis_client.xgroup_create(names.orders_stream, "execution-service", id="$",
+                                     mkstream=True)
+    await redis_client.xadd(names.orders_stream, {"symbol": "BTCUSDT", "side": "SELL",
+                                                  "quantity": "0.001"})
+    # a consumer that read the entry and died before acknowledging it
+    await redis_client.xreadgroup("execution-service", "dead-consumer",
+                                  {names.orders_stream: ">"}, count=10)
+    async with running_service(names, sqlite_url, claim_idle_ms=200,
+                               initial_balances={"USDT": Decimal(0), "BTC": Decimal(1)}) as service:
+        await wait_for(lambda: _pending_is(redis_client, names.orders_stream, 0),
+                       what="pending entry reclaimed and acknowledged")
+        [order] = await service.store.get_recent_orders(5)
+        assert order.status.value == "FILLED"
+        assert order.intake_ref is not None
+
+
+async def _pending_is(redis_client: aioredis.Redis, stream: str, expected: int) -> bool:
+    return await pending(redis_client, stream) == expected
+
+
+async def test_kill_switch_from_control_stream_persists_and_old_entries_never_replay(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    order = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.0001"}
+    await redis_client.xadd(names.control_stream, {"reason": "stale entry of an old run"})
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        assert not service.pipeline.kill_switch.active  # the old entry is not replayed
+        await redis_client.xadd(names.control_stream, {"reason": "max drawdown"})
+        await wait_for(lambda: _halted(service), what="kill switch engaged")
+        await redis_client.xadd(names.orders_stream, order)
+        [result] = await results.wait_count(1)
+        assert result["status"] == "REJECTED"
+        assert result["error_code"] == "KILL_SWITCH"
+        assert "max drawdown" in result["error_message"]
+    async with running_service(names, sqlite_url) as service:
+        assert service.pipeline.kill_switch.active  # persisted across restart
+        await service.pipeline.submit(_release())
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        assert not service.pipeline.kill_switch.active  # and the entries are not replayed
+        await redis_client.xadd(names.orders_stream, order)
+        [result] = await results.wait_count(1)
+        assert result["status"] == "FILLED"
+
+
+async def _halted(service: ExecutionService) -> bool:
+    return service.pipeline.kill_switch.active
+
+
+def _release() -> Envelope:
+    return Envelope(Source.CONTROL, datetime.now(UTC), command=SetKillSwitch(False, "test"))
+
+
+async def test_orders_stream_set_empty_disables_that_intake(names: Names, sqlite_url: str) -> None:
+    async with running_service(names, sqlite_url, orders_stream="") as service:
+        assert list(await service.intake_status()) == [names.journal_stream]
+
+
+async def test_orders_channel_set_empty_disables_that_intake(names: Names, sqlite_url: str) -> None:
+    async with running_service(names, sqlite_url, orders_channel="") as service:
+        assert service.pubsub.channels == [names.market_data_channel.encode()]
+
+
+async def test_redis_unreachable_is_not_fatal_and_rest_still_works(
+    names: Names, sqlite_url: str
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    async with running_service(names, sqlite_url, wait_ready=False, redis_url=dead,
+                               api_token="t0ken") as service:
+        async with httpx.AsyncClient(base_url=base_url(service)) as http:
+            ready = await http.get("/ready")
+            assert ready.status_code == 503
+            assert any("redis unreachable" in r for r in ready.json()["reasons"])
+            status = (await http.get("/status")).json()
+            assert status["redis"]["connected"] is False
+            placed = await http.post("/orders", headers={"Authorization": "Bearer t0ken"},
+                                     content=SEED_ORDER)
+            assert placed.status_code == 201
+            assert placed.json()["status"] == "FILLED"
+        assert await service.store.count_unsent() == 1  # published once Redis is back
