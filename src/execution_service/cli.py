@@ -1,10 +1,11 @@
-"""Command line: `execution-service run | migrate`."""
+"""Command line: `execution-service run | migrate | healthcheck`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+import urllib.request
 
 from execution_service import __version__, logs
 from execution_service.config import Settings, load_settings
@@ -25,18 +26,31 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the service (HTTP on HTTP_HOST:HTTP_PORT)")
     commands.add_parser("migrate", help="apply the database migrations and exit")
+    commands.add_parser("healthcheck", help="exit 0 if the local service answers /health "
+                                            "(the container's HEALTHCHECK)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         sys.stderr.write(f"execution-service: {exc}\n")
         return EXIT_CONFIG
+    if args.command == "healthcheck":
+        return healthcheck(settings.http_port)
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
     else:
         asyncio.run(ExecutionService(settings).run())
     return 0
+
+
+def healthcheck(port: int, timeout_s: float = 2.0) -> int:
+    """0 when http://127.0.0.1:<port>/health answers 200 within `timeout_s`, else 1."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout_s) as answer:
+            return 0 if answer.status == 200 else 1
+    except OSError:
+        return 1
 
 
 async def _migrate(settings: Settings) -> None:

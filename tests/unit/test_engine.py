@@ -192,3 +192,16 @@ def test_accounting_balances_equal_initial_plus_fills_minus_fees(
     for asset in {*expected, *account.balances()}:
         assert account.free(asset) == expected.get(asset, Decimal(0))
     assert all(value >= 0 for value in account.balances().values())
+
+
+def test_readme_worked_example() -> None:
+    live = exchange()
+    live.prices.on_trade("BTCUSDT", Decimal(90000), int(NOW.timestamp() * 1000))
+    ledger = Account({"USDT": Decimal(1000)}).ledger()
+    execution = live.execute(buy("0.001"), ledger, INTAKE)
+    assert isinstance(execution, OrderFilled)
+    assert execution.trade.slippage_bps == Decimal("1.0949")
+    assert execution.trade.price == Decimal("90009.85410000")
+    assert execution.trade.fee == Decimal("0.09000986")
+    assert ledger.changed() == {"BTC": Decimal("0.001"),
+                                "USDT": Decimal(1000) - Decimal("90.00985410") - Decimal("0.09000986")}

@@ -94,7 +94,7 @@ class Store:
                 .order_by(tables.order_events.c.seq)
             )).mappings().all()
         return OrderDetail(order_from_row(row), [trade_from_row(t) for t in trades],
-                           [dict(e) for e in events])
+                           [{str(key): value for key, value in e.items()} for e in events])
 
     # Everything else
 
