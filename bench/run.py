@@ -132,6 +132,7 @@ async def bench(args: argparse.Namespace) -> str:
         log.close()
     stored = database.count_orders()
     database.drop()
+    await forget(names.values())
     elapsed = max(last - started, 1e-9)
     offered = f"{args.rate:g}/s" if args.rate > 0 else "max"
     return (f"intake={args.intake} db={args.db} offered={offered} orders={args.count} "
@@ -139,6 +140,12 @@ async def bench(args: argparse.Namespace) -> str:
             f"throughput={stored / elapsed:,.0f}/s "
             f"p50={percentile(latencies, 0.5) * 1000:.2f}ms "
             f"p99={percentile(latencies, 0.99) * 1000:.2f}ms rss={rss_kb / 1024:.0f}MiB")
+
+
+async def forget(keys: object) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    await client.delete(*keys)  # type: ignore[misc]
+    await client.aclose()
 
 
 async def wait_ready(port: int, service: asyncio.subprocess.Process) -> None:

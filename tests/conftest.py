@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
@@ -19,17 +20,21 @@ settings.load_profile("default")
 
 
 @pytest.fixture
-def names() -> Names:
-    return Names.new()
+def names() -> Iterator[Names]:
+    """Private Redis names for one test; its keys are deleted afterwards."""
+    names = Names.new()
+    yield names
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{names.prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture
-async def redis_client(names: Names) -> AsyncIterator[aioredis.Redis]:
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL)
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{names.prefix}*")]
-    if keys:
-        await client.delete(*keys)
     await client.aclose()
 
 

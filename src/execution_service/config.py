@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     slippage_spread_bps: Decimal = Field(Decimal("1"), ge=0, le=1000)
     slippage_impact_bps: Decimal = Field(Decimal("10"), ge=0, le=1000)
     slippage_impact_notional: Decimal = Field(Decimal("1000000"), gt=0)
+    slippage_max_bps: Decimal = Field(Decimal("500"), ge=0, lt=10_000)
     price_volatility_bps: Decimal = Field(Decimal("2"), ge=0, le=1000)
     live_price_max_age_s: float = Field(60.0, gt=0)
 

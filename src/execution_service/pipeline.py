@@ -96,10 +96,12 @@ class Pipeline:
         """Run one envelope through the pipeline and wait for its committed answer."""
         if self._closing:
             return Reply("unavailable", {"error_message": "the service is shutting down"})
-        envelope.reply = asyncio.get_running_loop().create_future()
-        await self.inbox.put([envelope])
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        envelope.reply = reply
         try:
-            return await asyncio.wait_for(asyncio.shield(envelope.reply), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.inbox.put([envelope])
+                return await reply
         except TimeoutError:
             return Reply("unavailable", {
                 "error_message": f"not committed within {timeout_s:g} s (database unavailable?);"

@@ -17,6 +17,7 @@ import random
 import signal
 import time
 from collections.abc import Coroutine, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ from execution_service.engine.models import FeeSchedule, SquareRootSlippage
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
-from execution_service.pipeline import Pipeline
+from execution_service.pipeline import Pipeline, Stats
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter, UnitOfWork
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 8.0
 MONITOR_INTERVAL_S = 2.0
+SUMMARY_INTERVAL_S = 60
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -82,7 +84,7 @@ class ExecutionService:
         exchange = PaperExchange(
             self.prices,
             SquareRootSlippage(settings.slippage_spread_bps, settings.slippage_impact_bps,
-                               settings.slippage_impact_notional),
+                               settings.slippage_impact_notional, settings.slippage_max_bps),
             FeeSchedule(taker=settings.taker_fee, maker=settings.maker_fee),
             settings.mock_success_rate,
             self._rng,
@@ -204,8 +206,7 @@ class ExecutionService:
             await self._control_cursor(control, now))
         if self.settings.random_seed is not None:
             # Same seed and same stored history: same ids, prices and fills.
-            total = (await self.store.get_stats())["total_orders"]
-            self._rng.seed(f"{self.settings.random_seed}:{total}")
+            self._rng.seed(f"{self.settings.random_seed}:{await self.store.count_orders()}")
         if self.pipeline.kill_switch.active:
             log.warning("kill switch is engaged (%s); orders will be rejected until "
                         "DELETE /kill-switch", self.pipeline.kill_switch.reason)
@@ -242,9 +243,15 @@ class ExecutionService:
         return status
 
     async def _monitor(self) -> None:
-        """Refresh the gauges that need a query, and notice a database that came back."""
+        """Refresh the gauges that need a query, notice a database that came back, and log
+        what was done every `SUMMARY_INTERVAL_S`."""
+        summarized = replace(self.pipeline.stats)
+        next_summary = time.monotonic() + SUMMARY_INTERVAL_S
         while True:
             await asyncio.sleep(MONITOR_INTERVAL_S)
+            if time.monotonic() >= next_summary:
+                summarized = self._log_summary(summarized)
+                next_summary = time.monotonic() + SUMMARY_INTERVAL_S
             if await self.database.ping():
                 self.health.db_up()
                 with contextlib.suppress(DatabaseUnavailable):
@@ -255,6 +262,17 @@ class ExecutionService:
                 with contextlib.suppress(*connection.REDIS_DOWN):
                     pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
                     self.metrics.intake_pending.set(sum(pending))
+
+    def _log_summary(self, previous: Stats) -> Stats:
+        current = replace(self.pipeline.stats)
+        received = current.orders_received - previous.orders_received
+        if received or current.duplicates != previous.duplicates:
+            log.info("last %d s: %d orders received, %d filled, %d rejected, %d duplicates, "
+                     "%d batches", SUMMARY_INTERVAL_S, received,
+                     current.orders_filled - previous.orders_filled,
+                     current.orders_rejected - previous.orders_rejected,
+                     current.duplicates - previous.duplicates, current.batches - previous.batches)
+        return current
 
     async def _shutdown(
         self,

@@ -15,7 +15,7 @@ from execution_service.domain.orders import ErrorCode, OrderStatus, Side, Source
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.account import Account
 from execution_service.engine.exchange import Intake, OrderFilled, OrderRejected, PaperExchange
-from execution_service.engine.models import FeeSchedule, SquareRootSlippage
+from execution_service.engine.models import EXACT, FeeSchedule, SquareRootSlippage
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices, round_price
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -205,3 +205,31 @@ def test_readme_worked_example() -> None:
     assert execution.trade.fee == Decimal("0.09000986")
     assert ledger.changed() == {"BTC": Decimal("0.001"),
                                 "USDT": Decimal(1000) - Decimal("90.00985410") - Decimal("0.09000986")}
+
+
+def test_large_amounts_stay_exact_beyond_28_digits() -> None:
+    live = exchange()
+    live.prices.on_trade("ETHUSDT", Decimal("3000.12345678"), int(NOW.timestamp() * 1000))
+    quantity = Decimal("12345678901.12345678")  # 19 digits; times the price: 31 digits
+    ledger = Account({"USDT": Decimal("1e15")}).ledger()
+    execution = live.execute(buy(str(quantity), "ETHUSDT"), ledger, INTAKE)
+    assert isinstance(execution, OrderFilled)
+    trade = execution.trade
+    notional = EXACT.multiply(quantity, trade.price)
+    assert len(notional.as_tuple().digits) > 28  # the default context would have rounded it
+    assert ledger.changed()["USDT"] == EXACT.subtract(EXACT.subtract(Decimal("1e15"), notional),
+                                                      trade.fee)
+    assert execution.order.slippage_bps == Decimal(500)  # capped
+
+
+def test_slippage_is_capped_so_a_seller_never_gets_a_negative_price() -> None:
+    assert SLIPPAGE.bps(Decimal("1e18")) == Decimal(500)
+    assert SLIPPAGE.fill_price(Side.SELL, Decimal(100), SLIPPAGE.bps(Decimal("1e18"))) == \
+        Decimal("95.00000000")
+
+
+def test_order_value_beyond_the_limit_is_invalid() -> None:
+    execution = exchange().execute(buy("999999999999"), Account({"USDT": Decimal(1)}).ledger(),
+                                   INTAKE)
+    assert execution.order.error_code is ErrorCode.INVALID_ORDER
+    assert "exceeds" in (execution.order.error_message or "")

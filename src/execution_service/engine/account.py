@@ -8,9 +8,10 @@ failed commit leaves the account as the database has it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from execution_service.domain.orders import ZERO
+from execution_service.engine.models import EXACT
 
 
 class Account:
@@ -47,10 +48,12 @@ class Ledger:
         self._delta: dict[str, Decimal] = {}
 
     def free(self, asset: str) -> Decimal:
-        return self._account.free(asset) + self._delta.get(asset, ZERO)
+        with localcontext(EXACT):
+            return self._account.free(asset) + self._delta.get(asset, ZERO)
 
     def credit(self, asset: str, amount: Decimal) -> None:
-        self._delta[asset] = self._delta.get(asset, ZERO) + amount
+        with localcontext(EXACT):
+            self._delta[asset] = self._delta.get(asset, ZERO) + amount
 
     def debit(self, asset: str, amount: Decimal) -> None:
         self.credit(asset, -amount)

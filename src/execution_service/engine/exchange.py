@@ -6,7 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from execution_service.domain.commands import SubmitOrder
 from execution_service.domain.orders import (
@@ -20,7 +20,7 @@ from execution_service.domain.orders import (
 )
 from execution_service.domain.symbols import Pair, split_symbol
 from execution_service.engine.account import Ledger
-from execution_service.engine.models import FeeSchedule, SquareRootSlippage
+from execution_service.engine.models import EXACT, MAX_NOTIONAL, FeeSchedule, SquareRootSlippage
 from execution_service.engine.prices import MarketPrices
 
 
@@ -76,6 +76,12 @@ class PaperExchange:
         self, command: SubmitOrder, ledger: Ledger, intake: Intake, halted: str | None = None
     ) -> Execution:
         """Execute `command` now, booking its balance changes in `ledger`."""
+        with localcontext(EXACT):
+            return self._execute(command, ledger, intake, halted)
+
+    def _execute(
+        self, command: SubmitOrder, ledger: Ledger, intake: Intake, halted: str | None
+    ) -> Execution:
         order = self._new_order(command, intake)
         if halted is not None:
             return _reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}")
@@ -89,6 +95,9 @@ class PaperExchange:
         return _reject(self._new_order(command, intake), code, message)
 
     def _fill(self, order: Order, pair: Pair, mid: Decimal, ledger: Ledger) -> Execution:
+        if order.quantity * mid > MAX_NOTIONAL:
+            return _reject(order, ErrorCode.INVALID_ORDER,
+                           f"order value {order.quantity * mid:f} exceeds {MAX_NOTIONAL:f}")
         bps = self._slippage.bps(order.quantity * mid)
         price = self._slippage.fill_price(order.side, mid, bps)
         notional = order.quantity * price

@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from execution_service.domain.codec import dumps
@@ -51,7 +52,7 @@ class Database:
                 yield conn
         except IntegrityError as exc:
             raise WriteConflict(_first_line(exc)) from exc
-        except (DBAPIError, OSError) as exc:
+        except (DBAPIError, PoolTimeout, OSError) as exc:
             if isinstance(exc, DBAPIError) and not _is_outage(exc):
                 raise
             raise DatabaseUnavailable(_first_line(exc)) from exc

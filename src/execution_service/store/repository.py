@@ -66,6 +66,10 @@ class Store:
             "volume": {asset: Decimal(str(total)) for asset, total in volume_rows},
         }
 
+    async def count_orders(self) -> int:
+        async with self.database.transaction() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(tables.orders)) or 0)
+
     async def get_recent_orders(
         self, limit: int = 20, symbol: str | None = None, status: OrderStatus | None = None
     ) -> list[Order]:
