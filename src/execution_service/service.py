@@ -2,7 +2,7 @@
 
     start:    HTTP and the Redis watch first (so /health answers at once), then the
               database (migrate, open the account, load the kill switch), then the
-              pipeline and the intakes.
+              pipeline and the intakes (the pub/sub reader in a thread of its own).
     SIGTERM:  stop the intakes, journal what pub/sub already delivered, let the pipeline
               finish the batches in hand (commit, publish, acknowledge), stop HTTP,
               close the connections. Bounded by `SHUTDOWN_BUDGET_S`.
@@ -19,6 +19,7 @@ import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import uvicorn
@@ -32,7 +33,6 @@ from execution_service.bus import connection
 from execution_service.bus.control import ControlWatcher, stream_end
 from execution_service.bus.envelope import Envelope
 from execution_service.bus.health import Health
-from execution_service.bus.market_data import MarketDataHandler
 from execution_service.bus.publisher import ResultPublisher
 from execution_service.bus.pubsub import PubSubIntake
 from execution_service.bus.streams import IntakeStream, StreamIntake
@@ -75,6 +75,7 @@ class ExecutionService:
         self.database = Database(settings.database())
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         self.redis = connection.connect(settings.redis_connection_url(), password)
+        self.redis_sync = connection.connect_sync(settings.redis_connection_url(), password)
         self.writer = BatchWriter(self.database)
         self.store = Store(self.database, self.writer)
         self._rng = random.Random(settings.random_seed)
@@ -98,10 +99,9 @@ class ExecutionService:
             self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
             batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes)
         self.pubsub = PubSubIntake(
-            self.redis, self.health, orders_channel=settings.orders_channel,
+            self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
-            journal_stream=settings.journal_stream,
-            on_market_data=MarketDataHandler(self.prices))
+            journal_stream=settings.journal_stream, on_prices=self._on_prices)
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
@@ -155,12 +155,14 @@ class ExecutionService:
             if prepared.done() and not self._stop.is_set():
                 pipeline = group.create_task(self.pipeline.run(), name="pipeline")
                 intakes = [group.create_task(coro, name=name) for name, coro in self._intakes()]
+                self.pubsub.start(asyncio.get_running_loop())
                 await stop
             else:
                 prepared.cancel()
                 pipeline = None
             await self._shutdown(server, http, pipeline, intakes, background)
         await self.redis.aclose()
+        self.redis_sync.close()
         await self.database.dispose()
         log.info("stopped: %d orders received, %d filled, %d rejected since start",
                  self.pipeline.stats.orders_received, self.pipeline.stats.orders_filled,
@@ -172,8 +174,6 @@ class ExecutionService:
         keep = connection.keep_running
         return [
             ("stream-intake", keep("stream intake", self.streams.run, self.health)),
-            ("pubsub-intake", keep("pub/sub intake", self.pubsub.read, self.health)),
-            ("journal", keep("journal", self.pubsub.journal, self.health)),
             ("control", keep("control stream", watcher.read, self.health)),
         ]
 
@@ -222,6 +222,11 @@ class ExecutionService:
             return "$"  # Redis is down: nothing can be replayed from it either
         await self.writer.commit(UnitOfWork(at=now, control={CONTROL_CURSOR_KEY: {"last_id": cursor}}))
         return cursor
+
+    def _on_prices(self, latest: dict[str, Decimal]) -> None:
+        now_ms = time.time_ns() // 1_000_000  # freshness by this clock: the sender's may be skewed
+        for symbol, price in latest.items():
+            self.prices.on_trade(symbol, price, now_ms)
 
     async def _submit_control(self, command: SetKillSwitch) -> None:
         envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
@@ -286,9 +291,9 @@ class ExecutionService:
         for task in intakes:
             task.cancel()
         await asyncio.gather(*intakes, return_exceptions=True)
-        with contextlib.suppress(*connection.REDIS_DOWN, TimeoutError):
-            async with asyncio.timeout(1.0):
-                await self.pubsub.flush_pending()
+        left = await self.pubsub.stop(timeout_s=1.5)
+        if left:
+            log.warning("%d pub/sub orders read but not journaled (Redis unreachable)", left)
         if pipeline is not None:
             self.pipeline.close(timeout_s=max(0.5, deadline - time.monotonic() - 2.0))
             try:

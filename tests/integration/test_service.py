@@ -76,6 +76,30 @@ async def test_seed_test_order_on_pubsub_is_executed_from_the_journal(
         await wait_for(lambda: _journal_empty(redis_client, names), what="journal drained")
 
 
+async def test_pubsub_burst_is_read_in_full_while_the_pipeline_is_busy(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    # The seed's subscriber was dropped by Redis in bursts (output buffer limit) and lost
+    # most of them; the reader thread only journals, so it keeps up.
+    async with running_service(names, sqlite_url,
+                               initial_balances={"USDT": Decimal(10**9)}) as service:
+        burst = 20_000
+        for start in range(0, burst, 2_000):
+            pipe = redis_client.pipeline(transaction=False)
+            for i in range(start, start + 2_000):
+                pipe.publish(names.orders_channel, orjson.dumps(
+                    {"symbol": "XRPUSDT", "side": "BUY", "quantity": "1", "client_id": f"b{i}"}))
+            await pipe.execute()
+        await wait_for(lambda: _orders_stored(service, burst), timeout_s=120,
+                       interval_s=0.5, what=f"{burst} orders stored")
+        assert service.pubsub.journaled == burst
+        assert service.pipeline.stats.duplicates == 0
+
+
+async def _orders_stored(service: ExecutionService, expected: int) -> bool:
+    return await count(service, tables.orders) >= expected
+
+
 async def _journal_empty(redis_client: aioredis.Redis, names: Names) -> bool:
     return int(await redis_client.xlen(names.journal_stream)) == 0
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from execution_service.config import load_settings
 from execution_service.domain.orders import (
@@ -156,3 +156,12 @@ async def test_control_state_is_replaced_not_duplicated(store: Store, writer: Ba
     await writer.commit(UnitOfWork(at=NOW, control={"kill_switch": {"active": True}}))
     await writer.commit(UnitOfWork(at=NOW, control={"kill_switch": {"active": False}}))
     assert await store.control_state() == {"kill_switch": {"active": False}}
+
+
+async def test_postgresql_plans_every_execution_for_its_values(postgres_url: str) -> None:
+    # A generic plan cached while the table was small turned the duplicate lookup into a
+    # sequential scan that grew with every order (found by the benchmark at 100,000 orders).
+    db = Database(load_settings(database_url=postgres_url).database())
+    async with db.transaction() as conn:
+        assert await conn.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+    await db.dispose()

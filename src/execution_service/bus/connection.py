@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import redis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,17 +25,26 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 BlockingLoop = Callable[[], Awaitable[None]]
 
 
+def _options(password: str | None, socket_timeout_s: float) -> dict[str, Any]:
+    return {
+        "password": password,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": socket_timeout_s,
+        "health_check_interval": 15,
+        "max_connections": 32,
+    }
+
+
 def connect(url: str, password: str | None, *, socket_timeout_s: float = 5.0) -> Redis:
-    """A pooled client; commands retry briefly, longer outages surface to the loops."""
-    return Redis.from_url(
-        url,
-        password=password,
-        socket_connect_timeout=2.0,
-        socket_timeout=socket_timeout_s,
-        health_check_interval=15,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
-        max_connections=32,
-    )
+    """A pooled asyncio client; commands retry briefly, longer outages surface to the loops."""
+    return Redis.from_url(url, retry=AsyncRetry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2),
+                          **_options(password, socket_timeout_s))
+
+
+def connect_sync(url: str, password: str | None, *, socket_timeout_s: float = 5.0) -> redis.Redis:
+    """A blocking client, for the pub/sub reader thread."""
+    return redis.Redis.from_url(url, retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2),
+                                **_options(password, socket_timeout_s))
 
 
 async def keep_running(name: str, loop: BlockingLoop, health: Health) -> None:

@@ -82,7 +82,13 @@ def _engine_options(url: URL, connect_timeout_s: float) -> dict[str, Any]:
         "pool_size": 5,
         "max_overflow": 5,
         "pool_timeout": 5.0,
-        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s))},
+        "connect_args": {
+            "connect_timeout": max(1, round(connect_timeout_s)),
+            # psycopg prepares a statement after five uses and PostgreSQL may then cache a
+            # generic plan chosen while the table was still small: a sequential scan that
+            # stays, and gets slower with every order. Plan each execution for its values.
+            "options": "-c plan_cache_mode=force_custom_plan",
+        },
     }
 
 
