@@ -45,10 +45,17 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict."""
+    async def transaction(self, *, plan_each: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict.
+
+        `plan_each` is for statements whose IN lists grow with the batch: psycopg prepares a
+        statement after five uses, and PostgreSQL may then keep a generic plan chosen while
+        the table was small (a sequential scan) that gets slower with every order.
+        """
         try:
             async with self.engine.begin() as conn:
+                if plan_each and self.backend == "postgresql":
+                    await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
                 yield conn
         except IntegrityError as exc:
             raise WriteConflict(_first_line(exc)) from exc
@@ -82,13 +89,7 @@ def _engine_options(url: URL, connect_timeout_s: float) -> dict[str, Any]:
         "pool_size": 5,
         "max_overflow": 5,
         "pool_timeout": 5.0,
-        "connect_args": {
-            "connect_timeout": max(1, round(connect_timeout_s)),
-            # psycopg prepares a statement after five uses and PostgreSQL may then cache a
-            # generic plan chosen while the table was still small: a sequential scan that
-            # stays, and gets slower with every order. Plan each execution for its values.
-            "options": "-c plan_cache_mode=force_custom_plan",
-        },
+        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s))},
     }
 
 

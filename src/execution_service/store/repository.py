@@ -127,7 +127,7 @@ class Store:
                 (tables.orders.c.intake_ref, sorted(set(intake_refs))),
                 (tables.orders.c.order_id, sorted(set(order_ids)))]
         found: dict[str, Order] = {}
-        async with self.database.transaction() as conn:
+        async with self.database.transaction(plan_each=True) as conn:
             for column, values in keys:
                 for start in range(0, len(values), _CHUNK):
                     query = select(tables.orders).where(column.in_(values[start:start + _CHUNK]))

@@ -102,7 +102,7 @@ class BatchWriter:
 
     async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
         """Record that these outbox messages reached Redis."""
-        async with self._db.transaction() as conn:
+        async with self._db.transaction(plan_each=True) as conn:
             for start in range(0, len(event_ids), _CHUNK):
                 chunk = event_ids[start:start + _CHUNK]
                 await conn.execute(
