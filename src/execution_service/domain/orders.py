@@ -28,10 +28,6 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
 
-    @property
-    def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-
 
 class ErrorCode(StrEnum):
     INVALID_ORDER = "INVALID_ORDER"

@@ -91,9 +91,6 @@ class PaperExchange:
             return _reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {command.symbol}")
         return self._fill(order, pair, mid, ledger)
 
-    def reject(self, command: SubmitOrder, intake: Intake, code: ErrorCode, message: str) -> Execution:
-        return _reject(self._new_order(command, intake), code, message)
-
     def _fill(self, order: Order, pair: Pair, mid: Decimal, ledger: Ledger) -> Execution:
         if order.quantity * mid > MAX_NOTIONAL:
             return _reject(order, ErrorCode.INVALID_ORDER,

@@ -63,9 +63,6 @@ class MarketPrices:
         self._volatility = float(volatility_bps) / 10_000
         self._live_max_age_ms = int(live_max_age_s * 1000)
 
-    def knows(self, symbol: str) -> bool:
-        return symbol in self._levels
-
     def on_trade(self, symbol: str, price: Decimal, ts_ms: int) -> None:
         """Record a trade seen on the market-data channel."""
         self._live[symbol] = _LivePrice(price, ts_ms)
