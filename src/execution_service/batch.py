@@ -60,7 +60,7 @@ def decode(envelope: Envelope, max_bytes: int) -> Command | InvalidMessage:
             _check_size(size, max_bytes)
             return codec.decode_stream_fields(payload)
         if isinstance(payload, bytes):
-            _check_size(len(payload), max_bytes)
+            _check_size(envelope.size or len(payload), max_bytes)
             return codec.decode_json(payload)
         return InvalidMessage("empty message")
     except InvalidMessage as invalid:
@@ -212,7 +212,8 @@ class BatchPlanner:
         raw = envelope.raw_bytes()
         plan.work.rejected.append(RejectedMessage(
             source=envelope.source, intake_ref=envelope.intake_ref, client_id=invalid.client_id,
-            payload=raw[:_STORED_PAYLOAD_BYTES], payload_bytes=len(raw), reason=invalid.reason,
+            payload=raw[:_STORED_PAYLOAD_BYTES], payload_bytes=envelope.size or len(raw),
+            reason=invalid.reason,
             received_at=envelope.received_at))
         if invalid.client_id is not None:
             result = codec.invalid_result(invalid.client_id, invalid.reason, _ms(now))

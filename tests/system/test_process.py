@@ -8,7 +8,6 @@ and SIGTERM (or SIGINT) ends the process with exit code 0.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,48 +16,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import psycopg
 import pytest
 import redis
 
-from tests.helpers import REDIS_URL, Names, free_port, wait_for_sync
+from tests.helpers import REDIS_URL, Names
+from tests.processes import ServiceProcess, clean_environment
 
 SEED_ORDER = '{"symbol":"BTCUSDT","side":"BUY","quantity":0.001}'
-_INHERITED = ("DATABASE_URL", "POSTGRES_HOST", "REDIS_URL", "REDIS_HOST", "API_TOKEN",
-              "RANDOM_SEED", "MOCK_SUCCESS_RATE")
-
-
-class ServiceProcess:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.log = cwd / "service.log"
-        environment = {k: v for k, v in os.environ.items() if k not in _INHERITED}
-        environment.update(env, HTTP_PORT=str(self.port), HTTP_HOST="127.0.0.1",
-                           REDIS_URL=REDIS_URL)
-        with self.log.open("wb") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "execution_service", "run"],
-                                          env=environment, cwd=cwd, stdout=log, stderr=log)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5)
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            assert self.popen.poll() is None, self.log.read_text()
-            try:
-                return self.get("/ready").status_code == 200
-            except httpx.TransportError:
-                return False
-        wait_for_sync(ready, timeout_s=20, what="/ready 200")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, float]:
-        started = time.monotonic()
-        self.popen.send_signal(sig)
-        code = self.popen.wait(timeout=15)
-        return code, time.monotonic() - started
 
 
 Start = Callable[..., ServiceProcess]
@@ -75,9 +41,8 @@ def start(names: Names, tmp_path: Path) -> Iterator[Start]:
 
     yield _start
     for process in processes:
-        if process.popen.poll() is None:
-            process.popen.kill()
-            process.popen.wait()
+        if process.alive():
+            process.kill()
 
 
 def published_result(names: Names, send: str) -> dict[str, object]:
@@ -138,8 +103,7 @@ def test_default_is_embedded_sqlite_in_the_working_directory(
 
 
 def test_bad_configuration_stops_at_start_with_one_line_and_exit_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
-    env.update(TAKER_FEE="-0.5", API_TOKEN="do-not-print-me")
+    env = clean_environment(TAKER_FEE="-0.5", API_TOKEN="do-not-print-me")
     finished = subprocess.run([sys.executable, "-m", "execution_service", "run"], env=env,
                               cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert finished.returncode == 2
@@ -150,8 +114,7 @@ def test_bad_configuration_stops_at_start_with_one_line_and_exit_2(tmp_path: Pat
 
 
 def test_migrate_command_creates_the_schema(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    env = clean_environment(DATABASE_URL=f"sqlite:///{tmp_path / 'm.sqlite'}")
     finished = subprocess.run([sys.executable, "-m", "execution_service", "migrate"], env=env,
                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 0, finished.stderr
@@ -171,8 +134,7 @@ def test_container_runs_the_commands_tested_here(start: Start, tmp_path: Path) -
 
     service = start()
     service.wait_ready()
-    env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
-    env["HTTP_PORT"] = str(service.port)
+    env = clean_environment(HTTP_PORT=str(service.port))
 
     def healthcheck() -> int:
         return subprocess.run([sys.executable, "-m", "execution_service", "healthcheck"],

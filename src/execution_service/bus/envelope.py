@@ -39,7 +39,8 @@ class Envelope:
 
     `payload` is raw JSON bytes (pub/sub, REST) or a stream entry's fields; `command` is
     set instead for commands the service makes itself (the kill switch). `reply` is the
-    future a REST caller awaits.
+    future a REST caller awaits. `size` is the full size of a payload of which only the
+    head was kept (an oversized REST body).
     """
 
     source: Source
@@ -48,6 +49,7 @@ class Envelope:
     entry: EntryRef | None = None
     command: Command | None = None
     reply: asyncio.Future[Reply] | None = None
+    size: int | None = None
 
     @property
     def intake_ref(self) -> str | None:

@@ -17,6 +17,8 @@ from execution_service.pipeline import rest_envelope
 
 router = APIRouter(tags=["orders"])
 
+# Bodies above this are refused without a record: reading them would only feed an attack.
+_DRAIN_LIMIT = 16 * 1024 * 1024
 _STATUS_CODES = {"created": 201, "duplicate": 200, "invalid": 400, "not_found": 404,
                  "not_open": 409, "ok": 200, "unavailable": 503}
 
@@ -79,8 +81,13 @@ async def get_order(context: Context, order_id: str) -> JSONResponse:
                         503: {"description": "not committed in time"}})
 async def submit_order(context: Context, request: Request) -> JSONResponse:
     """Execute an order; answers once it is committed (201), or with the original if known (200)."""
-    body = await _read_body(request, context.max_body_bytes)
-    return _answer(await context.pipeline.submit(rest_envelope(body)))
+    head, size = await _read_body(request, context.max_body_bytes)
+    envelope = rest_envelope(head)
+    if size > len(head):  # recorded in rejected_messages like an oversized message on Redis
+        envelope.size = size
+        reply = await context.pipeline.submit(envelope)
+        return JSONResponse(reply.body, status_code=413 if reply.outcome == "invalid" else 503)
+    return _answer(await context.pipeline.submit(envelope))
 
 
 @router.delete("/orders/{order_id}", dependencies=[Authorized],
@@ -97,13 +104,18 @@ def _answer(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=_STATUS_CODES.get(reply.outcome, 200))
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int) -> tuple[bytes, int]:
+    """The body's first `limit` bytes and its full size; the rest of an oversized body is
+    read and dropped, up to `_DRAIN_LIMIT`, so the caller gets an answer, not a reset."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > _DRAIN_LIMIT:
         raise HTTPException(413, f"body larger than {limit} bytes")
-    body = bytearray()
+    head = bytearray()
+    size = 0
     async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
+        size += len(chunk)
+        if len(head) < limit:
+            head.extend(chunk[:limit - len(head)])
+        if size > _DRAIN_LIMIT:
             raise HTTPException(413, f"body larger than {limit} bytes")
-    return bytes(body)
+    return bytes(head), size

@@ -1,0 +1,121 @@
+"""SPEC 6.3 and 6.4: Redis and PostgreSQL go away under load and come back.
+
+The service must stay up, say why it is not ready, acknowledge nothing it has not
+committed, publish from the outbox what it committed while Redis was away, and in the end
+hold every order exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from tests.faults.conftest import INITIAL_BALANCES, TOKEN, Start
+from tests.faults.counting import (
+    add_to_stream,
+    assert_books_balance,
+    count,
+    create_group,
+    order_count,
+    orders,
+    stored,
+    unacknowledged,
+)
+from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.helpers import wait_for_sync
+from tests.processes import ServiceProcess
+
+STREAM = "stream.orders"
+
+
+def not_ready_because(service: ServiceProcess, dependency: str) -> bool:
+    response = service.get("/ready")
+    return response.status_code == 503 and any(
+        reason.startswith(f"{dependency} unreachable") for reason in response.json()["reasons"])
+
+
+def published_order_ids(redis_server: PrivateRedis) -> set[str]:
+    entries = redis_server.client().xrange("stream.fills")
+    return {fields[b"order_id"].decode() for _, fields in entries}
+
+
+def stored_order_ids(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT order_id FROM orders")}
+
+
+@pytest.mark.slow
+def test_redis_outage_results_committed_meanwhile_are_published_after_it(
+    start: Start, redis_server: PrivateRedis, pg_url: str
+) -> None:
+    n = count(20_000, 4_000)
+    client = redis_server.client()
+    create_group(client, STREAM)
+    add_to_stream(client, STREAM, orders(n, "stream"))
+    service = start()
+    wait_for_sync(lambda: order_count(pg_url) >= n // 4, timeout_s=60, what="work under way")
+
+    redis_server.stop()
+    wait_for_sync(lambda: not_ready_because(service, "redis"), what="/ready 503 (redis)")
+    # Orders still arrive over REST while Redis is away: they are committed and answered.
+    rest_orders = [{"client_id": f"rest-{i}", "symbol": "BTCUSDT", "side": "BUY",
+                    "quantity": "0.001"} for i in range(20)]
+    for order in rest_orders:
+        response = service.send("POST", "/orders", TOKEN, json=order)
+        assert response.status_code == 201, response.text
+        assert response.json()["status"] in ("FILLED", "REJECTED")
+    time.sleep(3)  # several reconnection attempts fail meanwhile
+    assert service.alive()
+    assert not_ready_because(service, "redis")
+
+    redis_server.start()
+    service.wait_ready()
+    wait_for_sync(lambda: order_count(pg_url) == n + len(rest_orders)
+                  and unacknowledged(client, STREAM) == 0,
+                  timeout_s=60 + n / 500, what="every order stored and acknowledged")
+    books = stored(pg_url)
+    assert books.orders == books.client_ids == n + len(rest_orders)
+    # Every result reached the fills stream, those committed during the outage included.
+    wait_for_sync(lambda: published_order_ids(redis_server) == stored_order_ids(pg_url),
+                  timeout_s=30, what="every result published")
+    assert_books_balance(pg_url, INITIAL_BALANCES)
+    assert service.alive()
+
+
+@pytest.mark.slow
+def test_database_outage_of_20_s_acknowledges_nothing_and_loses_nothing(
+    start: Start, redis_server: PrivateRedis, pg_url: str, postgres_cluster: PrivatePostgres
+) -> None:
+    n = count(30_000, 6_000)
+    client = redis_server.client()
+    create_group(client, STREAM)
+    add_to_stream(client, STREAM, orders(n, "outage"))
+    service = start()
+    wait_for_sync(lambda: order_count(pg_url) >= n // 5, timeout_s=60, what="work under way")
+
+    postgres_cluster.stop()
+    try:
+        wait_for_sync(lambda: not_ready_because(service, "database"), what="/ready 503 (database)")
+        time.sleep(1)  # a batch committed just before the stop may still be finishing
+        waiting, published = unacknowledged(client, STREAM), client.xlen("stream.fills")
+        assert waiting > 0
+        outage_ends = time.monotonic() + 20
+        while time.monotonic() < outage_ends:
+            assert service.alive()
+            assert not_ready_because(service, "database")
+            assert unacknowledged(client, STREAM) == waiting  # nothing acknowledged
+            assert client.xlen("stream.fills") == published  # nothing uncommitted published
+            time.sleep(1)
+    finally:
+        postgres_cluster.start()
+
+    service.wait_ready(timeout_s=60)
+    wait_for_sync(lambda: order_count(pg_url) == n and unacknowledged(client, STREAM) == 0,
+                  timeout_s=60 + n / 500, what="every order stored and acknowledged")
+    books = stored(pg_url)
+    assert books.orders == books.client_ids == n
+    assert books.filled == books.trades
+    assert_books_balance(pg_url, INITIAL_BALANCES)
+    assert service.alive()
