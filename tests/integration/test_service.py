@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
 from execution_service.service import ExecutionService
 from execution_service.store import tables
+from execution_service.store.writer import UnitOfWork
 from tests.helpers import Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
 
@@ -188,6 +190,41 @@ async def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(
         [order] = await service.store.get_recent_orders(5)
         assert order.status.value == "FILLED"
         assert order.intake_ref is not None
+        # The dead consumer, now with nothing pending, is removed from the group.
+        await wait_for(lambda: _consumers(redis_client, names.orders_stream),
+                       what="only the live consumer left")
+
+
+async def _consumers(redis_client: aioredis.Redis, stream: str) -> bool:
+    consumers = await redis_client.xinfo_consumers(stream, "execution-service")
+    return all(consumer["name"] != b"dead-consumer" for consumer in consumers)
+
+
+async def test_entries_queued_in_this_process_are_never_claimed_from_itself(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    """A backlog older than the claim time must not be delivered twice (it would snowball)."""
+    await redis_client.xgroup_create(names.orders_stream, "execution-service", id="$",
+                                     mkstream=True)
+    async with running_service(names, sqlite_url, claim_idle_ms=100, batch_max_orders=10,
+                               mock_success_rate=1.0) as service:
+        release = asyncio.Event()
+        commit = service.writer.commit
+
+        async def slow_commit(work: UnitOfWork) -> None:
+            await release.wait()
+            await commit(work)
+
+        service.writer.commit = slow_commit  # type: ignore[method-assign]
+        for i in range(40):
+            await redis_client.xadd(names.orders_stream, {
+                "client_id": f"b{i}", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"})
+        await asyncio.sleep(1.0)  # ten claim passes while the entries wait in the inbox
+        release.set()
+        await wait_for(lambda: _pending_is(redis_client, names.orders_stream, 0),
+                       what="backlog acknowledged")
+        assert service.pipeline.stats.orders_received == 40
+        assert service.pipeline.stats.duplicates == 0
 
 
 async def _pending_is(redis_client: aioredis.Redis, stream: str, expected: int) -> bool:

@@ -2,7 +2,7 @@
 
 Entries are delivered to the pipeline in batches of whatever has arrived (up to
 `batch_max`) and acknowledged only after their batch commits. Entries left pending by a
-consumer that died are reclaimed with XAUTOCLAIM once idle for `claim_idle_ms`.
+consumer that died are claimed (XPENDING + XCLAIM) once idle for `claim_idle_ms`.
 """
 
 from __future__ import annotations
@@ -109,20 +109,42 @@ class StreamIntake:
                 start = envelopes[-1].entry.entry_id  # type: ignore[union-attr]
 
     async def _claim_stale(self) -> None:
+        """Take over the entries of other consumers (dead ones) idle for `claim_idle_ms`.
+
+        This consumer's own pending entries are never claimed: they are queued in this
+        process, and claiming them would only deliver them twice while it is behind.
+        Consumers with nothing pending are removed from the group; a live one is
+        created again by its next read.
+        """
         self._next_claim = time.monotonic() + self._claim_idle_ms / 2000
         for name in self._streams:
-            start = "0-0"
+            start = "-"
             while True:
-                reply = await self._redis.xautoclaim(name, self._group, self._consumer,
-                                                     self._claim_idle_ms, start,
-                                                     count=self._batch_max)
-                start = _text(reply[0])
-                envelopes = self._entries(name, reply[1])
-                if envelopes:
-                    log.info("reclaimed %d stale entries of %s", len(envelopes), name)
-                    await self._deliver(envelopes)
-                if start == "0-0":
+                pending: Any = await self._redis.xpending_range(
+                    name, self._group, start, "+", self._batch_max, idle=self._claim_idle_ms)
+                stale = [entry["message_id"] for entry in pending
+                         if _text(entry["consumer"]) != self._consumer]
+                if stale:
+                    claimed = await self._redis.xclaim(name, self._group, self._consumer,
+                                                       self._claim_idle_ms, stale)
+                    envelopes = self._entries(name, claimed)
+                    if envelopes:
+                        log.info("reclaimed %d entries of %s from dead consumers", len(envelopes),
+                                 name)
+                        await self._deliver(envelopes)
+                if len(pending) < self._batch_max:
                     break
+                start = "(" + _text(pending[-1]["message_id"])
+            await self._forget_idle_consumers(name)
+
+    async def _forget_idle_consumers(self, name: str) -> None:
+        consumers: Any = await self._redis.xinfo_consumers(name, self._group)
+        for consumer in consumers:
+            consumer_name = _text(consumer["name"])
+            if (consumer_name != self._consumer and consumer["pending"] == 0
+                    and consumer["idle"] > 10 * self._claim_idle_ms):
+                await self._redis.xgroup_delconsumer(name, self._group, consumer_name)
+                log.info("removed consumer %s (nothing pending) from %s", consumer_name, name)
 
     def _envelopes(self, reply: Any) -> list[Envelope]:
         envelopes: list[Envelope] = []
@@ -135,7 +157,7 @@ class StreamIntake:
         now = datetime.now(UTC)
         envelopes = []
         for entry_id, fields in entries:
-            if fields is None:  # XAUTOCLAIM reports entries deleted meanwhile as nil
+            if fields is None:  # an entry deleted meanwhile (claims on Redis before 7)
                 continue
             envelope = Envelope(source=source, received_at=now, payload=fields,
                                 entry=EntryRef(name, _text(entry_id)))
