@@ -83,6 +83,7 @@ class Pipeline:
         self.inbox: asyncio.Queue[list[Envelope]] = asyncio.Queue(maxsize=inbox_batches)
         self.stats = Stats()
         self._outbox_dirty = True  # a previous run may have left results unsent
+        self._published: list[str] = []  # outbox rows published, marked with the next commit
         self._closing = False
         self._give_up_at = float("inf")
 
@@ -115,8 +116,10 @@ class Pipeline:
             batch = await self._next_batch()
             if batch:
                 await self._process(batch)
-            elif self._closing:
-                return
+            else:  # idle, or finishing
+                await self._mark_published()
+                if self._closing:
+                    return
             if self._outbox_dirty and self._health.redis_connected:
                 await self._sweep_outbox()
 
@@ -167,10 +170,14 @@ class Pipeline:
             try:
                 if conflicts:
                     self._account.reset(await self._store.free_balances())
-                stored = await self._store.find_orders(*lookup_keys(decoded))
-                plan = self._planner.plan(decoded, stored, self.kill_switch, datetime.now(UTC))
                 started = time.perf_counter()
-                await self._writer.commit(plan.work)
+                published = self._published[:]
+                async with self._writer.session() as session:
+                    stored = await session.find_orders(*lookup_keys(decoded))
+                    plan = self._planner.plan(decoded, stored, self.kill_switch, datetime.now(UTC))
+                    await session.write(plan.work)
+                    await session.mark_sent(published, plan.work.at)
+                del self._published[:len(published)]
                 self._metrics.db_commit.observe(time.perf_counter() - started)
                 if not self._health.db_connected:
                     log.info("database back; committed the batch held for %d retries", outages)
@@ -252,18 +259,22 @@ class Pipeline:
         published = datetime.now(UTC)
         for received_at in answered:
             self._metrics.order_latency.observe((published - received_at).total_seconds())
-        await self._mark_sent([message.event_id for message in outbox])
+        self._published.extend(message.event_id for message in outbox)
 
-    async def _mark_sent(self, event_ids: list[str]) -> None:
-        if not event_ids:
+    async def _mark_published(self) -> None:
+        """Mark published results sent when no batch is coming to carry them."""
+        if not self._published:
             return
+        marking = self._published[:]
         try:
-            await self._writer.mark_sent(event_ids, datetime.now(UTC))
+            await self._writer.mark_sent(marking, datetime.now(UTC))
         except DatabaseUnavailable:
-            self._outbox_dirty = True  # they were sent; at worst they are sent once more
+            return  # they stay listed; at worst a crash meanwhile publishes them once more
+        del self._published[:len(marking)]
 
     async def _sweep_outbox(self) -> None:
         """Publish results committed while Redis was away, oldest first."""
+        await self._mark_published()  # so that what was published is not swept again
         swept = 0
         try:
             while unsent := await self._store.unsent_results(_SWEEP_CHUNK):

@@ -174,6 +174,7 @@ class ExecutionService:
         keep = connection.keep_running
         return [
             ("stream-intake", keep("stream intake", self.streams.run, self.health)),
+            ("heartbeat", keep("consumer heartbeat", self.streams.heartbeat, self.health)),
             ("control", keep("control stream", watcher.read, self.health)),
         ]
 

@@ -1,12 +1,18 @@
 """The stream intake: `stream.orders` and the pub/sub journal, read through one consumer group.
 
 Entries are delivered to the pipeline in batches of whatever has arrived (up to
-`batch_max`) and acknowledged only after their batch commits. Entries left pending by a
-consumer that died are claimed (XPENDING + XCLAIM) once idle for `claim_idle_ms`.
+`batch_max`) and acknowledged only after their batch commits.
+
+Entries left pending by a consumer that died are claimed (XPENDING + XCLAIM) once idle
+for `claim_idle_ms`. An entry's idle time alone cannot tell a dead consumer from a live one
+that is behind (its entries wait in its inbox), so each consumer also keeps a liveness key
+(`<group>:alive:<consumer>`, expiring after `claim_idle_ms`) fresh, and only consumers
+whose key has expired are claimed from.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -62,6 +68,15 @@ class StreamIntake:
         self._block_ms = block_ms
         self._next_claim = 0.0
 
+    def _alive_key(self, consumer: str) -> str:
+        return f"{self._group}:alive:{consumer}"
+
+    async def heartbeat(self) -> None:
+        """Keep this consumer's liveness key fresh, whatever the read loop is waiting for."""
+        while True:
+            await self._redis.set(self._alive_key(self._consumer), b"1", px=self._claim_idle_ms)
+            await asyncio.sleep(self._claim_idle_ms / 4000)
+
     async def run(self) -> None:
         """Create the groups, take back this consumer's pending entries, then read for ever."""
         await self._ensure_groups()
@@ -111,19 +126,19 @@ class StreamIntake:
     async def _claim_stale(self) -> None:
         """Take over the entries of other consumers (dead ones) idle for `claim_idle_ms`.
 
-        This consumer's own pending entries are never claimed: they are queued in this
-        process, and claiming them would only deliver them twice while it is behind.
-        Consumers with nothing pending are removed from the group; a live one is
-        created again by its next read.
+        Entries of live consumers, this one included, are never claimed: they are queued
+        in that process, and claiming them would only deliver them twice while it is
+        behind. Dead consumers with nothing pending are removed from the group.
         """
         self._next_claim = time.monotonic() + self._claim_idle_ms / 2000
+        alive: dict[str, bool] = {self._consumer: True}
         for name in self._streams:
             start = "-"
             while True:
                 pending: Any = await self._redis.xpending_range(
                     name, self._group, start, "+", self._batch_max, idle=self._claim_idle_ms)
                 stale = [entry["message_id"] for entry in pending
-                         if _text(entry["consumer"]) != self._consumer]
+                         if not await self._is_alive(_text(entry["consumer"]), alive)]
                 if stale:
                     claimed = await self._redis.xclaim(name, self._group, self._consumer,
                                                        self._claim_idle_ms, stale)
@@ -135,16 +150,21 @@ class StreamIntake:
                 if len(pending) < self._batch_max:
                     break
                 start = "(" + _text(pending[-1]["message_id"])
-            await self._forget_idle_consumers(name)
+            await self._forget_dead_consumers(name, alive)
 
-    async def _forget_idle_consumers(self, name: str) -> None:
+    async def _is_alive(self, consumer: str, known: dict[str, bool]) -> bool:
+        if consumer not in known:
+            known[consumer] = bool(await self._redis.exists(self._alive_key(consumer)))
+        return known[consumer]
+
+    async def _forget_dead_consumers(self, name: str, alive: dict[str, bool]) -> None:
         consumers: Any = await self._redis.xinfo_consumers(name, self._group)
         for consumer in consumers:
             consumer_name = _text(consumer["name"])
-            if (consumer_name != self._consumer and consumer["pending"] == 0
-                    and consumer["idle"] > 10 * self._claim_idle_ms):
+            if consumer["pending"] == 0 and not await self._is_alive(consumer_name, alive):
                 await self._redis.xgroup_delconsumer(name, self._group, consumer_name)
-                log.info("removed consumer %s (nothing pending) from %s", consumer_name, name)
+                log.info("removed dead consumer %s (nothing pending) from %s", consumer_name,
+                         name)
 
     def _envelopes(self, reply: Any) -> list[Envelope]:
         envelopes: list[Envelope] = []

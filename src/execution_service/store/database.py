@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
@@ -35,7 +36,8 @@ class Database:
             json_serializer=lambda value: dumps(value).decode(),
             # Numbers in stored JSON come back as exact decimals, as they went in.
             json_deserializer=functools.partial(json.loads, parse_float=Decimal),
-            pool_pre_ping=True,
+            # No pre-ping: a connection that died is found by its first statement, which
+            # invalidates the whole pool, and the batch is retried like any outage.
             **_engine_options(url, connect_timeout_s),
         )
         if self.backend == "sqlite":
@@ -45,21 +47,17 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def transaction(self, *, plan_each: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict.
 
-        `plan_each` is for statements whose IN lists grow with the batch: psycopg prepares a
-        statement after five uses, and PostgreSQL may then keep a generic plan chosen while
-        the table was small (a sequential scan) that gets slower with every order.
+        Errors of the driver used directly (COPY) are mapped like those SQLAlchemy wraps.
         """
         try:
             async with self.engine.begin() as conn:
-                if plan_each and self.backend == "postgresql":
-                    await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
                 yield conn
-        except IntegrityError as exc:
+        except (IntegrityError, psycopg.IntegrityError) as exc:
             raise WriteConflict(_first_line(exc)) from exc
-        except (DBAPIError, PoolTimeout, OSError) as exc:
+        except (DBAPIError, PoolTimeout, OSError, psycopg.OperationalError) as exc:
             if isinstance(exc, DBAPIError) and not _is_outage(exc):
                 raise
             raise DatabaseUnavailable(_first_line(exc)) from exc
@@ -89,7 +87,10 @@ def _engine_options(url: URL, connect_timeout_s: float) -> dict[str, Any]:
         "pool_size": 5,
         "max_overflow": 5,
         "pool_timeout": 5.0,
-        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s))},
+        # Never prepare: PostgreSQL would keep a generic plan chosen while the tables were
+        # small (a sequential scan for the duplicate lookup) that slows with every order.
+        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s)),
+                         "prepare_threshold": None},
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -118,22 +117,6 @@ class Store:
 
     async def free_balances(self) -> dict[str, Decimal]:
         return {asset: amounts["free"] for asset, amounts in (await self.get_balances()).items()}
-
-    async def find_orders(
-        self, client_ids: Iterable[str], intake_refs: Iterable[str], order_ids: Iterable[str]
-    ) -> list[Order]:
-        """Orders already stored under any of these client ids, intake refs or order ids."""
-        keys = [(tables.orders.c.client_id, sorted(set(client_ids))),
-                (tables.orders.c.intake_ref, sorted(set(intake_refs))),
-                (tables.orders.c.order_id, sorted(set(order_ids)))]
-        found: dict[str, Order] = {}
-        async with self.database.transaction(plan_each=True) as conn:
-            for column, values in keys:
-                for start in range(0, len(values), _CHUNK):
-                    query = select(tables.orders).where(column.in_(values[start:start + _CHUNK]))
-                    for row in (await conn.execute(query)).mappings():
-                        found[row["order_id"]] = order_from_row(row)
-        return list(found.values())
 
     async def unsent_results(self, limit: int) -> list[UnsentResult]:
         """The oldest outbox messages not yet published."""

@@ -1,31 +1,35 @@
 """The batch writer: the only place that commits.
 
-One `UnitOfWork` is one transaction holding a batch's orders, trades, order events,
-balance changes, outbox rows, rejected messages and control state. Balances are written
+A batch is one transaction (`session()`): the lookup of the orders already stored under
+its keys, then its `UnitOfWork` (orders, trades, order events, balance changes, outbox
+rows, rejected messages, control state), and the marking of results published since the
+previous batch. On PostgreSQL large inserts use COPY. Balances are written
 compare-and-set (`WHERE free = <value the batch read>`), so two instances sharing a
 database can never overdraw the account: the loser gets `WriteConflict` and re-runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, update
+from sqlalchemy import Table, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from execution_service.domain.codec import dumps
-from execution_service.domain.orders import ZERO, Source
+from execution_service.domain.orders import ZERO, Order, Source
 from execution_service.engine.exchange import Execution, OrderFilled
 from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
-from execution_service.store.rows import order_row, trade_row
+from execution_service.store.rows import order_from_row, order_row, trade_row
 
 _CHUNK = 1000
+_COPY_FROM_ROWS = 16  # below this, executemany INSERT is as quick and cheaper to start
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,30 +90,24 @@ class BatchWriter:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[BatchSession]:
+        """One transaction for one batch: look up, then write. Raises DatabaseUnavailable or
+        WriteConflict; nothing is written unless the block completes."""
+        async with self._db.transaction() as conn:
+            yield BatchSession(conn, copy=self._db.backend == "postgresql")
+
     async def commit(self, work: UnitOfWork) -> None:
-        """Write `work` in one transaction. Raises DatabaseUnavailable or WriteConflict."""
+        """Write `work` in a transaction of its own."""
         if work.is_empty():
             return
-        async with self._db.transaction() as conn:
-            await _insert(conn, tables.orders, [order_row(e.order) for e in work.executions])
-            await _insert(conn, tables.trades, [
-                trade_row(e.trade) for e in work.executions if isinstance(e, OrderFilled)])
-            await _insert(conn, tables.order_events, list(_event_rows(work.executions)))
-            await _write_balances(conn, work.balances, work.at)
-            await _insert(conn, tables.outbox, [_outbox_row(m) for m in work.outbox])
-            await _insert(conn, tables.rejected_messages, [_rejected_row(r) for r in work.rejected])
-            await _write_control(conn, work.control, work.at)
+        async with self.session() as session:
+            await session.write(work)
 
     async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
         """Record that these outbox messages reached Redis."""
-        async with self._db.transaction(plan_each=True) as conn:
-            for start in range(0, len(event_ids), _CHUNK):
-                chunk = event_ids[start:start + _CHUNK]
-                await conn.execute(
-                    update(tables.outbox)
-                    .where(tables.outbox.c.event_id.in_(chunk))
-                    .values(sent_at=at)
-                )
+        async with self.session() as session:
+            await session.mark_sent(event_ids, at)
 
     async def open_account(self, initial: dict[str, Decimal], at: datetime) -> None:
         """Give a new account its initial balances; an account that exists is left alone."""
@@ -124,9 +122,77 @@ class BatchWriter:
             pass  # another instance opened it at the same moment
 
 
+class BatchSession:
+    """The statements of one batch's transaction."""
+
+    def __init__(self, conn: AsyncConnection, *, copy: bool) -> None:
+        self._conn = conn
+        self._copy = copy  # PostgreSQL: large inserts go through COPY
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._conn
+
+    async def find_orders(
+        self, client_ids: Iterable[str], intake_refs: Iterable[str], order_ids: Iterable[str]
+    ) -> list[Order]:
+        """Orders already stored under any of these client ids, intake refs or order ids."""
+        keys = [(tables.orders.c.client_id, sorted(set(client_ids))),
+                (tables.orders.c.intake_ref, sorted(set(intake_refs))),
+                (tables.orders.c.order_id, sorted(set(order_ids)))]
+        found: dict[str, Order] = {}
+        for column, values in keys:
+            for start in range(0, len(values), _CHUNK):
+                query = select(tables.orders).where(column.in_(values[start:start + _CHUNK]))
+                for row in (await self._conn.execute(query)).mappings():
+                    found[row["order_id"]] = order_from_row(row)
+        return list(found.values())
+
+    async def write(self, work: UnitOfWork) -> None:
+        conn = self._conn
+        await self._insert(tables.orders, [order_row(e.order) for e in work.executions])
+        await self._insert(tables.trades, [
+            trade_row(e.trade) for e in work.executions if isinstance(e, OrderFilled)])
+        await self._insert(tables.order_events, list(_event_rows(work.executions)))
+        await _write_balances(conn, work.balances, work.at)
+        await self._insert(tables.outbox, [_outbox_row(m) for m in work.outbox])
+        await self._insert(tables.rejected_messages, [_rejected_row(r) for r in work.rejected])
+        await _write_control(conn, work.control, work.at)
+
+    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
+        for start in range(0, len(event_ids), _CHUNK):
+            await self._conn.execute(
+                update(tables.outbox)
+                .where(tables.outbox.c.event_id.in_(event_ids[start:start + _CHUNK]))
+                .values(sent_at=at))
+
+    async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if self._copy and len(rows) >= _COPY_FROM_ROWS:
+            await _copy(self._conn, table, rows)
+        else:
+            await _insert(self._conn, table, rows)
+
+
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _CHUNK):
         await conn.execute(insert(table), rows[start:start + _CHUNK])
+
+
+async def _copy(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY FROM STDIN in the transaction's own connection: one round trip for
+    every row, where executemany costs one statement per row."""
+    columns = list(rows[0])
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row([_copy_value(row[column]) for column in columns])
+
+
+def _copy_value(value: Any) -> Any:
+    # JSON columns get their text; everything else psycopg adapts as in an INSERT.
+    return dumps(value).decode() if isinstance(value, dict | list) else value
 
 
 def _event_rows(executions: Iterable[Execution]) -> Iterable[dict[str, Any]]:
