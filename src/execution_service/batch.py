@@ -82,8 +82,8 @@ def lookup_keys(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str]]:
             client_ids.add(command.client_id)
         if isinstance(command, CancelOrder) and command.order_id:
             order_ids.add(command.order_id)
-        if envelope.intake_ref:
-            intake_refs.add(envelope.intake_ref)
+        if envelope.intake_ref and isinstance(command, SubmitOrder) and not command.client_id:
+            intake_refs.add(envelope.intake_ref)  # a client_id, when given, is the key
     return client_ids, intake_refs, order_ids
 
 

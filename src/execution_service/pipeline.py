@@ -3,7 +3,9 @@ r"""The pipeline: intake batches in, committed and published results out.
     intakes --deliver()--> inbox --> plan (decode, dedupe, execute) --> commit --> answer
                                                                           \--> publish + ack
 
-One task runs it, so batches are strictly ordered and the account has one writer.
+One task runs it, so batches are strictly ordered and the account has one writer. A
+batch's results are published (and its entries acknowledged) while the next batch is
+planned and committed, one batch in flight at a time.
 A batch is whatever has arrived, up to `batch_max` commands. Nothing is acknowledged
 before its batch commits; when the database is down the batch in hand is retried with
 backoff and the intakes stop reading (the inbox is bounded). Results that could not be
@@ -84,6 +86,7 @@ class Pipeline:
         self.stats = Stats()
         self._outbox_dirty = True  # a previous run may have left results unsent
         self._published: list[str] = []  # outbox rows published, marked with the next commit
+        self._publishing: asyncio.Task[None] | None = None  # one batch's results on their way
         self._closing = False
         self._give_up_at = float("inf")
 
@@ -117,6 +120,7 @@ class Pipeline:
             if batch:
                 await self._process(batch)
             else:  # idle, or finishing
+                await self._publishing_done()
                 await self._mark_published()
                 if self._closing:
                     return
@@ -160,7 +164,10 @@ class Pipeline:
         for envelope, reply in plan.replies:
             envelope.answer(reply)
         self._count(plan)
-        await self._publish(plan.work.outbox, plan.acks, plan.answered)
+        # Published while the next batch is planned and committed; one batch at a time, in order.
+        await self._publishing_done()
+        self._publishing = asyncio.create_task(
+            self._publish(plan.work.outbox, plan.acks, plan.answered), name="publish")
 
     async def _commit(self, decoded: list[Decoded]) -> Plan | None:
         """Plan and commit, retrying while the database is away; None if shutdown cut it short."""
@@ -223,6 +230,7 @@ class Pipeline:
             return
         envelope.answer(Reply("invalid", {"error_code": "INTERNAL_ERROR",
                                           "error_message": "internal error while executing"}))
+        await self._publishing_done()
         await self._publish([], [envelope.entry] if envelope.entry else [], [])
 
     # After the commit
@@ -261,6 +269,11 @@ class Pipeline:
             self._metrics.order_latency.observe((published - received_at).total_seconds())
         self._published.extend(message.event_id for message in outbox)
 
+    async def _publishing_done(self) -> None:
+        if self._publishing is not None:
+            task, self._publishing = self._publishing, None
+            await task
+
     async def _mark_published(self) -> None:
         """Mark published results sent when no batch is coming to carry them."""
         if not self._published:
@@ -274,6 +287,7 @@ class Pipeline:
 
     async def _sweep_outbox(self) -> None:
         """Publish results committed while Redis was away, oldest first."""
+        await self._publishing_done()
         await self._mark_published()  # so that what was published is not swept again
         swept = 0
         try:

@@ -95,7 +95,7 @@ def submit(service: ServiceProcess, client_id: str) -> dict[str, object]:
 def test_kill_switch_persists_across_a_crash_and_old_entries_never_trigger_it_again(
     start: Start, redis_server: PrivateRedis, pg_url: str
 ) -> None:
-    service = start()
+    service = start(MOCK_SUCCESS_RATE="1")  # no random rejections
     service.wait_ready()
     assert submit(service, "before")["status"] == "FILLED"
     engage_through_control_stream(redis_server, service)
@@ -103,7 +103,7 @@ def test_kill_switch_persists_across_a_crash_and_old_entries_never_trigger_it_ag
     assert (refused["status"], refused["error_code"]) == ("REJECTED", "KILL_SWITCH")
 
     service.kill()
-    service = start()
+    service = start(MOCK_SUCCESS_RATE="1")  # no random rejections
     service.wait_ready()
     state = service.get("/kill-switch").json()
     assert (state["active"], state["reason"]) == (True, "drawdown limit")
@@ -117,7 +117,7 @@ def test_kill_switch_persists_across_a_crash_and_old_entries_never_trigger_it_ag
 
     # The entry that engaged it is still on the stream; neither a restart nor time replays it.
     service.stop()
-    service = start()
+    service = start(MOCK_SUCCESS_RATE="1")  # no random rejections
     service.wait_ready()
     time.sleep(2)
     assert service.get("/kill-switch").json()["active"] is False

@@ -142,6 +142,9 @@ def test_plan_released_kill_switch_accepts_orders_again() -> None:
 
 
 def test_lookup_keys_cover_client_ids_refs_and_cancel_targets() -> None:
-    envelopes = [stream("1-0", **ORDER), pubsub({"type": "cancel", "order_id": "MOCK_x"})]
+    anonymous = {key: value for key, value in ORDER.items() if key != "client_id"}
+    envelopes = [stream("1-0", **ORDER), stream("2-0", **anonymous),
+                 pubsub({"type": "cancel", "order_id": "MOCK_x"})]
     decoded = [(e, decode(e, 65536)) for e in envelopes]
-    assert lookup_keys(decoded) == ({"c-1"}, {"stream.orders:1-0"}, {"MOCK_x"})
+    # An order's client_id is its key; only an order without one is known by its entry.
+    assert lookup_keys(decoded) == ({"c-1"}, {"stream.orders:2-0"}, {"MOCK_x"})

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
-from redis.asyncio import Redis
+from redis.asyncio import Connection, Redis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -25,6 +26,17 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 BlockingLoop = Callable[[], Awaitable[None]]
 
 
+class _HiredisPackingConnection(Connection):
+    """redis-py's blocking connection packs commands with hiredis, its asyncio one in
+    Python, which was a third of the service's time when publishing results. Same bytes."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+
 def _options(password: str | None, socket_timeout_s: float) -> dict[str, Any]:
     return {
         "password": password,
@@ -37,8 +49,11 @@ def _options(password: str | None, socket_timeout_s: float) -> dict[str, Any]:
 
 def connect(url: str, password: str | None, *, socket_timeout_s: float = 5.0) -> Redis:
     """A pooled asyncio client; commands retry briefly, longer outages surface to the loops."""
+    options = _options(password, socket_timeout_s)
+    if url.startswith("redis://"):  # rediss:// and unix:// keep their own connection classes
+        options["connection_class"] = _HiredisPackingConnection
     return Redis.from_url(url, retry=AsyncRetry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), 2),
-                          **_options(password, socket_timeout_s))
+                          **options)
 
 
 def connect_sync(url: str, password: str | None, *, socket_timeout_s: float = 5.0) -> redis.Redis:

@@ -17,32 +17,20 @@ from execution_service.domain.orders import (
     Trade,
 )
 
+ORDER_COLUMNS = ("order_id", "client_id", "intake_ref", "symbol", "side", "order_type",
+                 "quantity", "price", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
+                 "slippage_bps", "status", "error_code", "error_message", "strategy_id",
+                 "bot_id", "source", "metadata", "created_at", "updated_at")
 
-def order_row(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "client_id": order.client_id,
-        "intake_ref": order.intake_ref,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "order_type": order.order_type.value,
-        "quantity": order.quantity,
-        "price": order.price,
-        "filled_quantity": order.filled_quantity,
-        "avg_fill_price": order.avg_fill_price,
-        "fee": order.fee,
-        "fee_asset": order.fee_asset,
-        "slippage_bps": order.slippage_bps,
-        "status": order.status.value,
-        "error_code": order.error_code.value if order.error_code else None,
-        "error_message": order.error_message,
-        "strategy_id": order.strategy_id,
-        "bot_id": order.bot_id,
-        "source": order.source.value,
-        "metadata": order.metadata,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
+
+def order_values(order: Order) -> tuple[Any, ...]:
+    """An `orders` row, in `ORDER_COLUMNS` order."""
+    return (order.order_id, order.client_id, order.intake_ref, order.symbol, order.side.value,
+            order.order_type.value, order.quantity, order.price, order.filled_quantity,
+            order.avg_fill_price, order.fee, order.fee_asset, order.slippage_bps,
+            order.status.value, order.error_code.value if order.error_code else None,
+            order.error_message, order.strategy_id, order.bot_id, order.source.value,
+            order.metadata, order.created_at, order.updated_at)
 
 
 def order_from_row(row: RowMapping) -> Order:
@@ -73,20 +61,15 @@ def order_from_row(row: RowMapping) -> Order:
     )
 
 
-def trade_row(trade: Trade) -> dict[str, Any]:
-    return {
-        "trade_id": trade.trade_id,
-        "order_id": trade.order_id,
-        "symbol": trade.symbol,
-        "side": trade.side.value,
-        "quantity": trade.quantity,
-        "price": trade.price,
-        "fee": trade.fee,
-        "fee_asset": trade.fee_asset,
-        "slippage_bps": trade.slippage_bps,
-        "liquidity": trade.liquidity.value,
-        "executed_at": trade.executed_at,
-    }
+TRADE_COLUMNS = ("trade_id", "order_id", "symbol", "side", "quantity", "price", "fee",
+                 "fee_asset", "slippage_bps", "liquidity", "executed_at")
+
+
+def trade_values(trade: Trade) -> tuple[Any, ...]:
+    """A `trades` row, in `TRADE_COLUMNS` order."""
+    return (trade.trade_id, trade.order_id, trade.symbol, trade.side.value, trade.quantity,
+            trade.price, trade.fee, trade.fee_asset, trade.slippage_bps, trade.liquidity.value,
+            trade.executed_at)
 
 
 def trade_from_row(row: RowMapping) -> Trade:

@@ -3,21 +3,35 @@
 A batch is one transaction (`session()`): the lookup of the orders already stored under
 its keys, then its `UnitOfWork` (orders, trades, order events, balance changes, outbox
 rows, rejected messages, control state), and the marking of results published since the
-previous batch. On PostgreSQL large inserts use COPY. Balances are written
+previous batch. On PostgreSQL inserts use COPY (measured: no slower than executemany for
+a single order, several times quicker for a thousand). Balances are written
 compare-and-set (`WHERE free = <value the batch read>`), so two instances sharing a
 database can never overdraw the account: the loser gets `WriteConflict` and re-runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from execution_service.domain.codec import dumps
@@ -26,10 +40,15 @@ from execution_service.engine.exchange import Execution, OrderFilled
 from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
-from execution_service.store.rows import order_from_row, order_row, trade_row
+from execution_service.store.rows import (
+    ORDER_COLUMNS,
+    TRADE_COLUMNS,
+    order_from_row,
+    order_values,
+    trade_values,
+)
 
 _CHUNK = 1000
-_COPY_FROM_ROWS = 16  # below this, executemany INSERT is as quick and cheaper to start
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +146,7 @@ class BatchSession:
 
     def __init__(self, conn: AsyncConnection, *, copy: bool) -> None:
         self._conn = conn
-        self._copy = copy  # PostgreSQL: large inserts go through COPY
+        self._copy = copy  # PostgreSQL: inserts go through COPY, key lists as one array
 
     @property
     def connection(self) -> AsyncConnection:
@@ -142,35 +161,48 @@ class BatchSession:
                 (tables.orders.c.order_id, sorted(set(order_ids)))]
         found: dict[str, Order] = {}
         for column, values in keys:
-            for start in range(0, len(values), _CHUNK):
-                query = select(tables.orders).where(column.in_(values[start:start + _CHUNK]))
+            for chunk in self._chunks(values):
+                query = select(tables.orders).where(self._matches(column, chunk))
                 for row in (await self._conn.execute(query)).mappings():
                     found[row["order_id"]] = order_from_row(row)
         return list(found.values())
 
     async def write(self, work: UnitOfWork) -> None:
-        conn = self._conn
-        await self._insert(tables.orders, [order_row(e.order) for e in work.executions])
-        await self._insert(tables.trades, [
-            trade_row(e.trade) for e in work.executions if isinstance(e, OrderFilled)])
-        await self._insert(tables.order_events, list(_event_rows(work.executions)))
-        await _write_balances(conn, work.balances, work.at)
-        await self._insert(tables.outbox, [_outbox_row(m) for m in work.outbox])
-        await self._insert(tables.rejected_messages, [_rejected_row(r) for r in work.rejected])
-        await _write_control(conn, work.control, work.at)
+        executions = work.executions
+        await self._insert(tables.orders, ORDER_COLUMNS, [order_values(e.order) for e in executions])
+        await self._insert(tables.trades, TRADE_COLUMNS, [
+            trade_values(e.trade) for e in executions if isinstance(e, OrderFilled)])
+        await self._insert(tables.order_events, _EVENT_COLUMNS, list(_event_values(executions)))
+        await _write_balances(self._conn, work.balances, work.at)
+        await self._insert(tables.outbox, _OUTBOX_COLUMNS, [_outbox_values(m) for m in work.outbox])
+        await self._insert(tables.rejected_messages, _REJECTED_COLUMNS,
+                           [_rejected_values(r) for r in work.rejected])
+        await _write_control(self._conn, work.control, work.at)
 
     async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
-        for start in range(0, len(event_ids), _CHUNK):
-            await self._conn.execute(
-                update(tables.outbox)
-                .where(tables.outbox.c.event_id.in_(event_ids[start:start + _CHUNK]))
-                .values(sent_at=at))
+        for chunk in self._chunks(event_ids):
+            await self._conn.execute(update(tables.outbox)
+                                     .where(self._matches(tables.outbox.c.event_id, chunk))
+                                     .values(sent_at=at))
 
-    async def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if self._copy and len(rows) >= _COPY_FROM_ROWS:
-            await _copy(self._conn, table, rows)
+    def _chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
+        """PostgreSQL takes any number of keys as one array; SQLite's IN lists are chunked."""
+        size = len(values) if self._copy else _CHUNK
+        for start in range(0, len(values), max(size, 1)):
+            yield values[start:start + size]
+
+    def _matches(self, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+        if self._copy:  # one array parameter: one cached statement whatever the count
+            return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+        return column.in_(values)
+
+    async def _insert(self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self._copy:
+            await _copy(self._conn, table, columns, rows)
         else:
-            await _insert(self._conn, table, rows)
+            await _insert(self._conn, table, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -178,37 +210,38 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
         await conn.execute(insert(table), rows[start:start + _CHUNK])
 
 
-async def _copy(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+async def _copy(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
     """PostgreSQL's COPY FROM STDIN in the transaction's own connection: one round trip for
-    every row, where executemany costs one statement per row."""
-    columns = list(rows[0])
+    all the rows, where executemany costs one statement per row."""
+    json_at = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     async with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            await copy.write_row([_copy_value(row[column]) for column in columns])
+            if json_at:  # JSON goes in as its text; psycopg adapts everything else
+                row = tuple(dumps(v).decode() if i in json_at else v for i, v in enumerate(row))
+            await copy.write_row(row)
 
 
-def _copy_value(value: Any) -> Any:
-    # JSON columns get their text; everything else psycopg adapts as in an INSERT.
-    return dumps(value).decode() if isinstance(value, dict | list) else value
+_EVENT_COLUMNS = ("order_id", "seq", "status", "detail", "at")
 
 
-def _event_rows(executions: Iterable[Execution]) -> Iterable[dict[str, Any]]:
+def _event_values(executions: Iterable[Execution]) -> Iterable[tuple[Any, ...]]:
     for execution in executions:
         order = execution.order
         if isinstance(execution, OrderFilled):
             trade = execution.trade
-            yield {"order_id": order.order_id, "seq": 1, "status": "NEW", "detail": None,
-                   "at": order.created_at}
-            yield {"order_id": order.order_id, "seq": 2, "status": order.status.value,
-                   "detail": f"{trade.quantity} @ {trade.price}, fee {trade.fee} {trade.fee_asset}",
-                   "at": order.updated_at}
+            yield order.order_id, 1, "NEW", None, order.created_at
+            yield (order.order_id, 2, order.status.value,
+                   f"{trade.quantity} @ {trade.price}, fee {trade.fee} {trade.fee_asset}",
+                   order.updated_at)
         else:
-            yield {"order_id": order.order_id, "seq": 1, "status": order.status.value,
-                   "detail": f"{order.error_code}: {order.error_message}" if order.error_code else None,
-                   "at": order.updated_at}
+            yield (order.order_id, 1, order.status.value,
+                   f"{order.error_code}: {order.error_message}" if order.error_code else None,
+                   order.updated_at)
 
 
 async def _write_balances(
@@ -235,14 +268,15 @@ async def _write_control(conn: AsyncConnection, control: dict[str, Any], at: dat
         await conn.execute(insert(tables.control_state).values(key=key, value=value, updated_at=at))
 
 
-def _outbox_row(message: OutboxMessage) -> dict[str, Any]:
-    return {"event_id": message.event_id, "order_id": message.order_id,
-            "payload": message.payload.decode(), "created_at": message.created_at,
-            "sent_at": None}
+_OUTBOX_COLUMNS = ("event_id", "order_id", "payload", "created_at")
+_REJECTED_COLUMNS = ("source", "intake_ref", "client_id", "payload", "payload_bytes", "reason",
+                     "received_at")
 
 
-def _rejected_row(message: RejectedMessage) -> dict[str, Any]:
-    return {"source": message.source.value, "intake_ref": message.intake_ref,
-            "client_id": message.client_id, "payload": message.payload,
-            "payload_bytes": message.payload_bytes, "reason": message.reason,
-            "received_at": message.received_at}
+def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
+    return message.event_id, message.order_id, message.payload.decode(), message.created_at
+
+
+def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
+    return (message.source.value, message.intake_ref, message.client_id, message.payload,
+            message.payload_bytes, message.reason, message.received_at)
