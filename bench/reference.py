@@ -1,10 +1,9 @@
 """The reference consumer: the seed's design, rebuilt for comparison (origin document).
 
-A thread-style loop subscribed to the orders channel; for each message: parse it, execute
-it with a mock price, `save_order()` (INSERT + COMMIT), `save_trade()` (INSERT + COMMIT)
-when filled, then PUBLISH the result. One order at a time, one transaction per row, no
-batching. `bench/run.py` runs it against the same load as the service and prints the
-ratio between the two.
+A loop subscribed to the orders channel; for each message: parse it, execute it with a
+mock price, `save_order()` (one INSERT + COMMIT), then PUBLISH the result. One order at a
+time, one transaction per order, no batching. `bench/run.py` runs it on the same load as
+the service and prints the ratio between the two.
 
     python bench/reference.py --db postgresql://... --channel orders --results order_results --count 20000
 """
@@ -26,9 +25,6 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     order_id TEXT PRIMARY KEY, symbol TEXT NOT NULL, side TEXT NOT NULL,
     quantity NUMERIC NOT NULL, status TEXT NOT NULL, price NUMERIC, created_at TIMESTAMPTZ NOT NULL);
-CREATE TABLE IF NOT EXISTS trades (
-    trade_id SERIAL PRIMARY KEY, order_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
-    quantity NUMERIC NOT NULL, price NUMERIC NOT NULL, executed_at TIMESTAMPTZ NOT NULL);
 """
 
 
@@ -72,12 +68,6 @@ def main() -> None:
                      (result["order_id"], result["symbol"], result["side"], result["quantity"],
                       result["status"], result["price"], now))
         conn.commit()  # save_order()
-        if result["status"] == "FILLED":
-            conn.execute("INSERT INTO trades (order_id, symbol, side, quantity, price, executed_at)"
-                         " VALUES (%s, %s, %s, %s, %s, %s)",
-                         (result["order_id"], result["symbol"], result["side"],
-                          result["quantity"], result["price"], now))
-            conn.commit()  # save_trade()
         client.publish(args.results, orjson.dumps(result))
         handled += 1
     time.sleep(0.1)

@@ -1,13 +1,18 @@
 """The benchmark: the real service against local Redis and PostgreSQL (or SQLite), driven by
-`bench/load.py` in a second process; prints one summary line.
+`bench/load.py` in a second process; prints one summary line per run.
 
-    python bench/run.py                       # 20,000 orders flat out through stream.orders, PostgreSQL
+    python bench/run.py                       # 20,000 orders flat out through stream.orders,
+                                              # PostgreSQL, then the seed's design on the same load
     python bench/run.py --rate 1000 --count 10000   # latency at 1,000 orders/s offered
     python bench/run.py --db sqlite --intake pubsub
+    python bench/run.py --count 1000000       # memory: resident size at 100,000 and at the end
+    python bench/run.py --curve               # throughput and p99 from 100/s to saturation,
+                                              # table and PNG in bench/results/
 
 Throughput counts orders committed (checked in the database afterwards) per second from
 the first send to the last result; latency is intake-to-result as seen by a subscriber of
-`order_results`: the send time travels in the order and comes back in the result.
+`order_results`: the send time travels in the order and comes back in the result. With
+`--runs N` every run is printed, then the medians.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,24 +37,52 @@ import psycopg
 import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MEMORY_MARK = 100_000  # resident size is also read when this many results have arrived
+# (offered orders/s, orders sent) for the scaling curve; 0 is flat out (saturation).
+CURVE = ((100, 1_000), (1_000, 10_000), (5_000, 25_000), (10_000, 40_000), (0, 40_000))
+
+
+@dataclass
+class Run:
+    """What one run measured."""
+
+    label: str
+    offered: float
+    orders: int
+    stored: int
+    throughput: float
+    latencies_s: list[float] = field(repr=False)
+    rss_mib: float
+    rss_at_mark_mib: float | None = None
+
+    def percentile_ms(self, share: float) -> float:
+        if not self.latencies_s:
+            return float("nan")
+        ordered = sorted(self.latencies_s)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+    def line(self) -> str:
+        offered = f"{self.offered:g}/s" if self.offered > 0 else "max"
+        memory = f"rss={self.rss_mib:.0f}MiB"
+        if self.rss_at_mark_mib is not None:
+            memory = f"rss@{MEMORY_MARK:,}={self.rss_at_mark_mib:.0f}MiB rss@end={self.rss_mib:.0f}MiB"
+        return (f"{self.label} offered={offered} orders={self.orders} stored={self.stored} "
+                f"results={len(self.latencies_s)} throughput={self.throughput:,.0f}/s "
+                f"p50={self.percentile_ms(0.5):.2f}ms p99={self.percentile_ms(0.99):.2f}ms {memory}")
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 class Database:
+    """A fresh PostgreSQL database (or SQLite file) for one run, dropped afterwards."""
+
     def __init__(self, kind: str, workdir: Path) -> None:
         self.kind = kind
         if kind == "postgresql":
@@ -73,40 +110,69 @@ class Database:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-async def collect(channel: str, count: int, timeout_s: float) -> tuple[list[float], float, float]:
-    """Latencies (s) of `count` results, and the wall times of the first and last one."""
+@dataclass
+class Collected:
+    latencies_s: list[float]
+    last: float
+    rss_at_mark_kib: int | None
+
+
+async def collect(channel: str, count: int, timeout_s: float, pid: int) -> Collected:
+    """Latencies of `count` results, the wall time of the last one, and the service's resident
+    size when `MEMORY_MARK` results had arrived."""
     client = aioredis.Redis.from_url(REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(channel)
     latencies: list[float] = []
-    first = last = 0.0
+    last = 0.0
+    rss_at_mark = None
     deadline = time.monotonic() + timeout_s
     while len(latencies) < count and time.monotonic() < deadline:
         message = await pubsub.get_message(timeout=1.0)
         if message is None:
             continue
         now_ns = time.time_ns()
-        result = orjson.loads(message["data"])
-        sent = result.get("client_timestamp")
+        sent = orjson.loads(message["data"]).get("client_timestamp")
         if sent is not None:
             latencies.append((now_ns - int(sent)) / 1e9)
         last = time.time()
-        first = first or last
+        if len(latencies) == MEMORY_MARK:
+            rss_at_mark = rss_kib(pid)
     await client.aclose()
-    return latencies, first, last
+    return Collected(latencies, last, rss_at_mark)
 
 
-async def bench(args: argparse.Namespace) -> str:
-    workdir = Path(tempfile.mkdtemp(prefix="exec-bench-"))
+async def drive(args: argparse.Namespace, names: dict[str, str], target: str, pid: int,
+                pubsub: bool) -> tuple[float, Collected]:
+    """Send the load from a second process and collect the results; returns the start time."""
+    collector = asyncio.create_task(collect(names["RESULTS_CHANNEL"], args.count,
+                                            args.timeout, pid))
+    await asyncio.sleep(0.2)  # subscribed before the first order goes out
+    started = time.time()
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bench" / "load.py"), "--redis", REDIS_URL, "--target",
+        target, "--count", str(args.count), "--rate", str(args.rate), "--run", names["RUN"],
+        *(["--pubsub"] if pubsub else []))
+    await load.wait()
+    return started, await collector
+
+
+def bench_names() -> dict[str, str]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    names = {"ORDERS_CHANNEL": f"{prefix}.orders", "ORDERS_STREAM": f"{prefix}.stream.orders",
-             "RESULTS_CHANNEL": f"{prefix}.results", "FILLS_STREAM": f"{prefix}.fills",
-             "JOURNAL_STREAM": f"{prefix}.journal", "CONTROL_STREAM": f"{prefix}.control",
-             "MARKET_DATA_CHANNEL": f"{prefix}.md"}
+    return {"RUN": prefix, "ORDERS_CHANNEL": f"{prefix}.orders",
+            "ORDERS_STREAM": f"{prefix}.stream.orders", "RESULTS_CHANNEL": f"{prefix}.results",
+            "FILLS_STREAM": f"{prefix}.fills", "JOURNAL_STREAM": f"{prefix}.journal",
+            "CONTROL_STREAM": f"{prefix}.control", "MARKET_DATA_CHANNEL": f"{prefix}.md"}
+
+
+async def bench_service(args: argparse.Namespace) -> Run:
+    workdir = Path(tempfile.mkdtemp(prefix="exec-bench-"))
+    names = bench_names()
     database = Database(args.db, workdir)
     port = free_port()
-    env = {**os.environ, **names, "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL,
-           "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
+    env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
+           "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
+           "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
            "INITIAL_BALANCES": "USDT=1000000000000,BTC=1000000", "LOG_LEVEL": "WARNING"}
     log = (workdir / "service.log").open("wb")
     service = await asyncio.create_subprocess_exec(
@@ -115,36 +181,51 @@ async def bench(args: argparse.Namespace) -> str:
     try:
         await wait_ready(port, service)
         target = names["ORDERS_CHANNEL"] if args.intake == "pubsub" else names["ORDERS_STREAM"]
-        collector = asyncio.create_task(collect(names["RESULTS_CHANNEL"], args.count,
-                                                timeout_s=args.timeout))
-        await asyncio.sleep(0.2)  # subscribed before the first order goes out
-        started = time.time()
-        load = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "load.py"), "--redis", REDIS_URL, "--target",
-            target, "--count", str(args.count), "--rate", str(args.rate), "--run", prefix,
-            *(["--pubsub"] if args.intake == "pubsub" else []))
-        await load.wait()
-        latencies, _first, last = await collector
-        rss_kb = rss_of(service.pid)
+        started, collected = await drive(args, names, target, service.pid,
+                                         args.intake == "pubsub")
+        rss = rss_kib(service.pid)
     finally:
         service.send_signal(signal.SIGTERM)
         await asyncio.wait_for(service.wait(), timeout=30)
         log.close()
     stored = database.count_orders()
     database.drop()
-    await forget(names.values())
-    elapsed = max(last - started, 1e-9)
-    offered = f"{args.rate:g}/s" if args.rate > 0 else "max"
-    return (f"intake={args.intake} db={args.db} offered={offered} orders={args.count} "
-            f"stored={stored} results={len(latencies)} "
-            f"throughput={stored / elapsed:,.0f}/s "
-            f"p50={percentile(latencies, 0.5) * 1000:.2f}ms "
-            f"p99={percentile(latencies, 0.99) * 1000:.2f}ms rss={rss_kb / 1024:.0f}MiB")
+    await forget(names)
+    return Run(f"service intake={args.intake} db={args.db}", args.rate, args.count, stored,
+               stored / max(collected.last - started, 1e-9), collected.latencies_s, rss / 1024,
+               collected.rss_at_mark_kib / 1024 if collected.rss_at_mark_kib else None)
 
 
-async def forget(keys: object) -> None:
+async def bench_reference(args: argparse.Namespace) -> Run:
+    """The seed's design (bench/reference.py) on the same load, through pub/sub."""
+    workdir = Path(tempfile.mkdtemp(prefix="exec-bench-ref-"))
+    names = bench_names()
+    database = Database("postgresql", workdir)
+    reference = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bench" / "reference.py"), "--db", database.url,
+        "--redis", REDIS_URL, "--channel", names["ORDERS_CHANNEL"], "--results",
+        names["RESULTS_CHANNEL"], "--count", str(args.count), stdout=asyncio.subprocess.PIPE)
+    try:
+        assert reference.stdout is not None
+        await asyncio.wait_for(reference.stdout.readline(), timeout=30)  # "subscribed"
+        started, collected = await drive(args, names, names["ORDERS_CHANNEL"], reference.pid,
+                                         pubsub=True)
+        rss = rss_kib(reference.pid)
+    finally:
+        if reference.returncode is None:
+            reference.terminate()
+        await reference.wait()
+    stored = database.count_orders()
+    database.drop()
+    await forget(names)
+    return Run("reference (seed design: pub/sub, INSERT+COMMIT per order)", args.rate, args.count,
+               stored, stored / max(collected.last - started, 1e-9), collected.latencies_s,
+               rss / 1024)
+
+
+async def forget(names: dict[str, str]) -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
-    await client.delete(*keys)  # type: ignore[misc]
+    await client.delete(*(v for k, v in names.items() if k != "RUN"))
     await client.aclose()
 
 
@@ -163,11 +244,76 @@ async def wait_ready(port: int, service: asyncio.subprocess.Process) -> None:
     raise SystemExit("the service did not become ready")
 
 
-def rss_of(pid: int) -> int:
+def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def medians(runs: list[Run]) -> str:
+    throughput = statistics.median(run.throughput for run in runs)
+    p50 = statistics.median(run.percentile_ms(0.5) for run in runs)
+    p99 = statistics.median(run.percentile_ms(0.99) for run in runs)
+    return (f"median of {len(runs)}: throughput={throughput:,.0f}/s p50={p50:.2f}ms "
+            f"p99={p99:.2f}ms")
+
+
+def repeat(args: argparse.Namespace, bench: object) -> list[Run]:
+    runs = []
+    for _ in range(args.runs):
+        run = asyncio.run(bench(args))  # type: ignore[operator]
+        print(run.line(), flush=True)
+        runs.append(run)
+    if len(runs) > 1:
+        print(medians(runs), flush=True)
+    return runs
+
+
+def curve(args: argparse.Namespace) -> None:
+    """Throughput and p99 from 100/s offered to saturation: a table and a PNG."""
+    rows = []
+    for rate, count in CURVE:
+        runs = repeat(argparse.Namespace(**{**vars(args), "rate": rate, "count": count}),
+                      bench_service)
+        rows.append((rate, statistics.median(r.throughput for r in runs),
+                     statistics.median(r.percentile_ms(0.5) for r in runs),
+                     statistics.median(r.percentile_ms(0.99) for r in runs)))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    table = ["| offered | committed orders/s | p50 | p99 |", "|---|---|---|---|"]
+    for rate, throughput, p50, p99 in rows:
+        offered = f"{rate:,}/s" if rate else "flat out"
+        table.append(f"| {offered} | {throughput:,.0f} | {p50:.1f} ms | {p99:.1f} ms |")
+    header = (f"# Scaling curve, {stamp}: `python bench/run.py --curve --runs {args.runs}`\n\n"
+              f"stream.orders into {args.db}, medians of {args.runs} runs per row, load "
+              "generator on the same 2-core machine.\n\n")
+    (RESULTS / f"curve-{stamp}.md").write_text(header + "\n".join(table) + "\n")
+    print("\n".join(table))
+    plot(rows, RESULTS / f"curve-{stamp}.png", args)
+
+
+def plot(rows: list[tuple[int, float, float, float]], path: Path, args: argparse.Namespace) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no PNG written")
+        return
+    labels = [f"{rate:,}/s" if rate else "flat out" for rate, *_ in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.bar(labels, [r[1] for r in rows], color="#4c72b0")
+    left.set_title("committed orders/s")
+    left.set_xlabel("offered")
+    right.bar(labels, [r[3] for r in rows], color="#c44e52")
+    right.set_yscale("log")
+    right.set_title("p99 intake-to-result (ms, log scale)")
+    right.set_xlabel("offered")
+    figure.suptitle(f"execution-service, stream.orders into {args.db}, medians of {args.runs}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -176,11 +322,21 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0, help="orders/s offered; 0: flat out")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--intake", choices=["stream", "pubsub"], default="stream")
-    parser.add_argument("--runs", type=int, default=1, help="repeat and print each line")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--runs", type=int, default=1, help="repeat; medians are printed too")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
+                        help="also run the seed's design (default: for flat-out runs)")
+    parser.add_argument("--curve", action="store_true", help="the scaling curve")
     args = parser.parse_args()
-    for _ in range(args.runs):
-        print(asyncio.run(bench(args)), flush=True)
+    if args.curve:
+        curve(args)
+        return
+    service = repeat(args, bench_service)
+    if args.reference if args.reference is not None else args.rate <= 0:
+        reference = repeat(args, bench_reference)
+        ratio = (statistics.median(r.throughput for r in service)
+                 / statistics.median(r.throughput for r in reference))
+        print(f"ratio service/reference: {ratio:.1f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ failed commit leaves the account as the database has it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from execution_service.domain.orders import ZERO
 from execution_service.engine.models import EXACT
@@ -41,26 +41,25 @@ class Account:
 
 
 class Ledger:
-    """Balance changes of one batch, seen together with the committed balances."""
+    """Balance changes of one batch, on top of the committed balances."""
 
     def __init__(self, account: Account) -> None:
         self._account = account
-        self._delta: dict[str, Decimal] = {}
+        self._free: dict[str, Decimal] = {}  # the new balance of each asset touched
 
     def free(self, asset: str) -> Decimal:
-        with localcontext(EXACT):
-            return self._account.free(asset) + self._delta.get(asset, ZERO)
+        balance = self._free.get(asset)
+        return self._account.free(asset) if balance is None else balance
 
     def credit(self, asset: str, amount: Decimal) -> None:
-        with localcontext(EXACT):
-            self._delta[asset] = self._delta.get(asset, ZERO) + amount
+        self._free[asset] = EXACT.add(self.free(asset), amount)
 
     def debit(self, asset: str, amount: Decimal) -> None:
-        self.credit(asset, -amount)
+        self._free[asset] = EXACT.subtract(self.free(asset), amount)
 
     def changed(self) -> dict[str, Decimal]:
         """New free balance of each asset this ledger touched."""
-        return {asset: self.free(asset) for asset in self._delta}
+        return dict(self._free)
 
     def previous(self, asset: str) -> Decimal | None:
         """The committed balance, or None if the account never held the asset."""
