@@ -182,8 +182,7 @@ class Pipeline:
                 async with self._writer.session() as session:
                     stored = await session.find_orders(*lookup_keys(decoded))
                     plan = self._planner.plan(decoded, stored, self.kill_switch, datetime.now(UTC))
-                    await session.write(plan.work)
-                    await session.mark_sent(published, plan.work.at)
+                    await session.write(plan.work, published)
                 del self._published[:len(published)]
                 self._metrics.db_commit.observe(time.perf_counter() - started)
                 if not self._health.db_connected:
