@@ -173,7 +173,8 @@ async def bench_service(args: argparse.Namespace) -> Run:
     env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
            "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
            "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
-           "INITIAL_BALANCES": "USDT=1000000000000,BTC=1000000", "LOG_LEVEL": "WARNING"}
+           "INITIAL_BALANCES": "USDT=1000000000000,BTC=1000000",
+           "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
     log = (workdir / "service.log").open("wb")
     service = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "execution_service", "run", env=env, cwd=workdir, stdout=log,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import random
 import signal
 import time
@@ -20,6 +22,7 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -53,6 +56,9 @@ from execution_service.store.writer import BatchWriter, UnitOfWork
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 8.0
+# A shutdown still running this long after the signal is stuck: the process exits anyway,
+# logging what it was waiting for, so that SIGTERM always ends it within 10 s (SPEC 6.6).
+SHUTDOWN_DEADLINE_S = 9.5
 MONITOR_INTERVAL_S = 2.0
 SUMMARY_INTERVAL_S = 60
 
@@ -112,6 +118,7 @@ class ExecutionService:
             max_body_bytes=settings.max_message_bytes))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
+        self._exit_on_overrun = False
         self._wire_gauges()
 
     def _intake_streams(self) -> list[IntakeStream]:
@@ -129,10 +136,13 @@ class ExecutionService:
         if not self._stop.is_set():
             log.info("stop requested; finishing the work in hand")
             self._stop.set()
+            if self._exit_on_overrun:
+                asyncio.get_running_loop().call_later(SHUTDOWN_DEADLINE_S, _exit_stuck)
 
     async def run(self, *, handle_signals: bool = True) -> None:
         """Run until `stop()` (or SIGTERM/SIGINT); return once the work in hand is committed and published."""
         if handle_signals:
+            self._exit_on_overrun = True  # this process is the service's own
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
@@ -153,6 +163,9 @@ class ExecutionService:
             stop = group.create_task(self._stop.wait(), name="stop")
             await asyncio.wait({prepared, stop}, return_when=asyncio.FIRST_COMPLETED)
             if prepared.done() and not self._stop.is_set():
+                # Everything built so far lives as long as the process: keep the cyclic
+                # collector from scanning it again and again (p99 at 1,000/s: 29-59 ms -> 24-25).
+                gc.freeze()
                 pipeline = group.create_task(self.pipeline.run(), name="pipeline")
                 intakes = [group.create_task(coro, name=name) for name, coro in self._intakes()]
                 self.pubsub.start(asyncio.get_running_loop())
@@ -307,6 +320,21 @@ class ExecutionService:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, http, return_exceptions=True)
+
+
+def _exit_stuck() -> None:
+    """End a process whose shutdown overran, saying where each unfinished task waits."""
+    stuck = [task for task in asyncio.all_tasks() if not task.done()]
+    log.error("shutdown still running %.1f s after the signal; exiting anyway. Waiting: %s",
+              SHUTDOWN_DEADLINE_S, "; ".join(f"{task.get_name()} at {_waits_at(task)}" for task in stuck))
+    logging.shutdown()
+    os._exit(0)  # committed work is safe; anything unacknowledged is redelivered
+
+
+def _waits_at(task: asyncio.Task[Any]) -> str:
+    frames = task.get_stack()
+    return " < ".join(f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
+                      for f in reversed(frames[-3:])) or "?"
 
 
 def _redacted(url: str) -> str:

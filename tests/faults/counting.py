@@ -13,9 +13,11 @@ import redis
 
 from execution_service.config import parse_decimal_map
 from execution_service.domain.symbols import split_symbol
+from tests.helpers import wait_for_sync
 
 FULL = os.environ.get("FULL_FAULTS") == "1"
 GROUP = "execution-service"
+STREAM = "stream.orders"
 
 # A mix that fills most orders and lets some sells run out of the asset (INSUFFICIENT_BALANCE).
 _PATTERN = (("BTCUSDT", "BUY", "0.001"), ("BTCUSDT", "SELL", "0.001"),
@@ -62,6 +64,23 @@ def publish(client: redis.Redis, channel: str, entries: Iterable[dict[str, str]]
 def create_group(client: redis.Redis, stream: str) -> None:
     """The consumer group at the stream's start, so that nothing sent before the service is up is skipped."""
     client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+
+
+def queue_orders(client: redis.Redis, n: int, prefix: str) -> None:
+    """`n` orders waiting on `stream.orders` for a service to start."""
+    create_group(client, STREAM)
+    add_to_stream(client, STREAM, orders(n, prefix))
+
+
+def wait_under_way(url: str, stored_at_least: int) -> None:
+    wait_for_sync(lambda: order_count(url) >= stored_at_least, timeout_s=120,
+                  what=f"{stored_at_least} orders stored")
+
+
+def wait_all_handled(url: str, client: redis.Redis, n: int, stream: str = STREAM) -> None:
+    """Until `n` orders are stored and every entry of `stream` is acknowledged."""
+    wait_for_sync(lambda: order_count(url) == n and unacknowledged(client, stream) == 0,
+                  timeout_s=60 + n / 250, what=f"{n} orders stored and every entry acknowledged")
 
 
 def unacknowledged(client: redis.Redis, stream: str) -> int:

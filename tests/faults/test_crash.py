@@ -6,19 +6,14 @@ import pytest
 
 from tests.faults.conftest import INITIAL_BALANCES, Start
 from tests.faults.counting import (
-    add_to_stream,
     assert_books_balance,
     count,
-    create_group,
-    order_count,
-    orders,
+    queue_orders,
     stored,
-    unacknowledged,
+    wait_all_handled,
+    wait_under_way,
 )
 from tests.faults.servers import PrivateRedis
-from tests.helpers import wait_for_sync
-
-STREAM = "stream.orders"
 
 
 @pytest.mark.slow
@@ -27,18 +22,15 @@ def test_sigkill_twice_while_executing_loses_and_doubles_nothing(
 ) -> None:
     n = count(50_000, 5_000)
     client = redis_server.client()
-    create_group(client, STREAM)
-    add_to_stream(client, STREAM, orders(n, "crash"))
+    queue_orders(client, n, "crash")
 
     service = start()
     for share in (0.2, 0.6):
-        wait_for_sync(lambda share=share: order_count(pg_url) >= n * share, timeout_s=120,  # type: ignore[misc]
-                      what=f"{share:.0%} of the orders stored")
+        wait_under_way(pg_url, int(n * share))
         service.kill()
         service = start()
 
-    wait_for_sync(lambda: order_count(pg_url) == n and unacknowledged(client, STREAM) == 0,
-                  timeout_s=120 + n / 500, what="every order stored and acknowledged")
+    wait_all_handled(pg_url, client, n)
     service.wait_ready()
     books = stored(pg_url)
     assert books.orders == books.client_ids == n

@@ -10,21 +10,21 @@ import pytest
 
 from tests.faults.conftest import INITIAL_BALANCES, TOKEN, Start
 from tests.faults.counting import (
-    add_to_stream,
+    STREAM,
     assert_books_balance,
     count,
-    create_group,
     order_count,
     orders,
     publish,
+    queue_orders,
     stored,
     unacknowledged,
+    wait_all_handled,
+    wait_under_way,
 )
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.helpers import wait_for_sync
 from tests.processes import ServiceProcess
-
-STREAM = "stream.orders"
 
 
 @pytest.mark.slow
@@ -33,10 +33,9 @@ def test_sigterm_under_load_exits_0_within_10_s_and_a_restart_finishes_the_rest(
 ) -> None:
     n = count(50_000, 8_000)
     client = redis_server.client()
-    create_group(client, STREAM)
-    add_to_stream(client, STREAM, orders(n, "term"))
+    queue_orders(client, n, "term")
     service = start()
-    wait_for_sync(lambda: order_count(pg_url) >= n // 4, timeout_s=60, what="work under way")
+    wait_under_way(pg_url, n // 4)
 
     code, took_s = service.stop(signal.SIGTERM)
     assert code == 0, service.output()
@@ -47,8 +46,7 @@ def test_sigterm_under_load_exits_0_within_10_s_and_a_restart_finishes_the_rest(
     assert unacknowledged(client, STREAM) == n - stored_at_exit
 
     service = start()
-    wait_for_sync(lambda: order_count(pg_url) == n and unacknowledged(client, STREAM) == 0,
-                  timeout_s=60 + n / 500, what="every order stored and acknowledged")
+    wait_all_handled(pg_url, client, n)
     books = stored(pg_url)
     assert books.orders == books.client_ids == n
     assert_books_balance(pg_url, INITIAL_BALANCES)
@@ -72,9 +70,7 @@ def test_pubsub_messages_read_before_a_sigkill_are_executed_after_the_restart(
         postgres_cluster.start()
 
     service = start()
-    wait_for_sync(lambda: order_count(pg_url) == n
-                  and unacknowledged(client, "execution.journal") == 0,
-                  timeout_s=60, what="every journaled message executed")
+    wait_all_handled(pg_url, client, n, stream="execution.journal")
     books = stored(pg_url)
     assert books.orders == books.client_ids == n
     assert client.xlen("execution.journal") == 0  # executed entries are deleted from the journal

@@ -14,20 +14,18 @@ import pytest
 
 from tests.faults.conftest import INITIAL_BALANCES, TOKEN, Start
 from tests.faults.counting import (
-    add_to_stream,
+    STREAM,
     assert_books_balance,
     count,
-    create_group,
-    order_count,
-    orders,
+    queue_orders,
     stored,
     unacknowledged,
+    wait_all_handled,
+    wait_under_way,
 )
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.helpers import wait_for_sync
 from tests.processes import ServiceProcess
-
-STREAM = "stream.orders"
 
 
 def not_ready_because(service: ServiceProcess, dependency: str) -> bool:
@@ -52,10 +50,9 @@ def test_redis_outage_results_committed_meanwhile_are_published_after_it(
 ) -> None:
     n = count(20_000, 4_000)
     client = redis_server.client()
-    create_group(client, STREAM)
-    add_to_stream(client, STREAM, orders(n, "stream"))
+    queue_orders(client, n, "stream")
     service = start()
-    wait_for_sync(lambda: order_count(pg_url) >= n // 4, timeout_s=60, what="work under way")
+    wait_under_way(pg_url, n // 4)
 
     redis_server.stop()
     wait_for_sync(lambda: not_ready_because(service, "redis"), what="/ready 503 (redis)")
@@ -72,9 +69,7 @@ def test_redis_outage_results_committed_meanwhile_are_published_after_it(
 
     redis_server.start()
     service.wait_ready()
-    wait_for_sync(lambda: order_count(pg_url) == n + len(rest_orders)
-                  and unacknowledged(client, STREAM) == 0,
-                  timeout_s=60 + n / 500, what="every order stored and acknowledged")
+    wait_all_handled(pg_url, client, n + len(rest_orders))
     books = stored(pg_url)
     assert books.orders == books.client_ids == n + len(rest_orders)
     # Every result reached the fills stream, those committed during the outage included.
@@ -90,10 +85,9 @@ def test_database_outage_of_20_s_acknowledges_nothing_and_loses_nothing(
 ) -> None:
     n = count(30_000, 6_000)
     client = redis_server.client()
-    create_group(client, STREAM)
-    add_to_stream(client, STREAM, orders(n, "outage"))
+    queue_orders(client, n, "outage")
     service = start()
-    wait_for_sync(lambda: order_count(pg_url) >= n // 5, timeout_s=60, what="work under way")
+    wait_under_way(pg_url, n // 5)
 
     postgres_cluster.stop()
     try:
@@ -112,8 +106,7 @@ def test_database_outage_of_20_s_acknowledges_nothing_and_loses_nothing(
         postgres_cluster.start()
 
     service.wait_ready(timeout_s=60)
-    wait_for_sync(lambda: order_count(pg_url) == n and unacknowledged(client, STREAM) == 0,
-                  timeout_s=60 + n / 500, what="every order stored and acknowledged")
+    wait_all_handled(pg_url, client, n)
     books = stored(pg_url)
     assert books.orders == books.client_ids == n
     assert books.filled == books.trades

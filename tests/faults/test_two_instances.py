@@ -8,19 +8,17 @@ import pytest
 
 from tests.faults.conftest import Start
 from tests.faults.counting import (
+    STREAM,
     add_to_stream,
     assert_books_balance,
     count,
     create_group,
-    order_count,
     orders,
     stored,
-    unacknowledged,
+    wait_all_handled,
 )
 from tests.faults.servers import PrivateRedis
-from tests.helpers import wait_for_sync
 
-STREAM = "stream.orders"
 # Tight balances, so the two instances compete for the same funds and many orders are refused.
 SCARCE = "USDT=50000,BTC=0.5,ETH=5"
 
@@ -47,8 +45,7 @@ def test_two_instances_execute_every_client_id_once_and_never_overdraw(
     second.wait_ready()
 
     assert add_to_stream(client, STREAM, each_twice(n)) == 2 * n
-    wait_for_sync(lambda: order_count(pg_url) == n and unacknowledged(client, STREAM) == 0,
-                  timeout_s=120 + n / 250, what="every entry handled")
+    wait_all_handled(pg_url, client, n)
 
     books = stored(pg_url)
     assert books.orders == books.client_ids == n
