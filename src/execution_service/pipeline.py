@@ -38,7 +38,6 @@ from execution_service.store.writer import BatchWriter, OutboxMessage, RejectedM
 
 log = logging.getLogger(__name__)
 
-_MAX_CONFLICT_RETRIES = 5
 _SWEEP_CHUNK = 1000
 
 
@@ -172,6 +171,7 @@ class Pipeline:
     async def _commit(self, decoded: list[Decoded]) -> Plan | None:
         """Plan and commit, retrying while the database is away; None if shutdown cut it short."""
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        conflict_backoff = ExponentialWithJitterBackoff(base=0.005, cap=0.2)
         outages = conflicts = 0
         while True:
             try:
@@ -194,16 +194,28 @@ class Pipeline:
                 if self._health.db_connected:
                     log.warning("database unavailable (%s); holding %d commands", exc, len(decoded))
                 self._health.db_down(exc)
-                if time.monotonic() >= self._give_up_at:
-                    log.warning("shutting down with %d uncommitted commands; they stay "
-                                "unacknowledged and will be redelivered", len(decoded))
+                if self._giving_up(decoded):
                     return None
                 await asyncio.sleep(backoff.compute(outages))
             except WriteConflict as exc:
+                # Another instance wrote first (a balance, a client_id, a deadlock between
+                # the two): never the commands' fault, so the batch is run again, with a
+                # growing random pause so that two instances stop colliding.
                 conflicts += 1
-                if conflicts > _MAX_CONFLICT_RETRIES:
-                    raise
-                log.info("write conflict (%s); re-reading and running the batch again", exc)
+                if conflicts == 1 or conflicts % 20 == 0:
+                    log.info("write conflict (%s); re-reading and running the batch again "
+                             "(attempt %d)", exc, conflicts + 1)
+                if self._giving_up(decoded):
+                    return None
+                await asyncio.sleep(conflict_backoff.compute(conflicts))
+
+    def _giving_up(self, decoded: list[Decoded]) -> bool:
+        """Whether shutdown has run out of time for this batch."""
+        if time.monotonic() < self._give_up_at:
+            return False
+        log.warning("shutting down with %d uncommitted commands; they stay unacknowledged "
+                    "and will be redelivered", len(decoded))
+        return True
 
     async def _process_singly(self, decoded: list[Decoded]) -> None:
         if len(decoded) > 1:

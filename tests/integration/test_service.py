@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,9 +16,10 @@ from sqlalchemy import func, select
 from execution_service.bus.envelope import Envelope
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
+from execution_service.errors import WriteConflict
 from execution_service.service import ExecutionService
 from execution_service.store import tables
-from execution_service.store.writer import UnitOfWork
+from execution_service.store.writer import BatchSession, UnitOfWork
 from tests.helpers import Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
 
@@ -292,3 +295,33 @@ async def test_redis_unreachable_is_not_fatal_and_rest_still_works(
             assert placed.status_code == 201
             assert placed.json()["status"] == "FILLED"
         assert await service.store.count_unsent() == 1  # published once Redis is back
+
+
+async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarantined(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    """Another instance winning the race ten times in a row is contention, not a bad message."""
+    await redis_client.xgroup_create(names.orders_stream, "execution-service", id="$",
+                                     mkstream=True)
+    async with running_service(names, sqlite_url, mock_success_rate=1.0) as service:
+        session = service.writer.session
+        lost = 0
+
+        @contextlib.asynccontextmanager
+        async def contended() -> AsyncIterator[BatchSession]:
+            nonlocal lost
+            if lost < 10:
+                lost += 1
+                raise WriteConflict("balance of USDT changed meanwhile")
+            async with session() as real:
+                yield real
+
+        service.writer.session = contended  # type: ignore[method-assign]
+        await redis_client.xadd(names.orders_stream, {
+            "client_id": "contended", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"})
+        await wait_for(lambda: _pending_is(redis_client, names.orders_stream, 0),
+                       what="the entry committed and acknowledged")
+        [order] = await service.store.get_recent_orders(5)
+        assert (order.client_id, order.status.value) == ("contended", "FILLED")
+        assert lost == 10
+        assert await service.store.count_rejected_messages() == 0

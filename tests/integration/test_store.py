@@ -170,3 +170,16 @@ async def test_postgresql_plans_every_execution_for_its_values(postgres_url: str
         conn = session.connection
         assert await conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
     await db.dispose()
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_deadlock_or_serialization_failure_is_a_conflict_not_an_outage(
+    postgres_url: str, sqlstate: str
+) -> None:
+    # Two instances writing the same rows can deadlock; the server is fine, the batch is re-run.
+    db = Database(load_settings(database_url=postgres_url).database())
+    with pytest.raises(WriteConflict):
+        async with db.transaction() as conn:
+            await conn.execute(text(
+                f"DO $$ BEGIN RAISE EXCEPTION 'lost the race' USING ERRCODE = '{sqlstate}'; END $$"))
+    await db.dispose()

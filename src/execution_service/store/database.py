@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import errors as pg_errors
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -23,6 +24,8 @@ from execution_service.domain.codec import dumps
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 
 MIGRATIONS = "execution_service.store:migrations"
+# A deadlock or serialization failure: another writer won; the server is fine.
+_LOST_RACE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
 class Database:
@@ -55,11 +58,15 @@ class Database:
         try:
             async with self.engine.begin() as conn:
                 yield conn
-        except (IntegrityError, psycopg.IntegrityError) as exc:
+        except (IntegrityError, psycopg.IntegrityError, *_LOST_RACE) as exc:
             raise WriteConflict(_first_line(exc)) from exc
-        except (DBAPIError, PoolTimeout, OSError, psycopg.OperationalError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_outage(exc):
+        except DBAPIError as exc:
+            if isinstance(exc.orig, _LOST_RACE):
+                raise WriteConflict(_first_line(exc)) from exc
+            if not _is_outage(exc):
                 raise
+            raise DatabaseUnavailable(_first_line(exc)) from exc
+        except (PoolTimeout, OSError, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable(_first_line(exc)) from exc
 
     async def ping(self) -> bool:
