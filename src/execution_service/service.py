@@ -154,10 +154,12 @@ class ExecutionService:
                  self.settings.http_port)
         async with asyncio.TaskGroup() as group:
             http = group.create_task(server.serve(), name="http")
-            background = [group.create_task(coro, name=name) for name, coro in (
-                ("redis-watch", connection.watch(self.redis, self.health)),
-                ("monitor", self._monitor()),
-            )]
+            watch = group.create_task(connection.watch(self.redis, self.health),
+                                      name="redis-watch")
+            # The monitor stops by itself at the stop request: cancelled in the middle of a
+            # database ping, SQLAlchemy and psycopg took up to minutes to let go (found by
+            # the benchmark: a SIGTERMed service that never exited).
+            monitor = group.create_task(self._monitor(), name="monitor")
             intakes: list[asyncio.Task[None]] = []
             prepared = group.create_task(self._prepare(), name="prepare")
             stop = group.create_task(self._stop.wait(), name="stop")
@@ -173,7 +175,7 @@ class ExecutionService:
             else:
                 prepared.cancel()
                 pipeline = None
-            await self._shutdown(server, http, pipeline, intakes, background)
+            await self._shutdown(server, http, pipeline, intakes, watch, monitor)
         await self.redis.aclose()
         self.redis_sync.close()
         await self.database.dispose()
@@ -266,8 +268,7 @@ class ExecutionService:
         what was done every `SUMMARY_INTERVAL_S`."""
         summarized = replace(self.pipeline.stats)
         next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-        while True:
-            await asyncio.sleep(MONITOR_INTERVAL_S)
+        while not await self._stopping_within(MONITOR_INTERVAL_S):
             if time.monotonic() >= next_summary:
                 summarized = self._log_summary(summarized)
                 next_summary = time.monotonic() + SUMMARY_INTERVAL_S
@@ -281,6 +282,12 @@ class ExecutionService:
                 with contextlib.suppress(*connection.REDIS_DOWN):
                     pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
                     self.metrics.intake_pending.set(sum(pending))
+
+    async def _stopping_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True as soon as a stop has been requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()
 
     def _log_summary(self, previous: Stats) -> Stats:
         current = replace(self.pipeline.stats)
@@ -299,12 +306,13 @@ class ExecutionService:
         http: asyncio.Task[None],
         pipeline: asyncio.Task[None] | None,
         intakes: list[asyncio.Task[None]],
-        background: list[asyncio.Task[None]],
+        watch: asyncio.Task[None],
+        monitor: asyncio.Task[None],
     ) -> None:
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
         for task in intakes:
             task.cancel()
-        await asyncio.gather(*intakes, return_exceptions=True)
+        await _finish(intakes, timeout_s=2.0)
         left = await self.pubsub.stop(timeout_s=1.5)
         if left:
             log.warning("%d pub/sub orders read but not journaled (Redis unreachable)", left)
@@ -317,9 +325,18 @@ class ExecutionService:
                 log.warning("pipeline did not finish in time; unacknowledged entries will be "
                             "redelivered")
         server.should_exit = True
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, http, return_exceptions=True)
+        watch.cancel()  # the monitor ends by itself: the stop is set
+        await _finish([watch, monitor, http], timeout_s=max(0.5, deadline - time.monotonic()))
+
+
+async def _finish(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
+    """Wait for `tasks` to end, but never longer than `timeout_s`; name those that did not."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        log.warning("%s did not finish within %.1f s of the stop; waiting at %s", task.get_name(),
+                    timeout_s, _waits_at(task))
 
 
 def _exit_stuck() -> None:
