@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,25 @@ class ServiceProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-5000:]
+
+
+Start = Callable[..., ServiceProcess]
+
+
+@contextlib.contextmanager
+def starter(defaults: dict[str, str], cwd: Path, *, redis_url: str = REDIS_URL) -> Iterator[Start]:
+    """A `start(**env)` that runs the service with `defaults` overridden by `env`; every
+    process it started and that still runs is killed afterwards."""
+    processes: list[ServiceProcess] = []
+
+    def start(**env: str) -> ServiceProcess:
+        process = ServiceProcess({**defaults, **env}, cwd, redis_url=redis_url)
+        processes.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            if process.alive():
+                process.kill()

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faults.servers import PrivatePostgres, PrivateRedis, private_redis
-from tests.processes import ServiceProcess
+from tests.processes import Start, starter
 
 TOKEN = "fault-suite-token"
 INITIAL_BALANCES = "USDT=10000000,BTC=10,ETH=100"
-
-Start = Callable[..., ServiceProcess]
 
 
 @pytest.fixture(scope="session")
@@ -54,16 +52,7 @@ def redis_server(workdir: Path) -> Iterator[PrivateRedis]:
 @pytest.fixture
 def start(redis_server: PrivateRedis, pg_url: str, workdir: Path) -> Iterator[Start]:
     """Start the real service on the private servers; every process is killed afterwards."""
-    processes: list[ServiceProcess] = []
-
-    def _start(**env: str) -> ServiceProcess:
-        settings = {"DATABASE_URL": pg_url, "API_TOKEN": TOKEN, "LOG_FORMAT": "json",
-                    "INITIAL_BALANCES": INITIAL_BALANCES, "CLAIM_IDLE_MS": "2000", **env}
-        process = ServiceProcess(settings, workdir, redis_url=redis_server.url)
-        processes.append(process)
-        return process
-
-    yield _start
-    for process in processes:
-        if process.alive():
-            process.kill()
+    defaults = {"DATABASE_URL": pg_url, "API_TOKEN": TOKEN, "LOG_FORMAT": "json",
+                "INITIAL_BALANCES": INITIAL_BALANCES, "CLAIM_IDLE_MS": "2000"}
+    with starter(defaults, workdir, redis_url=redis_server.url) as start:
+        yield start

@@ -16,10 +16,10 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.faults.conftest import TOKEN, Start
+from tests.faults.conftest import TOKEN
 from tests.faults.servers import PrivateRedis
 from tests.helpers import wait_for_sync
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, Start
 
 
 def order(**fields: Any) -> bytes:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import Start
 from tests.faults.counting import add_to_stream, count, order_count, orders, publish, stored
 from tests.faults.servers import PrivateRedis
 from tests.helpers import wait_for_sync
+from tests.processes import Start
 
 
 @pytest.mark.slow

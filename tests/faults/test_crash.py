@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import INITIAL_BALANCES, Start
+from tests.faults.conftest import INITIAL_BALANCES
 from tests.faults.counting import (
     assert_books_balance,
     count,
@@ -14,6 +14,7 @@ from tests.faults.counting import (
     wait_under_way,
 )
 from tests.faults.servers import PrivateRedis
+from tests.processes import Start
 
 
 @pytest.mark.slow

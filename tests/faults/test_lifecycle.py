@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import INITIAL_BALANCES, TOKEN, Start
+from tests.faults.conftest import INITIAL_BALANCES, TOKEN
 from tests.faults.counting import (
     STREAM,
     assert_books_balance,
@@ -24,7 +24,7 @@ from tests.faults.counting import (
 )
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.helpers import wait_for_sync
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, Start
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from tests.faults.conftest import INITIAL_BALANCES, TOKEN, Start
+from tests.faults.conftest import INITIAL_BALANCES, TOKEN
 from tests.faults.counting import (
     STREAM,
     assert_books_balance,
@@ -25,7 +25,7 @@ from tests.faults.counting import (
 )
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.helpers import wait_for_sync
-from tests.processes import ServiceProcess
+from tests.processes import ServiceProcess, Start
 
 
 def not_ready_because(service: ServiceProcess, dependency: str) -> bool:

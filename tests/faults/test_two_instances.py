@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.conftest import Start
 from tests.faults.counting import (
     STREAM,
     add_to_stream,
@@ -18,6 +17,7 @@ from tests.faults.counting import (
     wait_all_handled,
 )
 from tests.faults.servers import PrivateRedis
+from tests.processes import Start
 
 # Tight balances, so the two instances compete for the same funds and many orders are refused.
 SCARCE = "USDT=50000,BTC=0.5,ETH=5"

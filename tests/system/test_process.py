@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -22,27 +22,15 @@ import pytest
 import redis
 
 from tests.helpers import REDIS_URL, Names
-from tests.processes import ServiceProcess, clean_environment
+from tests.processes import Start, clean_environment, starter
 
 SEED_ORDER = '{"symbol":"BTCUSDT","side":"BUY","quantity":0.001}'
 
 
-Start = Callable[..., ServiceProcess]
-
-
 @pytest.fixture
 def start(names: Names, tmp_path: Path) -> Iterator[Start]:
-    processes: list[ServiceProcess] = []
-
-    def _start(**env: str) -> ServiceProcess:
-        process = ServiceProcess({**names.env(), "MOCK_SUCCESS_RATE": "1", **env}, tmp_path)
-        processes.append(process)
-        return process
-
-    yield _start
-    for process in processes:
-        if process.alive():
-            process.kill()
+    with starter({**names.env(), "MOCK_SUCCESS_RATE": "1"}, tmp_path) as start:
+        yield start
 
 
 def published_result(names: Names, send: str) -> dict[str, object]:
