@@ -1,13 +1,14 @@
-"""One batch, planned: decode every envelope, drop duplicates, execute the rest.
+"""One batch, planned: decode every envelope, drop duplicates, run the rest on the exchange.
 
 The planner does no I/O. It is given the orders the store already holds under the
 batch's keys, and returns a `Plan`: the unit of work to commit, the replies to send, the
-entries to acknowledge and the counts to report. The pipeline commits the plan and only
-then lets the account and the kill switch move on to their new state.
+entries to acknowledge and the counts to report. The exchange changes its own state as
+the plan is made; if the commit fails, the pipeline reloads that state from the database.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,12 +17,20 @@ from typing import Any
 
 from execution_service.bus.envelope import EntryRef, Envelope, Reply
 from execution_service.domain import codec
-from execution_service.domain.commands import CancelOrder, Command, SetKillSwitch, SubmitOrder
+from execution_service.domain.commands import (
+    CancelOrder,
+    Command,
+    MarketTrade,
+    SetKillSwitch,
+    SubmitOrder,
+)
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus
-from execution_service.engine.account import Account, Ledger
-from execution_service.engine.exchange import Intake, OrderFilled, PaperExchange
+from execution_service.domain.states import IllegalTransition
+from execution_service.engine.exchange import Intake, PaperExchange, Result
 from execution_service.errors import InvalidMessage
-from execution_service.store.writer import BalanceChange, OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.store.writer import OutboxMessage, RejectedMessage, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 KILL_SWITCH_KEY = "kill_switch"
 CONTROL_CURSOR_KEY = "control_stream"
@@ -92,7 +101,6 @@ class Plan:
     """What one batch does, ready to commit."""
 
     work: UnitOfWork
-    ledger: Ledger
     kill_switch: KillSwitch
     replies: list[tuple[Envelope, Reply]] = field(default_factory=list)
     acks: list[EntryRef] = field(default_factory=list)
@@ -100,6 +108,7 @@ class Plan:
     filled: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    illegal: int = 0  # status changes the state machine refused
     answered: list[datetime] = field(default_factory=list)  # intake times of new results
 
 
@@ -133,70 +142,86 @@ class _Known:
 
 
 class BatchPlanner:
-    """Plans batches against the exchange and the committed account."""
+    """Plans batches against the exchange."""
 
-    def __init__(self, exchange: PaperExchange, account: Account) -> None:
-        self._exchange = exchange
-        self._account = account
+    def __init__(self, exchange: PaperExchange) -> None:
+        self.exchange = exchange
 
     def plan(
         self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime
     ) -> Plan:
-        plan = Plan(work=UnitOfWork(at=now), ledger=self._account.ledger(),
-                    kill_switch=kill_switch)
+        plan = Plan(work=UnitOfWork(at=now), kill_switch=kill_switch)
         known = _Known(stored)
+        self.exchange.begin()
+        self._guarded(plan, self.exchange.advance, now)
         for envelope, command in decoded:
             if envelope.entry is not None:
                 plan.acks.append(envelope.entry)
-            if isinstance(command, InvalidMessage):
+            if isinstance(command, MarketTrade):
+                self._guarded(plan, self.exchange.on_trade, command, envelope.received_at)
+            elif isinstance(command, InvalidMessage):
                 self._invalid(plan, envelope, command, now)
             elif isinstance(command, SubmitOrder):
-                self._submit(plan, known, envelope, command)
+                self._guarded(plan, self._submit, plan, known, envelope, command)
             elif isinstance(command, CancelOrder):
-                self._cancel(plan, known, envelope, command, now)
+                self._guarded(plan, self._cancel, plan, known, envelope, command, now)
             else:
                 self._kill_switch(plan, envelope, command, now)
-        plan.work.balances = [
-            BalanceChange(asset, plan.ledger.previous(asset), new)
-            for asset, new in sorted(plan.ledger.changed().items())
-        ]
+        effects = self.exchange.end()
+        plan.work.effects = effects
+        for result in effects.results:
+            plan.work.outbox.append(OutboxMessage.of(result.event_id, result.order.order_id,
+                                                     result.message, plan.work.at))
+        for event in effects.events:
+            if event.status is OrderStatus.FILLED:
+                plan.filled += 1
+            elif event.status is OrderStatus.REJECTED:
+                order = effects.created.get(event.order_id) or effects.updated[event.order_id][0]
+                plan.rejected[str(order.error_code)] += 1
         return plan
+
+    def _guarded(self, plan: Plan, step: Any, *args: Any) -> None:
+        """Run one step; a transition the state machine refuses is counted, never committed
+        half-done: the step's order keeps the state it had."""
+        try:
+            step(*args)
+        except IllegalTransition as refused:
+            plan.illegal += 1
+            log.error("refused: %s", refused)
 
     def _submit(self, plan: Plan, known: _Known, envelope: Envelope, command: SubmitOrder) -> None:
         plan.received[envelope.source.value] += 1
         original = known.original(envelope, command)
         if original is not None:
             plan.duplicates += 1
-            result = codec.order_result(original, _ms(original.updated_at))
-            plan.replies.append((envelope, Reply("duplicate", {**result, "duplicate": True})))
+            current = self.exchange.open_order(original.order_id) or original
+            original_result = codec.order_result(current, _ms(current.updated_at))
+            plan.replies.append((envelope, Reply("duplicate", {**original_result,
+                                                               "duplicate": True})))
             return
         intake = Intake(envelope.source, envelope.intake_ref, envelope.received_at)
         halted = plan.kill_switch.reason if plan.kill_switch.active else None
-        execution = self._exchange.execute(command, plan.ledger, intake, halted)
-        order = execution.order
-        known.add(order)
-        plan.work.executions.append(execution)
-        if isinstance(execution, OrderFilled):
-            plan.filled += 1
-        else:
-            plan.rejected[str(order.error_code)] += 1
-        result = codec.order_result(order, _ms(order.updated_at))
-        seq = 2 if isinstance(execution, OrderFilled) else 1
-        plan.work.outbox.append(OutboxMessage.of(f"{order.order_id}:{seq}", order.order_id,
-                                                 result, plan.work.at))
+        result = self.exchange.submit(command, intake, halted)
+        known.add(result.order)
         plan.answered.append(envelope.received_at)
-        plan.replies.append((envelope, Reply("created", result)))
+        plan.replies.append((envelope, Reply("created", result.message)))
 
     def _cancel(
         self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime
     ) -> None:
         target = known.target(command)
+        canceled: Result | None = None
+        if target is not None:
+            canceled = self.exchange.cancel(target.order_id, envelope.received_at)
+        if canceled is not None:
+            plan.replies.append((envelope, Reply("ok", canceled.message)))
+            return
         if target is None:
             code, message, outcome = ErrorCode.UNKNOWN_ORDER, "Unknown order sent.", "not_found"
         else:
-            # Market orders are final the moment they execute; nothing rests to be canceled.
+            current = self.exchange.open_order(target.order_id) or target
             code, outcome = ErrorCode.ORDER_NOT_OPEN, "not_open"
-            message = f"order {target.order_id} is {target.status}; only open orders can be canceled"
+            message = f"order {target.order_id} is {current.status}; only open orders can be canceled"
         result = codec.cancel_result(target.order_id if target else command.order_id,
                                      target.client_id if target else command.client_id,
                                      OrderStatus.REJECTED.value, code.value, message, _ms(now))

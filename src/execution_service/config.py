@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from execution_service.engine.filters import load_exchange_info
 from execution_service.errors import ConfigError
 
 DEFAULT_SQLITE_PATH = Path("data/execution.sqlite")
@@ -101,13 +102,35 @@ class Settings(BaseSettings):
     slippage_spread_bps: Decimal = Field(Decimal("1"), ge=0, le=1000)
     slippage_impact_bps: Decimal = Field(Decimal("10"), ge=0, le=1000)
     slippage_impact_notional: Decimal = Field(Decimal("1000000"), gt=0)
-    slippage_max_bps: Decimal = Field(Decimal("500"), ge=0, lt=10_000)
+    book_level_bps: Decimal = Field(Decimal("1"), gt=0, le=1000)
+    book_levels: int = Field(50, ge=1, le=1000)
     price_volatility_bps: Decimal = Field(Decimal("2"), ge=0, le=1000)
     live_price_max_age_s: float = Field(60.0, gt=0)
+    fill_mode: Literal["trade_through", "touch", "optimistic"] = "trade_through"
+    latency_ack_ms: float = Field(0.0, ge=0, le=3_600_000)
+    latency_fill_ms: float = Field(0.0, ge=0, le=3_600_000)
+    latency_jitter_ms: float = Field(0.0, ge=0, le=3_600_000)
+    exchange_info_file: Path | None = None
+    quantity_rounding: Literal["exact", "down"] = "exact"
+    equity_interval_s: float = Field(60.0, ge=1)
+    equity_quote_asset: str = Field("USDT", min_length=1, max_length=16)
+    tape_buffer: int = Field(100_000, ge=100)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("fill_mode", "quantity_rounding", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("exchange_info_file")
+    @classmethod
+    def _exchange_info_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_exchange_info(value)  # a ValueError names the problem
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -28,6 +28,9 @@ class Metrics:
         self.duplicates = Counter(
             "execution_duplicates", "Orders received again under a known client_id or entry",
             registry=registry)
+        self.illegal_transitions = Counter(
+            "execution_illegal_transitions", "Order status changes the state machine refused",
+            registry=registry)
         self.order_latency = Histogram(
             "execution_order_latency_seconds", "Intake to result published",
             buckets=LATENCY_BUCKETS_S, registry=registry)

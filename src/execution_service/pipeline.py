@@ -1,12 +1,16 @@
 r"""The pipeline: intake batches in, committed and published results out.
 
-    intakes --deliver()--> inbox --> plan (decode, dedupe, execute) --> commit --> answer
-                                                                          \--> publish + ack
+    intakes --deliver()--> inbox --\
+    market data --on_tape()--> tape --> plan (timers, decode, dedupe, match) --> commit --> answer
+                                                                                 \--> publish + ack
 
 One task runs it, so batches are strictly ordered and the account has one writer. A
 batch's results are published (and its entries acknowledged) while the next batch is
 planned and committed, one batch in flight at a time.
-A batch is whatever has arrived, up to `batch_max` commands. Nothing is acknowledged
+A batch is whatever has arrived, up to `batch_max` commands, with the trades the tape
+brought meanwhile, in the order they arrived. A batch also runs when an exchange timer
+(a latency delay, a good-till-date) is due, and every `equity_interval_s` stores the
+account's value. Nothing is acknowledged
 before its batch commits; when the database is down the batch in hand is retried with
 backoff and the intakes stop reading (the inbox is bounded). Results that could not be
 published stay in the outbox and are swept out once Redis is back.
@@ -15,8 +19,11 @@ published stay in the outbox and are swept out once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,16 +36,23 @@ from execution_service.bus.connection import REDIS_DOWN
 from execution_service.bus.envelope import EntryRef, Envelope, Reply
 from execution_service.bus.health import Health
 from execution_service.bus.publisher import ResultPublisher
+from execution_service.domain.commands import MarketTrade
 from execution_service.domain.orders import Source
-from execution_service.engine.account import Account
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.metrics import Metrics
 from execution_service.store.repository import Store
-from execution_service.store.writer import BatchWriter, OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.store.writer import (
+    BatchWriter,
+    EquitySnapshot,
+    OutboxMessage,
+    RejectedMessage,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
 _SWEEP_CHUNK = 1000
+_IDLE_WAIT_S = 0.5
 
 
 @dataclass(slots=True)
@@ -59,7 +73,6 @@ class Pipeline:
     def __init__(
         self,
         planner: BatchPlanner,
-        account: Account,
         store: Store,
         writer: BatchWriter,
         publisher: ResultPublisher,
@@ -70,9 +83,12 @@ class Pipeline:
         batch_max: int,
         max_message_bytes: int,
         inbox_batches: int = 4,
+        tape_max: int = 100_000,
+        equity_interval_s: float = 60.0,
+        equity_quote: str = "USDT",
     ) -> None:
         self._planner = planner
-        self._account = account
+        self._exchange = planner.exchange
         self._store = store
         self._writer = writer
         self._publisher = publisher
@@ -88,12 +104,30 @@ class Pipeline:
         self._publishing: asyncio.Task[None] | None = None  # one batch's results on their way
         self._closing = False
         self._give_up_at = float("inf")
+        self._tape: deque[Envelope] = deque(maxlen=tape_max)  # oldest dropped when full
+        self.tape_dropped = 0
+        self._wake = asyncio.Event()
+        self._equity_interval_s = equity_interval_s
+        self._equity_quote = equity_quote
+        self._equity_due = time.monotonic() + equity_interval_s
+        self._reload = False  # the exchange's state may be ahead of the database
 
     # Feeding it
 
     async def deliver(self, envelopes: list[Envelope]) -> None:
         """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
         await self.inbox.put(envelopes)
+        self._wake.set()
+
+    def on_tape(self, trades: Sequence[MarketTrade]) -> None:
+        """Trades from the market-data channel; never blocks (the oldest are dropped when the
+        pipeline is far behind: a trade not seen fills nothing, it is never invented)."""
+        now = datetime.now(UTC)
+        for trade in trades:
+            if len(self._tape) == self._tape.maxlen:
+                self.tape_dropped += 1
+            self._tape.append(Envelope(source=Source.MARKET, received_at=now, command=trade))
+        self._wake.set()
 
     async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:
         """Run one envelope through the pipeline and wait for its committed answer."""
@@ -104,6 +138,7 @@ class Pipeline:
         try:
             async with asyncio.timeout(timeout_s):
                 await self.inbox.put([envelope])
+                self._wake.set()
                 return await reply
         except TimeoutError:
             return Reply("unavailable", {
@@ -116,7 +151,7 @@ class Pipeline:
         """Process batches until `close()` and the inbox is empty."""
         while True:
             batch = await self._next_batch()
-            if batch:
+            if batch or (not self._closing and (self._timer_due() or self._equity_now())):
                 await self._process(batch)
             else:  # idle, or finishing
                 await self._publishing_done()
@@ -130,21 +165,41 @@ class Pipeline:
         """Stop taking REST orders; finish what is queued, giving up on the database after `timeout_s`."""
         self._closing = True
         self._give_up_at = time.monotonic() + timeout_s
+        self._wake.set()
 
     async def _next_batch(self) -> list[Envelope]:
-        if self.inbox.empty():
+        if self.inbox.empty() and not self._tape:
             if self._closing:
                 return []
-            try:
-                async with asyncio.timeout(0.5):
-                    batch = await self.inbox.get()
-            except TimeoutError:
-                return []
-        else:
-            batch = self.inbox.get_nowait()
+            await self._wait_for_work()
+        batch = self.inbox.get_nowait() if not self.inbox.empty() else []
         while len(batch) < self._batch_max and not self.inbox.empty():
             batch.extend(self.inbox.get_nowait())
+        if self._tape:  # merged by arrival time: a trade counts for the orders that came after it
+            tape = list(self._tape)
+            self._tape.clear()
+            batch = list(heapq.merge(batch, tape, key=lambda envelope: envelope.received_at))
         return batch
+
+    async def _wait_for_work(self) -> None:
+        """Until commands or trades arrive, a timer is due, or half a second has passed."""
+        timeout = _IDLE_WAIT_S
+        due = self._exchange.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        timeout = min(timeout, max(0.0, self._equity_due - time.monotonic()))
+        self._wake.clear()
+        if not self.inbox.empty() or self._tape:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _timer_due(self) -> bool:
+        due = self._exchange.next_due()
+        return due is not None and due <= datetime.now(UTC)
+
+    def _equity_now(self) -> bool:
+        return time.monotonic() >= self._equity_due
 
     async def _process(self, envelopes: list[Envelope]) -> None:
         decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
@@ -158,7 +213,6 @@ class Pipeline:
             for envelope in envelopes:
                 envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
             return
-        self._account.apply(plan.ledger)
         self.kill_switch = plan.kill_switch
         for envelope, reply in plan.replies:
             envelope.answer(reply)
@@ -175,14 +229,22 @@ class Pipeline:
         outages = conflicts = 0
         while True:
             try:
-                if conflicts:
-                    self._account.reset(await self._store.free_balances())
+                if self._reload:
+                    self._exchange.load(*await self._store.exchange_state())
+                    self._reload = False
                 started = time.perf_counter()
                 published = self._published[:]
                 async with self._writer.session() as session:
                     stored = await session.find_orders(*lookup_keys(decoded))
-                    plan = self._planner.plan(decoded, stored, self.kill_switch, datetime.now(UTC))
+                    now = datetime.now(UTC)
+                    self._reload = True  # until the commit succeeds
+                    plan = self._planner.plan(decoded, stored, self.kill_switch, now)
+                    if self._equity_now():
+                        plan.work.equity.append(self._valuation(now))
                     await session.write(plan.work, published)
+                self._reload = False
+                if plan.work.equity:
+                    self._equity_due = time.monotonic() + self._equity_interval_s
                 del self._published[:len(published)]
                 self._metrics.db_commit.observe(time.perf_counter() - started)
                 if not self._health.db_connected:
@@ -208,6 +270,10 @@ class Pipeline:
                 if self._giving_up(decoded):
                     return None
                 await asyncio.sleep(conflict_backoff.compute(conflicts))
+
+    def _valuation(self, now: datetime) -> EquitySnapshot:
+        equity, unpriced, detail = self._exchange.valuation(self._equity_quote)
+        return EquitySnapshot(now, self._equity_quote, equity, unpriced, detail)
 
     def _giving_up(self, decoded: list[Decoded]) -> bool:
         """Whether shutdown has run out of time for this batch."""
@@ -260,6 +326,7 @@ class Pipeline:
             self._metrics.orders_rejected.labels(reason).inc(count)
         self._metrics.orders_filled.inc(plan.filled)
         self._metrics.duplicates.inc(plan.duplicates)
+        self._metrics.illegal_transitions.inc(plan.illegal)
         self._metrics.batch_size.observe(len(plan.replies))
 
     async def _publish(

@@ -21,7 +21,6 @@ import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,11 @@ from execution_service.bus.streams import IntakeStream, StreamIntake
 from execution_service.config import Settings
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
-from execution_service.engine.account import Account
-from execution_service.engine.exchange import PaperExchange
-from execution_service.engine.models import FeeSchedule, SquareRootSlippage
+from execution_service.engine.book import SyntheticBooks
+from execution_service.engine.exchange import ExchangeRules, FillMode, PaperExchange
+from execution_service.engine.filters import ExchangeFilters, load_exchange_info
+from execution_service.engine.latency import LatencyModel
+from execution_service.engine.models import BookShape, FeeSchedule
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
@@ -87,27 +88,21 @@ class ExecutionService:
         self._rng = random.Random(settings.random_seed)
         self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
                                    settings.price_volatility_bps, settings.live_price_max_age_s)
-        self.account = Account()
-        exchange = PaperExchange(
-            self.prices,
-            SquareRootSlippage(settings.slippage_spread_bps, settings.slippage_impact_bps,
-                               settings.slippage_impact_notional, settings.slippage_max_bps),
-            FeeSchedule(taker=settings.taker_fee, maker=settings.maker_fee),
-            settings.mock_success_rate,
-            self._rng,
-        )
+        self.exchange = build_exchange(settings, self.prices, self._rng)
         self.publisher = ResultPublisher(
             self.redis, results_channel=settings.results_channel,
             fills_stream=settings.fills_stream, fills_maxlen=settings.fills_stream_maxlen,
             group=settings.consumer_group, journal_stream=settings.journal_stream)
         self.pipeline = Pipeline(
-            BatchPlanner(exchange, self.account), self.account, self.store, self.writer,
-            self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
-            batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes)
+            BatchPlanner(self.exchange), self.store, self.writer, self.publisher, self.health,
+            self.metrics, kill_switch=KillSwitch(), batch_max=settings.batch_max_orders,
+            max_message_bytes=settings.max_message_bytes, tape_max=settings.tape_buffer,
+            equity_interval_s=settings.equity_interval_s,
+            equity_quote=settings.equity_quote_asset)
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
-            journal_stream=settings.journal_stream, on_prices=self._on_prices)
+            journal_stream=settings.journal_stream, on_trades=self.pipeline.on_tape)
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
@@ -214,7 +209,7 @@ class ExecutionService:
         if self.settings.auto_migrate:
             await self.database.migrate()
         await self.writer.open_account(self.settings.initial_balances, now)
-        self.account.reset(await self.store.free_balances())
+        self.exchange.load(*await self.store.exchange_state())
         control = await self.store.control_state()
         self.pipeline.kill_switch = KillSwitch.from_dict(control.get(KILL_SWITCH_KEY))
         self._control_watcher = ControlWatcher(
@@ -238,11 +233,6 @@ class ExecutionService:
             return "$"  # Redis is down: nothing can be replayed from it either
         await self.writer.commit(UnitOfWork(at=now, control={CONTROL_CURSOR_KEY: {"last_id": cursor}}))
         return cursor
-
-    def _on_prices(self, latest: dict[str, Decimal]) -> None:
-        now_ms = time.time_ns() // 1_000_000  # freshness by this clock: the sender's may be skewed
-        for symbol, price in latest.items():
-            self.prices.on_trade(symbol, price, now_ms)
 
     async def _submit_control(self, command: SetKillSwitch) -> None:
         envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
@@ -337,6 +327,23 @@ async def _finish(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
     for task in pending:
         log.warning("%s did not finish within %.1f s of the stop; waiting at %s", task.get_name(),
                     timeout_s, _waits_at(task))
+
+
+def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random) -> PaperExchange:
+    """The paper exchange with the models and parameters the settings choose."""
+    shape = BookShape(spread_bps=settings.slippage_spread_bps,
+                      impact_bps=settings.slippage_impact_bps,
+                      impact_notional=settings.slippage_impact_notional,
+                      level_bps=settings.book_level_bps, levels=settings.book_levels)
+    loaded = load_exchange_info(settings.exchange_info_file) if settings.exchange_info_file else {}
+    rules = ExchangeRules(
+        fees=FeeSchedule(taker=settings.taker_fee, maker=settings.maker_fee),
+        fill_mode=FillMode(settings.fill_mode),
+        latency=LatencyModel(settings.latency_ack_ms, settings.latency_fill_ms,
+                             settings.latency_jitter_ms),
+        round_quantity_down=settings.quantity_rounding == "down",
+        success_rate=settings.mock_success_rate)
+    return PaperExchange(prices, SyntheticBooks(shape), ExchangeFilters(loaded), rules, rng)
 
 
 def _exit_stuck() -> None:

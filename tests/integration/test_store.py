@@ -20,12 +20,14 @@ from execution_service.domain.orders import (
     Source,
     Trade,
 )
-from execution_service.engine.exchange import OrderFilled, OrderRejected
+from execution_service.engine.account import Amounts, BalanceChange
+from execution_service.engine.exchange import Effects, OrderEvent
+from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
-from execution_service.store.writer import BalanceChange, BatchWriter, OutboxMessage, UnitOfWork
+from execution_service.store.writer import BatchWriter, OutboxMessage, UnitOfWork
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -65,6 +67,21 @@ def trade_of(o: Order) -> Trade:
                  slippage_bps=Decimal("1.0001"), liquidity=Liquidity.TAKER, executed_at=o.updated_at)
 
 
+def stored(*orders: Order, trades: tuple[Trade, ...] = ()) -> Effects:
+    """New orders with one event each (NEW then FILLED for filled ones), as the exchange makes them."""
+    events = []
+    for o in orders:
+        statuses = [OrderStatus.NEW, o.status] if o.status is OrderStatus.FILLED else [o.status]
+        events += [OrderEvent(o.order_id, seq, status, None, o.updated_at)
+                   for seq, status in enumerate(statuses, 1)]
+        o.version = len(statuses)
+    return Effects(created={o.order_id: o for o in orders}, trades=list(trades), events=events)
+
+
+def changed(free: str, locked: str = "0") -> Amounts:
+    return Amounts(Decimal(free), Decimal(locked))
+
+
 async def test_migrate_twice_is_harmless(database: Database) -> None:
     await database.migrate()
     async with database.transaction() as conn:
@@ -73,7 +90,7 @@ async def test_migrate_twice_is_harmless(database: Database) -> None:
 
 async def test_orders_and_trades_round_trip_exactly(store: Store, writer: BatchWriter) -> None:
     filled = order("MOCK_1", "c1")
-    await writer.commit(UnitOfWork(at=NOW, executions=[OrderFilled(filled, trade_of(filled))]))
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(filled, trades=(trade_of(filled),))))
     detail = await store.get_order_by_id("MOCK_1")
     assert detail is not None
     assert detail.order == filled
@@ -100,15 +117,14 @@ async def test_seed_store_methods(store: Store) -> None:
 
 
 async def test_client_id_is_unique(writer: BatchWriter) -> None:
-    await writer.commit(UnitOfWork(at=NOW, executions=[OrderRejected(order("MOCK_a", "same"))]))
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_a", "same"))))
     with pytest.raises(WriteConflict):
-        await writer.commit(UnitOfWork(at=NOW, executions=[OrderRejected(order("MOCK_b", "same"))]))
+        await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_b", "same"))))
 
 
 async def test_failed_batch_leaves_nothing_behind(store: Store, writer: BatchWriter) -> None:
-    await writer.commit(UnitOfWork(at=NOW, executions=[OrderRejected(order("MOCK_a", "taken"))]))
-    batch = UnitOfWork(at=NOW, executions=[OrderRejected(order("MOCK_new")),
-                                           OrderRejected(order("MOCK_dup", "taken"))],
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_a", "taken"))))
+    batch = UnitOfWork(at=NOW, effects=stored(order("MOCK_new"), order("MOCK_dup", "taken")),
                        outbox=[OutboxMessage.of("MOCK_new:1", "MOCK_new", {"x": 1}, NOW)])
     with pytest.raises(WriteConflict):
         await writer.commit(batch)
@@ -118,21 +134,26 @@ async def test_failed_batch_leaves_nothing_behind(store: Store, writer: BatchWri
 
 async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -> None:
     await writer.open_account({"USDT": Decimal("100.5")}, NOW)
-    await writer.commit(UnitOfWork(at=NOW, balances=[
-        BalanceChange("USDT", Decimal("100.5"), Decimal("0.000000000000000001")),
-        BalanceChange("BTC", None, Decimal("12345678901234567.12345678"))]))
-    assert await store.free_balances() == {"USDT": Decimal("0.000000000000000001"),
-                                           "BTC": Decimal("12345678901234567.12345678")}
-    with pytest.raises(WriteConflict):  # somebody else's view of the balance is stale
-        await writer.commit(UnitOfWork(at=NOW, balances=[
-            BalanceChange("USDT", Decimal("100.5"), Decimal(50))]))
+    await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
+        BalanceChange("USDT", changed("100.5"), changed("0.000000000000000001", "7.25")),
+        BalanceChange("BTC", None, changed("12345678901234567.12345678"))])))
+    assert await store.get_balances() == {
+        "USDT": {"free": Decimal("0.000000000000000001"), "locked": Decimal("7.25")},
+        "BTC": {"free": Decimal("12345678901234567.12345678"), "locked": Decimal(0)}}
+    for stale in (changed("100.5"), changed("0.000000000000000001")):  # free or locked moved
+        with pytest.raises(WriteConflict):
+            await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
+                BalanceChange("USDT", stale, changed("50"))])))
 
 
 async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
     await writer.open_account({"USDT": Decimal(1)}, NOW)
     with pytest.raises(WriteConflict):
-        await writer.commit(UnitOfWork(at=NOW, balances=[
-            BalanceChange("USDT", Decimal(1), Decimal("-0.00000001"))]))
+        await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
+            BalanceChange("USDT", changed("1"), changed("-0.00000001"))])))
+    with pytest.raises(WriteConflict):
+        await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
+            BalanceChange("USDT", changed("1"), changed("1.00000001", "-0.00000001"))])))
 
 
 async def test_open_account_only_once(store: Store, writer: BatchWriter) -> None:
@@ -183,3 +204,44 @@ async def test_a_deadlock_or_serialization_failure_is_a_conflict_not_an_outage(
             await conn.execute(text(
                 f"DO $$ BEGIN RAISE EXCEPTION 'lost the race' USING ERRCODE = '{sqlstate}'; END $$"))
     await db.dispose()
+
+
+async def test_orders_change_compare_and_set_on_their_version(
+        store: Store, writer: BatchWriter) -> None:
+    resting = order("MOCK_rest", "rest", status=OrderStatus.NEW)
+    resting.filled_quantity, resting.avg_fill_price, resting.fee = Decimal(0), None, Decimal(0)
+    resting.reserved, resting.reserved_asset = Decimal("12.5"), "USDT"
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(resting)))
+    resting.status, resting.version, resting.reserved = OrderStatus.CANCELED, 2, Decimal(0)
+    event = OrderEvent("MOCK_rest", 2, OrderStatus.CANCELED, "canceled", NOW)
+    await writer.commit(UnitOfWork(at=NOW, effects=Effects(updated={"MOCK_rest": (resting, 1)},
+                                                           events=[event])))
+    detail = await store.get_order_by_id("MOCK_rest")
+    assert detail is not None and detail.order == resting
+    assert [e["status"] for e in detail.events] == ["NEW", "CANCELED"]
+    resting.version = 3  # a second writer that read version 1 loses
+    with pytest.raises(WriteConflict):
+        await writer.commit(UnitOfWork(at=NOW, effects=Effects(updated={"MOCK_rest": (resting, 1)})))
+
+
+async def test_exchange_state_holds_balances_positions_and_only_open_orders(
+        store: Store, writer: BatchWriter) -> None:
+    await writer.open_account({"USDT": Decimal(100)}, NOW)
+    resting = order("MOCK_open", status=OrderStatus.PARTIALLY_FILLED)
+    position = Position("BTCUSDT", Decimal("0.5"), Decimal("90000.123456789012345678"),
+                        Decimal("-1.5"), Decimal("0.04"), "USDT", 1, NOW)
+    await writer.commit(UnitOfWork(at=NOW, effects=Effects(
+        **vars_of(stored(resting, order("MOCK_done"))), positions=[PositionChange(0, position)])))
+    balances, positions, open_orders = await store.exchange_state()
+    assert balances == {"USDT": Amounts(Decimal(100), Decimal(0))}
+    assert positions == [position]
+    assert [o.order_id for o in open_orders] == ["MOCK_open"]
+    moved = Position("BTCUSDT", Decimal(0), Decimal(0), Decimal(2), Decimal("0.05"), "USDT", 2, NOW)
+    await writer.commit(UnitOfWork(at=NOW, effects=Effects(positions=[PositionChange(1, moved)])))
+    assert await store.get_positions() == [moved]
+    with pytest.raises(WriteConflict):  # stale version
+        await writer.commit(UnitOfWork(at=NOW, effects=Effects(positions=[PositionChange(1, moved)])))
+
+
+def vars_of(effects: Effects) -> dict[str, object]:
+    return {"created": effects.created, "events": effects.events}

@@ -1,140 +1,198 @@
-"""Paper execution v1 (SPEC 4.3): prices, slippage, fees, balances, seeded determinism."""
+"""The paper exchange's market orders: the synthetic book, fees, balances, checks."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_service.domain.commands import SubmitOrder
-from execution_service.domain.orders import ErrorCode, OrderStatus, Side, Source
+from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import ErrorCode, OrderStatus, OrderType, Side
 from execution_service.domain.symbols import split_symbol
-from execution_service.engine.account import Account
-from execution_service.engine.exchange import Intake, OrderFilled, OrderRejected, PaperExchange
-from execution_service.engine.models import EXACT, FeeSchedule, SquareRootSlippage
+from execution_service.engine.book import SyntheticBooks
+from execution_service.engine.filters import DEFAULT_FILTERS
+from execution_service.engine.models import EXACT, BookShape
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices, round_price
+from tests.paper import T0, free, make_exchange, order, submit, tape
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-INTAKE = Intake(Source.STREAM, None, NOW)
-SLIPPAGE = SquareRootSlippage(Decimal(1), Decimal(10), Decimal(1_000_000))
-FEES = FeeSchedule(taker=Decimal("0.001"), maker=Decimal("0.001"))
+BUY, SELL = Side.BUY, Side.SELL
 
 
-def exchange(seed: int = 7, success_rate: float = 1.0, volatility_bps: str = "2") -> PaperExchange:
-    rng = random.Random(seed)
-    prices = MarketPrices(REFERENCE_PRICES, rng, Decimal(volatility_bps), live_max_age_s=60)
-    return PaperExchange(prices, SLIPPAGE, FEES, success_rate, rng)
+def priced(balances: dict[str, str] | None = None, price: str = "90000", **kwargs: object):  # type: ignore[no-untyped-def]
+    live = make_exchange(balances, **kwargs)  # type: ignore[arg-type]
+    tape(live, price, quantity=None)
+    return live
 
 
-def buy(quantity: str, symbol: str = "BTCUSDT") -> SubmitOrder:
-    return SubmitOrder(symbol=symbol, side=Side.BUY, quantity=Decimal(quantity))
+def test_the_book_is_deeper_away_from_the_price_as_the_square_root_law_says() -> None:
+    books = SyntheticBooks(BookShape())
+    filters = DEFAULT_FILTERS["BTCUSDT"]
+    walk = books.walk("BTCUSDT", BUY, Decimal(90000), filters, Decimal(1000))
+    levels = walk.taken
+    assert [price for _, _, price in levels[:3]] == [Decimal("90009.00"), Decimal("90018.00"),
+                                                     Decimal("90027.00")]
+    assert [quantity for _, quantity, _ in levels[:2]] == [Decimal("0.11110"), Decimal("0.33326")]
+    assert walk.notional < Decimal("25000000") <= walk.notional + 3000  # 50 levels hold 25 M
+    assert walk.quantity < 1000  # the rest of an order this size finds no book
 
 
-def sell(quantity: str, symbol: str = "BTCUSDT") -> SubmitOrder:
-    return SubmitOrder(symbol=symbol, side=Side.SELL, quantity=Decimal(quantity))
+def test_buy_fills_at_the_best_ask_and_pays_the_taker_fee_in_quote() -> None:
+    live = priced({"USDT": "1000"})
+    result = submit(live, order(BUY, "0.001"))
+    filled = result.order
+    assert filled.status is OrderStatus.FILLED
+    assert filled.avg_fill_price == Decimal("90009.00")
+    assert filled.slippage_bps == Decimal("1.0000")
+    assert filled.fee == Decimal("0.09000900")
+    assert free(live, "USDT") == Decimal("1000") - Decimal("90.009") - Decimal("0.090009")
+    assert free(live, "BTC") == Decimal("0.001")
+    assert filled.order_id.startswith("MOCK_") and len(filled.order_id) == 5 + 32
+    assert result.message["status"] == "FILLED" and result.event_id == f"{filled.order_id}:2"
 
 
-def test_slippage_grows_with_order_size() -> None:
-    small, large = SLIPPAGE.bps(Decimal(100)), SLIPPAGE.bps(Decimal(1_000_000))
-    assert small == Decimal("1.1000")
-    assert large == Decimal("11.0000")
+def test_a_larger_market_order_walks_two_levels_at_their_average() -> None:
+    live = priced({"USDT": "100000"})
+    filled = submit(live, order(BUY, "0.2")).order
+    # 0.11110 @ 90009 + 0.08890 @ 90018 = 18002.6001 for 0.2: 90013.0005 on average
+    assert filled.avg_fill_price == Decimal("90013.0005")
+    assert filled.fee == Decimal("18.00260010")
+    assert free(live, "USDT") == Decimal(100000) - Decimal("18002.6001") - Decimal("18.0026001")
 
 
-def test_fill_price_buyer_pays_more_seller_receives_less() -> None:
-    mid = Decimal(90000)
-    assert SLIPPAGE.fill_price(Side.BUY, mid, Decimal(10)) == Decimal("90090.00000000")
-    assert SLIPPAGE.fill_price(Side.SELL, mid, Decimal(10)) == Decimal("89910.00000000")
+def test_what_this_service_took_from_a_level_is_not_there_for_the_next_order() -> None:
+    live = priced({"USDT": "100000"})
+    first = submit(live, order(BUY, "0.1")).order
+    second = submit(live, order(BUY, "0.0111")).order  # the 0.11110 of level 0, all taken
+    assert first.avg_fill_price == second.avg_fill_price == Decimal("90009.00")
+    third = submit(live, order(BUY, "0.001")).order
+    assert third.avg_fill_price == Decimal("90018.00")  # level 0 is used up
+    tape(live, "90000", quantity=None, when=T0)  # same price: the book is not refilled
+    assert submit(live, order(BUY, "0.001")).order.avg_fill_price == Decimal("90018.00")
+    tape(live, "90000.01", quantity=None)  # the price moved: a fresh book
+    # 90000.01 + 1 bp = 90009.010001, up to the next tick
+    assert submit(live, order(BUY, "0.001")).order.avg_fill_price == Decimal("90009.02")
 
 
-def test_taker_fee_rounds_up_to_eight_places() -> None:
-    assert FEES.taker_fee(Decimal("90.000000001")) == Decimal("0.09000001")
-
-
-def test_buy_fills_at_mid_plus_slippage_and_pays_fee_in_quote() -> None:
-    live = exchange()
-    live.prices.on_trade("BTCUSDT", Decimal(90000), int(NOW.timestamp() * 1000))
-    account = Account({"USDT": Decimal(100000)})
-    ledger = account.ledger()
-    execution = live.execute(buy("0.001"), ledger, INTAKE)
-    assert isinstance(execution, OrderFilled)
-    order, trade = execution.order, execution.trade
-    bps = SLIPPAGE.bps(Decimal("90"))
-    assert order.status is OrderStatus.FILLED
-    assert order.slippage_bps == bps
-    assert trade.price == SLIPPAGE.fill_price(Side.BUY, Decimal(90000), bps)
-    assert trade.fee == FEES.taker_fee(trade.quantity * trade.price)
-    assert ledger.changed() == {"BTC": Decimal("0.001"),
-                                "USDT": Decimal(100000) - trade.quantity * trade.price - trade.fee}
-    assert order.order_id.startswith("MOCK_")
-    assert len(order.order_id) == 5 + 32
-    assert trade.trade_id == order.order_id + "-1"
+def test_sell_walks_the_bids_below_the_price() -> None:
+    live = priced({"BTC": "1"})
+    filled = submit(live, order(SELL, "0.01")).order
+    assert filled.avg_fill_price == Decimal("89991.00")  # 90000 - 1 bp, on the tick
+    assert free(live, "USDT") == Decimal("899.91") - Decimal("0.89991")
+    assert free(live, "BTC") == Decimal("0.99")
 
 
 def test_sell_without_the_base_asset_is_insufficient_balance() -> None:
-    execution = exchange().execute(sell("1"), Account({"USDT": Decimal(10**6)}).ledger(), INTAKE)
-    assert isinstance(execution, OrderRejected)
-    assert execution.order.error_code is ErrorCode.INSUFFICIENT_BALANCE
-    assert "BTC" in (execution.order.error_message or "")
+    rejected = submit(priced({"USDT": "1000000"}), order(SELL, "1")).order
+    assert rejected.error_code is ErrorCode.INSUFFICIENT_BALANCE
+    assert "BTC" in (rejected.error_message or "")
 
 
-def test_buy_beyond_the_quote_balance_is_insufficient_balance() -> None:
-    execution = exchange().execute(buy("2"), Account({"USDT": Decimal(1000)}).ledger(), INTAKE)
-    assert isinstance(execution, OrderRejected)
-    assert execution.order.error_code is ErrorCode.INSUFFICIENT_BALANCE
+def test_buy_beyond_the_quote_balance_is_insufficient_balance_and_changes_nothing() -> None:
+    live = priced({"USDT": "1000"})
+    rejected = submit(live, order(BUY, "2")).order
+    assert rejected.error_code is ErrorCode.INSUFFICIENT_BALANCE
+    assert free(live, "USDT") == 1000
+
+
+def test_exactly_enough_quote_balance_fills() -> None:
+    live = priced({"USDT": "90.099009"})  # 90.009 + fee 0.090009
+    assert submit(live, order(BUY, "0.001")).order.status is OrderStatus.FILLED
+    assert free(live, "USDT") == 0
 
 
 def test_unknown_symbol_is_rejected_until_market_data_prices_it() -> None:
-    live = exchange()
-    ledger = Account({"USDT": Decimal(1000)}).ledger()
-    assert live.execute(buy("1", "FOOUSDT"), ledger, INTAKE).order.error_code is \
+    live = make_exchange({"USDT": "1000"})
+    assert submit(live, order(BUY, "1", symbol="FOOUSDT")).order.error_code is \
         ErrorCode.UNKNOWN_SYMBOL
-    live.prices.on_trade("FOOUSDT", Decimal("2.5"), int(NOW.timestamp() * 1000))
-    assert isinstance(live.execute(buy("1", "FOOUSDT"), ledger, INTAKE), OrderFilled)
+    tape(live, "2.5", symbol="FOOUSDT", quantity=None)
+    assert submit(live, order(BUY, "10", symbol="FOOUSDT")).order.status is OrderStatus.FILLED
 
 
 def test_symbol_without_known_quote_asset_is_unknown() -> None:
     assert split_symbol("ABCXYZ") is None
-    execution = exchange().execute(buy("1", "ABCXYZ"), Account().ledger(), INTAKE)
-    assert execution.order.error_code is ErrorCode.UNKNOWN_SYMBOL
+    rejected = submit(make_exchange(), order(BUY, "1", symbol="ABCXYZ")).order
+    assert rejected.error_code is ErrorCode.UNKNOWN_SYMBOL
 
 
 def test_kill_switch_rejects_before_anything_else() -> None:
-    execution = exchange().execute(buy("0.001"), Account({"USDT": Decimal(10**6)}).ledger(),
-                                   INTAKE, halted="risk limit")
-    assert execution.order.error_code is ErrorCode.KILL_SWITCH
-    assert "risk limit" in (execution.order.error_message or "")
+    rejected = submit(make_exchange(), order(BUY, "0.001"), halted="risk limit").order
+    assert rejected.error_code is ErrorCode.KILL_SWITCH
+    assert "risk limit" in (rejected.error_message or "")
 
 
 def test_mock_success_rate_rejects_about_that_share() -> None:
-    live = exchange(success_rate=0.95)
-    ledger = Account({"USDT": Decimal(10**9)}).ledger()
-    codes = [live.execute(buy("0.0001"), ledger, INTAKE).order.error_code for _ in range(4000)]
+    live = make_exchange({"USDT": "1000000000"}, success_rate=0.95)
+    codes = [submit(live, order(BUY, "0.0001")).order.error_code for _ in range(4000)]
     rejected = codes.count(ErrorCode.MOCK_REJECTION)
     assert 120 <= rejected <= 280  # 5 % of 4000 = 200; bounds are > 5 standard deviations
 
 
 @pytest.mark.parametrize("rate", [0.0, 1.0])
 def test_mock_success_rate_extremes(rate: float) -> None:
-    live = exchange(success_rate=rate)
-    ledger = Account({"USDT": Decimal(10**9)}).ledger()
-    statuses = {live.execute(buy("0.0001"), ledger, INTAKE).order.status for _ in range(50)}
+    live = make_exchange({"USDT": "1000000000"}, success_rate=rate)
+    statuses = {submit(live, order(BUY, "0.0001")).order.status for _ in range(50)}
     assert statuses == ({OrderStatus.FILLED} if rate == 1.0 else {OrderStatus.REJECTED})
 
 
 def test_same_seed_same_ids_prices_and_fills() -> None:
     def run(seed: int = 42) -> list[tuple[str, Decimal | None, OrderStatus]]:
-        live = exchange(seed=seed, success_rate=0.9)
-        ledger = Account({"USDT": Decimal(10**6)}).ledger()
-        orders = [live.execute(buy("0.01", s), ledger, INTAKE).order
+        live = make_exchange({"USDT": "1000000"}, seed=seed, success_rate=0.9)
+        orders = [submit(live, order(BUY, "0.01", symbol=s)).order
                   for s in ["BTCUSDT", "ETHUSDT", "SOLUSDT"] * 20]
         return [(o.order_id, o.avg_fill_price, o.status) for o in orders]
 
     assert run() == run()
     assert run(seed=43) != run()
+
+
+@pytest.mark.parametrize(("quantity", "price", "failure"), [
+    ("0.000001", None, "Filter failure: LOT_SIZE"),  # below the minimum quantity
+    ("0.000015", None, "Filter failure: LOT_SIZE"),  # off the 0.00001 step
+    ("10000", None, "Filter failure: LOT_SIZE"),  # above the maximum quantity
+    ("0.00005", None, "Filter failure: MIN_NOTIONAL"),  # 4.50 USDT < 5
+    ("0.001", "90000.005", "Filter failure: PRICE_FILTER"),  # off the 0.01 tick
+])
+def test_exchange_filters_reject_with_the_exchange_text(
+        quantity: str, price: str | None, failure: str) -> None:
+    live = priced({"USDT": "10000000"})
+    kind = OrderType.LIMIT if price else OrderType.MARKET
+    rejected = submit(live, order(BUY, quantity, kind, price=price)).order
+    assert (rejected.status, rejected.error_code, rejected.error_message) == (
+        OrderStatus.REJECTED, ErrorCode.FILTER_FAILURE, failure)
+
+
+def test_quantity_rounding_down_sizes_float_quantities_to_the_step() -> None:
+    live = priced({"USDT": "1000"}, round_down=True)
+    filled = submit(live, order(BUY, "0.00123456")).order
+    assert filled.quantity == filled.filled_quantity == Decimal("0.00123")
+    assert submit(live, order(BUY, "0.000009")).order.error_message == "Filter failure: LOT_SIZE"
+
+
+def test_order_value_beyond_the_limit_is_invalid() -> None:
+    live = priced({"USDT": "1"}, price="1")
+    live.filters._filters["BTCUSDT"] = DEFAULT_FILTERS["BTCUSDT"].__class__(  # no maximum
+        tick_size=Decimal("0.01"), step_size=Decimal("0.00001"), min_qty=Decimal("0.00001"),
+        max_qty=Decimal(0), min_notional=Decimal(5))
+    rejected = submit(live, order(BUY, "1000000000000", OrderType.LIMIT, price="1000000")).order
+    assert rejected.error_code is ErrorCode.INVALID_ORDER
+    assert "exceeds" in (rejected.error_message or "")
+
+
+def test_large_amounts_stay_exact_beyond_28_digits() -> None:
+    live = make_exchange({"USDT": "1e15"}, shape=BookShape(impact_bps=Decimal(0)))  # no depth limit
+    tape(live, "3000.12", symbol="ETHUSDT", quantity=None)
+    quantity = Decimal("123456789.1234")  # on the 0.0001 step
+    live.filters._filters["ETHUSDT"] = DEFAULT_FILTERS["ETHUSDT"].__class__(
+        tick_size=Decimal("0.01"), step_size=Decimal("0.0001"), min_qty=Decimal("0.0001"),
+        max_qty=Decimal(0), min_notional=Decimal(5))
+    filled = submit(live, order(BUY, str(quantity), symbol="ETHUSDT")).order
+    assert filled.status is OrderStatus.FILLED
+    notional = EXACT.multiply(quantity, filled.avg_fill_price or 0)
+    assert free(live, "USDT") == EXACT.subtract(EXACT.subtract(Decimal("1e15"), notional),
+                                                filled.fee)
 
 
 def test_random_walk_stays_near_the_reference_and_on_the_tick() -> None:
@@ -159,77 +217,54 @@ def test_round_price_keeps_seven_significant_digits_and_eight_places() -> None:
     assert round_price(Decimal("0.0000084567891")) == Decimal("0.00000846")
 
 
-trades = st.lists(st.tuples(st.sampled_from(["BTCUSDT", "ETHUSDT", "ETHBTC"]),
-                            st.sampled_from([Side.BUY, Side.SELL]),
-                            st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal(3),
-                                        places=8)),
+
+
+orders = st.lists(st.tuples(st.sampled_from(["BTCUSDT", "ETHUSDT", "ETHBTC"]),
+                            st.sampled_from([BUY, SELL]),
+                            st.sampled_from([OrderType.MARKET, OrderType.LIMIT]),
+                            st.integers(1, 300000), st.integers(-30, 30)),
                   min_size=1, max_size=60)
 
 
-@given(trades, st.integers(0, 2**32))
+@settings(max_examples=60, deadline=None)
+@given(orders, st.integers(0, 2**32))
 def test_accounting_balances_equal_initial_plus_fills_minus_fees(
-    orders: list[tuple[str, Side, Decimal]], seed: int
+    commands: list[tuple[str, Side, OrderType, int, int]], seed: int
 ) -> None:
-    initial = {"USDT": Decimal(100000), "BTC": Decimal(1)}
-    account = Account(initial)
-    live = exchange(seed=seed, success_rate=0.9)
-    fills = []
-    for symbol, side, quantity in orders:
-        ledger = account.ledger()
-        execution = live.execute(SubmitOrder(symbol=symbol, side=side, quantity=quantity), ledger,
-                                 INTAKE)
-        account.apply(ledger)
-        if isinstance(execution, OrderFilled):
-            fills.append(execution.trade)
+    """Market and limit orders, filled at once or later by the tape, partially or not at all:
+    free + locked of every asset is always initial + fills - fees, and never negative."""
+    initial = {"USDT": Decimal(100000), "BTC": Decimal(1), "ETH": Decimal(10)}
+    live = make_exchange({k: str(v) for k, v in initial.items()}, seed=seed, success_rate=0.9)
+    rng = random.Random(seed)
+    live.begin()
+    for symbol, side, kind, steps, offset_bps in commands:
+        mid = live.prices.quote(symbol, 0)
+        assert mid is not None
+        filters = live.filters.of(symbol, mid)
+        quantity = max(filters.min_qty, filters.step_size * steps)
+        price = filters.round_price(mid * (1 + Decimal(offset_bps) / 10000), up=False) \
+            if kind is OrderType.LIMIT else None
+        submit(live, order(side, str(quantity), kind, symbol=symbol,
+                           price=str(price) if price else None))
+        traded = mid * (1 + Decimal(rng.randint(-40, 40)) / 10000)
+        live.on_trade(MarketTrade(symbol, round_price(traded), quantity * rng.randint(0, 3), 0),
+                      T0)
+    trades = live.end().trades
     expected = dict(initial)
-    for trade in fills:
+    for trade in trades:
         pair = split_symbol(trade.symbol)
         assert pair is not None
-        sign = 1 if trade.side is Side.BUY else -1
+        sign = 1 if trade.side is BUY else -1
         expected[pair.base] = expected.get(pair.base, Decimal(0)) + sign * trade.quantity
         expected[pair.quote] = (expected.get(pair.quote, Decimal(0)) - sign * trade.notional
                                 - trade.fee)
-    for asset in {*expected, *account.balances()}:
-        assert account.free(asset) == expected.get(asset, Decimal(0))
-    assert all(value >= 0 for value in account.balances().values())
-
-
-def test_readme_worked_example() -> None:
-    live = exchange()
-    live.prices.on_trade("BTCUSDT", Decimal(90000), int(NOW.timestamp() * 1000))
-    ledger = Account({"USDT": Decimal(1000)}).ledger()
-    execution = live.execute(buy("0.001"), ledger, INTAKE)
-    assert isinstance(execution, OrderFilled)
-    assert execution.trade.slippage_bps == Decimal("1.0949")
-    assert execution.trade.price == Decimal("90009.85410000")
-    assert execution.trade.fee == Decimal("0.09000986")
-    assert ledger.changed() == {"BTC": Decimal("0.001"),
-                                "USDT": Decimal(1000) - Decimal("90.00985410") - Decimal("0.09000986")}
-
-
-def test_large_amounts_stay_exact_beyond_28_digits() -> None:
-    live = exchange()
-    live.prices.on_trade("ETHUSDT", Decimal("3000.12345678"), int(NOW.timestamp() * 1000))
-    quantity = Decimal("12345678901.12345678")  # 19 digits; times the price: 31 digits
-    ledger = Account({"USDT": Decimal("1e15")}).ledger()
-    execution = live.execute(buy(str(quantity), "ETHUSDT"), ledger, INTAKE)
-    assert isinstance(execution, OrderFilled)
-    trade = execution.trade
-    notional = EXACT.multiply(quantity, trade.price)
-    assert len(notional.as_tuple().digits) > 28  # the default context would have rounded it
-    assert ledger.changed()["USDT"] == EXACT.subtract(EXACT.subtract(Decimal("1e15"), notional),
-                                                      trade.fee)
-    assert execution.order.slippage_bps == Decimal(500)  # capped
-
-
-def test_slippage_is_capped_so_a_seller_never_gets_a_negative_price() -> None:
-    assert SLIPPAGE.bps(Decimal("1e18")) == Decimal(500)
-    assert SLIPPAGE.fill_price(Side.SELL, Decimal(100), SLIPPAGE.bps(Decimal("1e18"))) == \
-        Decimal("95.00000000")
-
-
-def test_order_value_beyond_the_limit_is_invalid() -> None:
-    execution = exchange().execute(buy("999999999999"), Account({"USDT": Decimal(1)}).ledger(),
-                                   INTAKE)
-    assert execution.order.error_code is ErrorCode.INVALID_ORDER
-    assert "exceeds" in (execution.order.error_message or "")
+    balances = live.account.balances()
+    for asset in {*expected, *balances}:
+        amounts = balances.get(asset)
+        assert (amounts.total if amounts else 0) == expected.get(asset, Decimal(0))
+        assert amounts is None or (amounts.free >= 0 and amounts.locked >= 0)
+    reserved = {}
+    for o in live.open_orders():
+        reserved[o.reserved_asset] = reserved.get(o.reserved_asset, 0) + o.reserved
+    for asset, amounts in balances.items():
+        assert amounts.locked == reserved.get(asset, 0)

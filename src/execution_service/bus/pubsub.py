@@ -7,7 +7,7 @@ messages off: orders go into the service's journal stream (XADD, one pipelined r
 trip per 1,000 messages or per pause in the traffic) and are executed from there like any
 stream entry, acknowledged after commit; a crash after reading loses nothing that
 reached the journal. Market data is parsed in the thread and handed to the event loop
-as the latest price per symbol.
+as the list of trades read since the last hand-off.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -26,13 +25,14 @@ from redis.client import PubSub
 from execution_service.bus.connection import REDIS_DOWN
 from execution_service.bus.health import Health
 from execution_service.bus.market_data import parse_trade
+from execution_service.domain.commands import MarketTrade
 
 log = logging.getLogger(__name__)
 
 JOURNAL_CHUNK = 1000
 _POLL_S = 0.05
 
-OnPrices = Callable[[dict[str, Decimal]], None]
+OnTrades = Callable[[list[MarketTrade]], None]
 
 
 class PubSubIntake:
@@ -46,16 +46,16 @@ class PubSubIntake:
         orders_channel: str,
         market_data_channel: str,
         journal_stream: str,
-        on_prices: OnPrices,
+        on_trades: OnTrades,
     ) -> None:
         self._client = client
         self._health = health
         self._orders = orders_channel.encode()
         self._market_data = market_data_channel.encode()
         self._journal = journal_stream
-        self._on_prices = on_prices
+        self._on_trades = on_trades
         self._pending: list[tuple[bytes, int]] = []
-        self._prices: dict[str, Decimal] = {}
+        self._trades: list[MarketTrade] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -112,7 +112,7 @@ class PubSubIntake:
                         self._flush_all()
                     message = pubsub.get_message(timeout=0)
                 self._flush_all()
-                self._publish_prices()
+                self._hand_over_trades()
         finally:
             self._health.subscribed = False
             pubsub.close()
@@ -123,7 +123,7 @@ class PubSubIntake:
         elif channel == self._market_data:
             trade = parse_trade(data)
             if trade is not None:
-                self._prices[trade[0]] = trade[1]
+                self._trades.append(trade)
 
     def _flush_all(self) -> None:
         while self._pending:
@@ -135,7 +135,7 @@ class PubSubIntake:
             del self._pending[:len(batch)]
             self.journaled += len(batch)
 
-    def _publish_prices(self) -> None:
-        if self._prices and self._loop is not None:
-            latest, self._prices = self._prices, {}
-            self._loop.call_soon_threadsafe(self._on_prices, latest)
+    def _hand_over_trades(self) -> None:
+        if self._trades and self._loop is not None:
+            trades, self._trades = self._trades, []
+            self._loop.call_soon_threadsafe(self._on_trades, trades)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from execution_service.domain.commands import CancelOrder, SubmitOrder
-from execution_service.domain.orders import Order, OrderType, Side
+from execution_service.domain.orders import Order, OrderType, Side, TimeInForce
 from execution_service.domain.symbols import normalize_symbol
 from execution_service.errors import InvalidMessage
 
@@ -29,7 +30,8 @@ MAX_QUANTITY = Decimal("1e12")
 MAX_DECIMAL_PLACES = 8
 _ECHOED = ("signal_id", "reason", "stop_loss_pct")
 _KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", "order_type",
-          "price", "strategy_id", "bot_id", *_ECHOED, "timestamp"}
+          "price", "strategy_id", "bot_id", *_ECHOED, "timestamp", "time_in_force",
+          "stop_price", "expire_at"}
 
 InboundCommand = SubmitOrder | CancelOrder
 
@@ -120,21 +122,65 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
         raise ValueError(f"quantity has more than {MAX_DECIMAL_PLACES} decimal places")
     order_type = (_optional_text(document, "order_type") or "MARKET").upper()
     if order_type not in OrderType.__members__:
-        raise ValueError(f"order_type {order_type[:32]!r} is not supported (MARKET only)")
-    price = _decimal(document, "price", required=False)
-    if price is not None and price <= 0:
-        raise ValueError("price must be greater than 0")
+        raise ValueError(f"order_type {order_type[:32]!r} is not one of "
+                         f"{', '.join(OrderType.__members__)}")
+    kind = OrderType(order_type)
+    price = _positive(document, "price")
+    stop_price = _positive(document, "stop_price")
+    if kind.has_limit_price and price is None:
+        raise ValueError(f"price is required for {kind} orders")
+    if kind.has_stop_price and stop_price is None:
+        raise ValueError(f"stop_price is required for {kind} orders")
     return SubmitOrder(
         symbol=symbol,
         side=Side(side_text),
         quantity=quantity,
-        order_type=OrderType(order_type),
+        order_type=kind,
         client_id=client_id,
         price=price,
         strategy_id=_optional_text(document, "strategy_id"),
         bot_id=_optional_text(document, "bot_id"),
         metadata=_metadata(document),
+        time_in_force=_time_in_force(document, kind),
+        stop_price=stop_price if kind.has_stop_price else None,
+        expire_at=_moment(document, "expire_at"),
     )
+
+
+def _positive(document: Mapping[str, Any], key: str) -> Decimal | None:
+    value = _decimal(document, key, required=False)
+    if value is not None and value <= 0:
+        raise ValueError(f"{key} must be greater than 0")
+    return value
+
+
+def _time_in_force(document: Mapping[str, Any], kind: OrderType) -> TimeInForce | None:
+    text = _optional_text(document, "time_in_force")
+    if text is None:
+        return None
+    if text.upper() not in TimeInForce.__members__:
+        raise ValueError(f"time_in_force must be GTC, IOC or FOK, got {text[:16]!r}")
+    if not kind.has_limit_price:
+        return None  # market orders take what they can at once anyway
+    if kind is OrderType.LIMIT_MAKER and text.upper() != "GTC":
+        raise ValueError("a LIMIT_MAKER order rests: time_in_force can only be GTC")
+    return TimeInForce(text.upper())
+
+
+def _moment(document: Mapping[str, Any], key: str) -> datetime | None:
+    """A point in time: epoch milliseconds (number or digits) or an ISO 8601 text."""
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be epoch milliseconds or an ISO 8601 time")
+    try:
+        if isinstance(value, int | float) or value.isdigit():
+            return datetime.fromtimestamp(float(value) / 1000, UTC)
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"{key} {str(value)[:40]!r} is not a time") from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _metadata(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,6 +281,10 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         "error_code": order.error_code.value if order.error_code else None,
         "error_message": order.error_message,
     }
+    if order.order_type is not OrderType.MARKET:
+        result.update(limit_price=order.limit_price, stop_price=order.stop_price,
+                      time_in_force=order.time_in_force.value if order.time_in_force else None,
+                      expire_at=order.expire_at.isoformat() if order.expire_at else None)
     for key in (*_ECHOED, "client_timestamp"):
         if key in order.metadata:
             result[key] = order.metadata[key]

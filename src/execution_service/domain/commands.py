@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from execution_service.domain.orders import OrderType, Side
+from execution_service.domain.orders import OrderType, Side, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,9 @@ class SubmitOrder:
     strategy_id: str | None = None
     bot_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    time_in_force: TimeInForce | None = None  # limit types only; GTC when not given
+    stop_price: Decimal | None = None
+    expire_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +49,15 @@ class SetKillSwitch:
     control_id: str | None = None
 
 
-Command = SubmitOrder | CancelOrder | SetKillSwitch
+@dataclass(frozen=True, slots=True)
+class MarketTrade:
+    """A trade on the market-data channel: moves the price, triggers stops, fills resting
+    orders. `quantity` is None when the feed did not say how much traded."""
+
+    symbol: str
+    price: Decimal
+    quantity: Decimal | None
+    ts_ms: int
+
+
+Command = SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade

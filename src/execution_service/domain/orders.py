@@ -17,16 +17,52 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Binance spot order types."""
+
     MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    LIMIT_MAKER = "LIMIT_MAKER"  # post-only: rejected if it would take liquidity
+    STOP_LOSS = "STOP_LOSS"  # a market order once the stop price trades
+    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"  # a limit order once the stop price trades
+    TAKE_PROFIT = "TAKE_PROFIT"
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+
+    @property
+    def has_limit_price(self) -> bool:
+        return self in _LIMIT_PRICED
+
+    @property
+    def has_stop_price(self) -> bool:
+        return self in _STOPS
+
+
+_LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
+                           OrderType.TAKE_PROFIT_LIMIT})
+_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+                    OrderType.TAKE_PROFIT_LIMIT})
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"  # good till canceled (or till `expire_at`)
+    IOC = "IOC"  # immediate or cancel: what does not fill at once expires
+    FOK = "FOK"  # fill or kill: all at once, or nothing
 
 
 class OrderStatus(StrEnum):
+    PENDING_NEW = "PENDING_NEW"  # on its way to the exchange (latency model)
     NEW = "NEW"
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in _OPEN
+
+
+_OPEN = frozenset({OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 class ErrorCode(StrEnum):
@@ -38,6 +74,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     ORDER_NOT_OPEN = "ORDER_NOT_OPEN"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    FILTER_FAILURE = "FILTER_FAILURE"  # an exchange filter: LOT_SIZE, MIN_NOTIONAL, ...
+    WOULD_TAKE = "WOULD_TAKE"  # a LIMIT_MAKER that would match at once
+    WOULD_TRIGGER = "WOULD_TRIGGER"  # a stop whose price has already traded
 
 
 class Source(StrEnum):
@@ -47,6 +86,7 @@ class Source(StrEnum):
     STREAM = "stream"
     REST = "rest"
     CONTROL = "control"
+    MARKET = "market"  # trades on the market-data channel
 
 
 class Liquidity(StrEnum):
@@ -80,6 +120,23 @@ class Order:
     bot_id: str | None = None
     intake_ref: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    expire_at: datetime | None = None  # good till this date (GTD)
+    due_at: datetime | None = None  # when its latency delay ends
+    triggered_at: datetime | None = None  # when a stop order's stop price traded
+    reserved: Decimal = ZERO  # what it still holds locked
+    reserved_asset: str | None = None
+    version: int = 0  # the seq of its latest `order_events` row
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def limit_price(self) -> Decimal | None:
+        """The limit, for the order types that have one; a MARKET order's price is a reference."""
+        return self.price if self.order_type.has_limit_price else None
 
 
 @dataclass(frozen=True, slots=True)

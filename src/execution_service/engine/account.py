@@ -1,66 +1,95 @@
-"""The paper account: free balance per asset, changed only through a `Ledger`.
+"""The paper account: free and locked amounts per asset.
 
-A ledger collects the changes of one batch on top of the committed balances. The batch
-writer stores them; only after the commit succeeds does the account `apply` them, so a
-failed commit leaves the account as the database has it.
+An order locks what it may spend when it is accepted (`lock`), pays its fills out of
+that (`spend`), and gives back the rest when it ends (`release`). The account remembers,
+for every asset a batch touched, the amounts it had before (`changes()`), so the batch
+writer can store the new amounts compare-and-set: two instances sharing a database can
+never overdraw it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from execution_service.domain.orders import ZERO
 from execution_service.engine.models import EXACT
 
 
+@dataclass(frozen=True, slots=True)
+class Amounts:
+    free: Decimal
+    locked: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChange:
+    """An asset's amounts before and after a batch; `previous` is None for a new asset."""
+
+    asset: str
+    previous: Amounts | None
+    new: Amounts
+
+
 class Account:
-    """Committed free balances per asset (exact decimals)."""
+    """Free and locked amounts per asset (exact decimals)."""
 
-    def __init__(self, balances: Mapping[str, Decimal] | None = None) -> None:
-        self._free: dict[str, Decimal] = dict(balances or {})
-
-    def free(self, asset: str) -> Decimal:
-        return self._free.get(asset, ZERO)
-
-    def committed(self, asset: str) -> Decimal | None:
-        """The committed balance, or None if the account never held the asset."""
-        return self._free.get(asset)
-
-    def balances(self) -> dict[str, Decimal]:
-        return dict(self._free)
-
-    def ledger(self) -> Ledger:
-        return Ledger(self)
-
-    def apply(self, ledger: Ledger) -> None:
-        self._free.update(ledger.changed())
-
-    def reset(self, balances: Mapping[str, Decimal]) -> None:
-        self._free = dict(balances)
-
-
-class Ledger:
-    """Balance changes of one batch, on top of the committed balances."""
-
-    def __init__(self, account: Account) -> None:
-        self._account = account
-        self._free: dict[str, Decimal] = {}  # the new balance of each asset touched
+    def __init__(self, balances: Mapping[str, Amounts] | None = None) -> None:
+        self._amounts: dict[str, Amounts] = dict(balances or {})
+        self._before: dict[str, Amounts | None] = {}
 
     def free(self, asset: str) -> Decimal:
-        balance = self._free.get(asset)
-        return self._account.free(asset) if balance is None else balance
+        amounts = self._amounts.get(asset)
+        return amounts.free if amounts else ZERO
+
+    def locked(self, asset: str) -> Decimal:
+        amounts = self._amounts.get(asset)
+        return amounts.locked if amounts else ZERO
+
+    def balances(self) -> dict[str, Amounts]:
+        return dict(self._amounts)
+
+    def reset(self, balances: Mapping[str, Amounts]) -> None:
+        """Take the amounts as the database has them (at start, or after a failed commit)."""
+        self._amounts = dict(balances)
+        self._before = {}
+
+    # Changes
 
     def credit(self, asset: str, amount: Decimal) -> None:
-        self._free[asset] = EXACT.add(self.free(asset), amount)
+        self._move(asset, amount, ZERO)
 
     def debit(self, asset: str, amount: Decimal) -> None:
-        self._free[asset] = EXACT.subtract(self.free(asset), amount)
+        self._move(asset, -amount, ZERO)
 
-    def changed(self) -> dict[str, Decimal]:
-        """New free balance of each asset this ledger touched."""
-        return dict(self._free)
+    def lock(self, asset: str, amount: Decimal) -> None:
+        """Set `amount` aside for an order (from free to locked)."""
+        self._move(asset, -amount, amount)
 
-    def previous(self, asset: str) -> Decimal | None:
-        """The committed balance, or None if the account never held the asset."""
-        return self._account.committed(asset)
+    def release(self, asset: str, amount: Decimal) -> None:
+        """Give back what an order no longer needs (from locked to free)."""
+        self._move(asset, amount, -amount)
+
+    def spend(self, asset: str, amount: Decimal, locked: Decimal) -> None:
+        """Pay `amount`, `locked` of it out of the order's reservation, the rest out of free."""
+        self._move(asset, locked - amount, -locked)
+
+    def _move(self, asset: str, free: Decimal, locked: Decimal) -> None:
+        current = self._amounts.get(asset)
+        if asset not in self._before:
+            self._before[asset] = current
+        base = current or Amounts(ZERO)
+        self._amounts[asset] = Amounts(EXACT.add(base.free, free), EXACT.add(base.locked, locked))
+
+    def changes(self) -> list[BalanceChange]:
+        """What changed since the last call, asset by asset (in a stable order)."""
+        changes = [BalanceChange(asset, previous, self._amounts[asset])
+                   for asset, previous in sorted(self._before.items())
+                   if self._amounts[asset] != previous]
+        self._before = {}
+        return changes

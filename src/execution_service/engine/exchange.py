@@ -1,41 +1,75 @@
-"""The paper exchange: executes a `SubmitOrder` at once, as a market order on a spot account."""
+"""The paper exchange: Binance spot semantics, deterministic, knows nothing of Redis or SQL.
+
+Orders arrive (`submit`), are checked (kill switch, symbol, filters, funds), lock what
+they may spend, and then either take the synthetic book at once (market orders and
+marketable limit orders, taker fee), or rest: limit orders until the tape trades through
+their price (maker fee, capped by the traded quantity), stop orders until the tape
+reaches their stop price. Time moves through `advance(now)`: latency delays and GTD
+expiries are timers. Every status change passes the state machine (`domain.states`),
+becomes an `order_events` row and, at the end of the step that made it, one result.
+
+A batch runs between `begin()` and `end()`, which hands over the `Effects` to commit.
+The exchange changes its state in place as it goes; when a commit fails, the caller
+reloads it from the database (`load`).
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
+from enum import StrEnum
+from typing import Any
 
-from execution_service.domain.commands import SubmitOrder
+from execution_service.domain import codec, states
+from execution_service.domain.commands import MarketTrade, SubmitOrder
 from execution_service.domain.orders import (
+    ZERO,
     ErrorCode,
     Liquidity,
     Order,
     OrderStatus,
+    OrderType,
     Side,
     Source,
+    TimeInForce,
     Trade,
 )
 from execution_service.domain.symbols import Pair, split_symbol
-from execution_service.engine.account import Ledger
-from execution_service.engine.models import EXACT, MAX_NOTIONAL, FeeSchedule, SquareRootSlippage
+from execution_service.engine.account import Account, Amounts, BalanceChange
+from execution_service.engine.book import SyntheticBooks, Walk
+from execution_service.engine.filters import ExchangeFilters, SymbolFilters
+from execution_service.engine.latency import LatencyModel
+from execution_service.engine.models import (
+    BPS,
+    EXACT,
+    FEE_PLACES,
+    MAX_NOTIONAL,
+    PRICE_PLACES,
+    FeeSchedule,
+    slippage_bps,
+)
+from execution_service.engine.positions import Position, PositionChange, Positions
 from execution_service.engine.prices import MarketPrices
 
-
-@dataclass(frozen=True, slots=True)
-class OrderFilled:
-    order: Order
-    trade: Trade
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRejected:
-    order: Order
+PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
+    OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+    OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+_MARKET_LIKE = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+_BUY_STOP_ABOVE = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 
 
-Execution = OrderFilled | OrderRejected
+class FillMode(StrEnum):
+    """When a trade on the tape fills a resting limit order."""
+
+    TRADE_THROUGH = "trade_through"  # only a trade beyond the limit (the queue ahead is unknown)
+    TOUCH = "touch"  # a trade at the limit is enough
+    OPTIMISTIC = "optimistic"  # touch, and fill in full whatever the trade's quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,105 +81,548 @@ class Intake:
     at: datetime
 
 
-class PaperExchange:
-    """Fills market orders against `MarketPrices` with slippage and taker fee.
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One row of `order_events`."""
 
-    Checks, in order: kill switch, known symbol, free balance, then the seed's random
-    rejection (`success_rate` of orders pass). Every random draw comes from `rng`, so a
-    seeded generator makes ids, prices and rejections repeatable.
-    """
+    order_id: str
+    seq: int
+    status: OrderStatus
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An order's state at the end of a step, to publish: its `order_result` message."""
+
+    order: Order
+    event_id: str
+    message: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Effects:
+    """What the exchange changed during one batch, to commit together."""
+
+    created: dict[str, Order] = field(default_factory=dict)  # new orders, in arrival order
+    updated: dict[str, tuple[Order, int]] = field(default_factory=dict)  # stored: (order, version read)
+    trades: list[Trade] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    balances: list[BalanceChange] = field(default_factory=list)
+    positions: list[PositionChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRules:
+    """The matching models and their parameters (see the README's "The paper exchange")."""
+
+    fees: FeeSchedule
+    fill_mode: FillMode = FillMode.TRADE_THROUGH
+    latency: LatencyModel = field(default_factory=LatencyModel)
+    round_quantity_down: bool = False
+    success_rate: float = 1.0
+
+
+class _Timer(StrEnum):
+    ARRIVE = "arrive"  # a PENDING_NEW order reaches the exchange
+    TAKE = "take"  # a marketable order's fill delay is over
+    EXPIRE = "expire"  # good-till-date
+
+
+class PaperExchange:
+    """Matches orders against the synthetic book and the tape; see the module docstring."""
 
     def __init__(
         self,
         prices: MarketPrices,
-        slippage: SquareRootSlippage,
-        fees: FeeSchedule,
-        success_rate: float,
+        books: SyntheticBooks,
+        filters: ExchangeFilters,
+        rules: ExchangeRules,
         rng: random.Random,
+        account: Account | None = None,
+        positions: Positions | None = None,
     ) -> None:
         self.prices = prices
-        self._slippage = slippage
-        self._fees = fees
-        self._success_rate = success_rate
+        self.books = books
+        self.filters = filters
+        self.rules = rules
+        self.account = account or Account()
+        self.positions = positions or Positions()
+        self._fees = rules.fees
         self._rng = rng
+        self._open: dict[str, Order] = {}
+        self._resting: dict[str, list[Order]] = {}  # per symbol: limit orders on the book
+        self._stops: dict[str, list[Order]] = {}  # per symbol: stops waiting for their price
+        self._timers: list[tuple[datetime, int, _Timer, str]] = []
+        self._arrival: dict[str, int] = {}  # time priority of resting orders
+        self._counter = itertools.count()
+        self._fx = Effects()
+        self._step: dict[str, Order] = {}
+        self._entered: set[str] = set()  # orders that came to rest during this step
+
+    # State
+
+    def load(self, balances: dict[str, Amounts], positions: Iterable[Position],
+             open_orders: Iterable[Order]) -> None:
+        """Take the state the database holds: at start, and after a failed commit."""
+        self.account.reset(balances)
+        self.positions.reset(positions)
+        self._open.clear()
+        self._resting.clear()
+        self._stops.clear()
+        self._timers.clear()
+        self._arrival.clear()
+        self._fx, self._step = Effects(), {}
+        for order in sorted(open_orders, key=lambda o: (o.created_at, o.order_id)):
+            self._open[order.order_id] = order
+            if order.due_at is not None:
+                self._schedule(order.due_at, _Timer.ARRIVE if order.status is PENDING_NEW
+                               else _Timer.TAKE, order)
+            elif order.order_type.has_stop_price and order.triggered_at is None:
+                self._stops.setdefault(order.symbol, []).append(order)
+            else:
+                self._rest(order)
+            if order.expire_at is not None:
+                self._schedule(order.expire_at, _Timer.EXPIRE, order)
+
+    def open_order(self, order_id: str) -> Order | None:
+        return self._open.get(order_id)
+
+    def open_orders(self) -> list[Order]:
+        return list(self._open.values())
+
+    def next_due(self) -> datetime | None:
+        """When the earliest timer runs out (perhaps one no longer needed)."""
+        return self._timers[0][0] if self._timers else None
+
+    def valuation(self, quote: str) -> tuple[Decimal, list[str], dict[str, Any]]:
+        """The account's worth in `quote` at the last prices: the total, the assets that have
+        no price, and per asset its amount, price and value."""
+        total = ZERO
+        unpriced: list[str] = []
+        detail: dict[str, Any] = {}
+        with localcontext(EXACT):
+            for asset, amounts in sorted(self.account.balances().items()):
+                amount = amounts.total
+                if not amount:
+                    continue
+                price = Decimal(1) if asset == quote else self.prices.last(asset + quote)
+                if price is None:
+                    unpriced.append(asset)
+                    detail[asset] = {"amount": amount, "price": None, "value": None}
+                    continue
+                value = amount * price
+                total += value
+                detail[asset] = {"amount": amount, "price": price, "value": value}
+        return total, unpriced, detail
 
     def new_order_id(self) -> str:
         return "MOCK_" + uuid.UUID(int=self._rng.getrandbits(128), version=4).hex
 
-    def execute(
-        self, command: SubmitOrder, ledger: Ledger, intake: Intake, halted: str | None = None
-    ) -> Execution:
-        """Execute `command` now, booking its balance changes in `ledger`."""
+    # One batch
+
+    def begin(self) -> None:
+        self._fx = Effects()
+
+    def end(self) -> Effects:
+        effects, self._fx = self._fx, Effects()
+        effects.balances = self.account.changes()
+        effects.positions = self.positions.changes()
+        return effects
+
+    # Inputs
+
+    def submit(self, command: SubmitOrder, intake: Intake, halted: str | None = None) -> Result:
+        """A new order; returns its state at the end of this step."""
         with localcontext(EXACT):
-            return self._execute(command, ledger, intake, halted)
+            order = self._new_order(command, intake)
+            self._submit(order, intake.at, halted)
+            return self._end_step()[0]
 
-    def _execute(
-        self, command: SubmitOrder, ledger: Ledger, intake: Intake, halted: str | None
-    ) -> Execution:
-        order = self._new_order(command, intake)
-        if halted is not None:
-            return _reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}")
-        pair = split_symbol(command.symbol)
-        mid = self.prices.quote(command.symbol, _ms(intake.at)) if pair else None
-        if pair is None or mid is None:
-            return _reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {command.symbol}")
-        return self._fill(order, pair, mid, ledger)
+    def cancel(self, order_id: str, now: datetime) -> Result | None:
+        """Cancel an open order; None if it is not open."""
+        order = self._open.get(order_id)
+        if order is None:
+            return None
+        with localcontext(EXACT):
+            self._finish(order, CANCELED, "canceled", now)
+            return self._end_step()[0]
 
-    def _fill(self, order: Order, pair: Pair, mid: Decimal, ledger: Ledger) -> Execution:
-        if order.quantity * mid > MAX_NOTIONAL:
-            return _reject(order, ErrorCode.INVALID_ORDER,
-                           f"order value {order.quantity * mid:f} exceeds {MAX_NOTIONAL:f}")
-        bps = self._slippage.bps(order.quantity * mid)
-        price = self._slippage.fill_price(order.side, mid, bps)
-        notional = order.quantity * price
-        fee = self._fees.taker_fee(notional)
-        if order.side is Side.BUY:
-            spend_asset, spend = pair.quote, notional + fee
-        else:
-            spend_asset, spend = pair.base, order.quantity
-        available = ledger.free(spend_asset)
-        if available < spend:
-            return _reject(order, ErrorCode.INSUFFICIENT_BALANCE,
-                           f"{order.side} {order.quantity} {order.symbol} needs {spend} "
-                           f"{spend_asset}, {available} free")
-        if self._rng.random() >= self._success_rate:
-            return _reject(order, ErrorCode.MOCK_REJECTION,
-                           f"simulated exchange rejection (success rate {self._success_rate})")
-        if order.side is Side.BUY:
-            ledger.debit(pair.quote, spend)
-            ledger.credit(pair.base, order.quantity)
-        else:
-            ledger.debit(pair.base, order.quantity)
-            ledger.credit(pair.quote, notional - fee)
-        order.status = OrderStatus.FILLED
-        order.filled_quantity = order.quantity
-        order.avg_fill_price = price
-        order.fee = fee
-        order.fee_asset = pair.quote
-        order.slippage_bps = bps
-        trade = Trade(
-            trade_id=f"{order.order_id}-1", order_id=order.order_id, symbol=order.symbol,
-            side=order.side, quantity=order.quantity, price=price, fee=fee,
-            fee_asset=pair.quote, slippage_bps=bps, liquidity=Liquidity.TAKER,
-            executed_at=order.updated_at,
-        )
-        return OrderFilled(order, trade)
+    def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
+        """A trade on the tape: the price moves, stops trigger, resting orders fill."""
+        with localcontext(EXACT):
+            self.prices.on_trade(trade.symbol, trade.price, _ms(now))
+            for order in [o for o in self._stops.get(trade.symbol, ()) if _stop_hit(o, trade.price)]:
+                self._trigger(order, trade.price, now)
+            self._fill_resting(trade, now)
+            return self._end_step()
+
+    def advance(self, now: datetime) -> list[Result]:
+        """Run the timers due by `now`, each as a step of its own, oldest first."""
+        results: list[Result] = []
+        with localcontext(EXACT):
+            while self._timers and self._timers[0][0] <= now:
+                due, _, kind, order_id = heapq.heappop(self._timers)
+                order = self._open.get(order_id)
+                if order is not None:
+                    self._run_timer(kind, order, due)
+                    results.extend(self._end_step())
+        return results
+
+    # Submission
 
     def _new_order(self, command: SubmitOrder, intake: Intake) -> Order:
-        return Order(
+        tif = command.time_in_force
+        if tif is None and command.order_type.has_limit_price:
+            tif = TimeInForce.GTC
+        order = Order(
             order_id=self.new_order_id(), client_id=command.client_id, symbol=command.symbol,
             side=command.side, order_type=command.order_type, quantity=command.quantity,
-            price=command.price, status=OrderStatus.NEW, source=intake.source,
-            created_at=intake.at, updated_at=intake.at, strategy_id=command.strategy_id,
-            bot_id=command.bot_id, intake_ref=intake.ref, metadata=command.metadata,
-        )
+            price=command.price, status=NEW, source=intake.source, created_at=intake.at,
+            updated_at=intake.at, strategy_id=command.strategy_id, bot_id=command.bot_id,
+            intake_ref=intake.ref, metadata=command.metadata, time_in_force=tif,
+            stop_price=command.stop_price, expire_at=command.expire_at)
+        self._fx.created[order.order_id] = order
+        return order
+
+    def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
+        if halted is not None:
+            return self._reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}", now)
+        pair = split_symbol(order.symbol)
+        mid = self.prices.quote(order.symbol, _ms(now)) if pair else None
+        if pair is None or mid is None:
+            return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
+        filters = self.filters.of(order.symbol, mid)
+        if self.rules.round_quantity_down:
+            order.quantity = filters.round_quantity(order.quantity)
+        problem = self._invalid(order, filters, mid, now)
+        if problem is not None:
+            code, message = problem
+            return self._reject(order, code, message, now)
+        ack_delay = self.rules.latency.ack(self._rng)
+        walk = None
+        if order.order_type is OrderType.MARKET and ack_delay is None:
+            walk = self._walk(order, mid, filters, budget=None)  # filled right now
+            shortfall = self._shortfall(order, pair, walk)
+        else:
+            shortfall = self._reserve(order, pair, mid)
+        if shortfall is not None:
+            return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
+        if self._rng.random() >= self.rules.success_rate:
+            self._release(order)
+            return self._reject(order, ErrorCode.MOCK_REJECTION,
+                                f"simulated exchange rejection (success rate {self.rules.success_rate})",
+                                now)
+        self._open[order.order_id] = order
+        if order.expire_at is not None:
+            self._schedule(order.expire_at, _Timer.EXPIRE, order)
+        if ack_delay is not None:
+            self._transition(order, PENDING_NEW, None, now)
+            order.due_at = now + ack_delay
+            self._schedule(order.due_at, _Timer.ARRIVE, order)
+            return None
+        self._transition(order, NEW, None, now)
+        return self._arrive(order, mid, now, walk)
+
+    def _invalid(self, order: Order, filters: SymbolFilters, mid: Decimal,
+                 now: datetime) -> tuple[ErrorCode, str] | None:
+        failure = filters.violation(order.order_type, order.quantity, order.limit_price,
+                                    order.stop_price, mid)
+        if failure is not None:
+            return ErrorCode.FILTER_FAILURE, failure
+        if order.quantity * (order.limit_price or order.stop_price or mid) > MAX_NOTIONAL:
+            return ErrorCode.INVALID_ORDER, f"order value exceeds {MAX_NOTIONAL:f}"
+        if order.expire_at is not None and order.expire_at <= now:
+            return ErrorCode.INVALID_ORDER, f"expire_at {order.expire_at.isoformat()} is not in the future"
+        return None
+
+    def _reserve(self, order: Order, pair: Pair, mid: Decimal) -> str | None:
+        """Lock what the order may spend; the reason if the account cannot."""
+        if order.side is Side.SELL:
+            asset, amount = pair.base, order.quantity
+        else:
+            asset = pair.quote
+            price = order.limit_price
+            rate = self._fees.highest
+            if price is None:  # a market buy: its price is only known when it fills
+                reference = order.stop_price or mid
+                price = reference * (1 + self.books.shape.max_offset_bps / BPS)
+                rate = self._fees.taker
+            amount = (order.quantity * price * (1 + rate)).quantize(FEE_PLACES, rounding=ROUND_UP)
+        free = self.account.free(asset)
+        if free < amount:
+            return f"{order.side} {order.quantity} {order.symbol} needs {amount} {asset}, {free} free"
+        self.account.lock(asset, amount)
+        order.reserved, order.reserved_asset = amount, asset
+        return None
+
+    def _shortfall(self, order: Order, pair: Pair, walk: Walk) -> str | None:
+        """For a market order filled on the spot: whether the free balance pays for it."""
+        if order.side is Side.BUY:
+            asset, needed = pair.quote, _cost(walk, self._fees)
+        else:
+            asset, needed = pair.base, order.quantity
+        free = self.account.free(asset)
+        if free >= needed:
+            return None
+        return f"{order.side} {order.quantity} {order.symbol} needs {needed} {asset}, {free} free"
+
+    # Matching
+
+    def _arrive(self, order: Order, mid: Decimal, now: datetime, walk: Walk | None = None) -> None:
+        """The order is at the exchange (NEW): stops wait, the rest enter the book."""
+        if order.order_type.has_stop_price and order.triggered_at is None:
+            if _stop_hit(order, mid):
+                return self._finish(order, REJECTED, "Stop price would trigger immediately.", now,
+                                    ErrorCode.WOULD_TRIGGER)
+            self._stops.setdefault(order.symbol, []).append(order)
+            return None
+        return self._enter(order, mid, now, walk)
+
+    def _enter(self, order: Order, mid: Decimal, now: datetime, walk: Walk | None = None) -> None:
+        if not self._marketable(order, mid):
+            if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                return self._finish(order, EXPIRED, f"{order.time_in_force}: nothing to match", now)
+            self._rest(order)
+            self._entered.add(order.order_id)
+            return None
+        if order.order_type is OrderType.LIMIT_MAKER:
+            return self._finish(order, REJECTED, "Order would immediately match and take.", now,
+                                ErrorCode.WOULD_TAKE)
+        delay = None if walk is not None else self.rules.latency.fill(self._rng)
+        if delay is not None:
+            self._track(order)
+            order.due_at = now + delay
+            self._schedule(order.due_at, _Timer.TAKE, order)
+            return None
+        return self._take(order, mid, now, walk)
+
+    def _marketable(self, order: Order, mid: Decimal) -> bool:
+        limit = order.limit_price
+        if limit is None:
+            return True
+        best = self.books.best(order.symbol, order.side, mid, self._filters(order, mid))
+        return limit >= best if order.side is Side.BUY else limit <= best
+
+    def _take(self, order: Order, mid: Decimal, now: datetime, walk: Walk | None = None) -> None:
+        """Cross the synthetic book as a taker; what cannot fill rests (GTC) or expires."""
+        if walk is None:
+            walk = self._walk(order, mid, self._filters(order, mid), self._budget(order))
+        if order.time_in_force is TimeInForce.FOK and walk.quantity < order.remaining:
+            return self._finish(order, EXPIRED, "FOK: the book cannot fill it all at once", now)
+        if walk.quantity > 0:
+            self.books.consume(order.symbol, order.side, walk)
+            self._fill(order, walk.quantity, walk.average_price(), mid, now, Liquidity.TAKER)
+        if order.remaining == 0:
+            return None
+        if order.limit_price is None or order.time_in_force is TimeInForce.IOC:
+            why = "the book held no more" if order.limit_price is None else "IOC"
+            return self._finish(order, EXPIRED, f"{why}: {order.remaining} not filled", now)
+        self._rest(order)
+        self._entered.add(order.order_id)
+        return None
+
+    def _budget(self, order: Order) -> Decimal | None:
+        """What a buy may spend as a taker: its reservation and the free balance."""
+        if order.side is Side.SELL:
+            return None
+        pair = split_symbol(order.symbol)
+        assert pair is not None
+        return self.account.free(pair.quote) + order.reserved
+
+    def _walk(self, order: Order, mid: Decimal, filters: SymbolFilters,
+              budget: Decimal | None) -> Walk:
+        walk = self.books.walk(order.symbol, order.side, mid, filters, order.remaining,
+                               order.limit_price, budget, self._fees.taker)
+        if budget is not None:  # the fill is booked at the rounded average, with the fee rounded up
+            step = filters.step_size or Decimal("1e-8")
+            while walk.quantity > 0 and _cost(walk, self._fees) > budget:
+                walk = self.books.walk(order.symbol, order.side, mid, filters,
+                                       walk.quantity - step, order.limit_price, None)
+        return walk
+
+    def _fill_resting(self, trade: MarketTrade, now: datetime) -> None:
+        resting = self._resting.get(trade.symbol)
+        if not resting:
+            return
+        optimistic = self.rules.fill_mode is FillMode.OPTIMISTIC
+        strict = self.rules.fill_mode is FillMode.TRADE_THROUGH
+        capacity = None if optimistic or trade.quantity is None else trade.quantity
+        for side in (Side.BUY, Side.SELL):
+            crossed = [o for o in resting if o.side is side and o.order_id not in self._entered
+                       and _crossed(o, trade.price, strict)]
+            crossed.sort(key=lambda o: (-o.price if side is Side.BUY else o.price,  # type: ignore[operator]
+                                        self._arrival[o.order_id]))
+            left = capacity
+            for order in crossed:
+                quantity = order.remaining if left is None else min(order.remaining, left)
+                quantity = _down_to_step(quantity, self._filters(order, trade.price))
+                if quantity <= 0:
+                    break
+                assert order.price is not None
+                self._fill(order, quantity, order.price, trade.price, now, Liquidity.MAKER)
+                if left is not None:
+                    left -= quantity
+
+    def _fill(self, order: Order, quantity: Decimal, price: Decimal, mid: Decimal, now: datetime,
+              liquidity: Liquidity) -> None:
+        pair = split_symbol(order.symbol)
+        assert pair is not None
+        self._track(order)
+        notional = quantity * price
+        fee = self._fees.fee(notional, maker=liquidity is Liquidity.MAKER)
+        if order.side is Side.BUY:
+            self._pay(order, pair.quote, notional + fee)
+            self.account.credit(pair.base, quantity)
+        else:
+            self._pay(order, pair.base, quantity)
+            self.account.credit(pair.quote, notional - fee)
+        filled = order.filled_quantity + quantity
+        paid = (order.avg_fill_price or ZERO) * order.filled_quantity + notional
+        order.filled_quantity = filled
+        order.avg_fill_price = (paid / filled).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+        order.fee += fee
+        order.fee_asset = pair.quote
+        bps = slippage_bps(order.side is Side.BUY, mid, price) if liquidity is Liquidity.TAKER else ZERO
+        order.slippage_bps = bps
+        status = FILLED if order.remaining == 0 else PARTIALLY_FILLED
+        seq = self._transition(order, status, f"{quantity} @ {price}, fee {fee} {pair.quote}, "
+                                              f"{liquidity.value}", now)
+        trade = Trade(trade_id=f"{order.order_id}-{seq}", order_id=order.order_id,
+                      symbol=order.symbol, side=order.side, quantity=quantity, price=price, fee=fee,
+                      fee_asset=pair.quote, slippage_bps=bps, liquidity=liquidity, executed_at=now)
+        self._fx.trades.append(trade)
+        self.positions.book(trade, pair.quote)
+        if status is FILLED:
+            self._release(order)
+            self._close(order)
+
+    def _pay(self, order: Order, asset: str, amount: Decimal) -> None:
+        from_locked = min(amount, order.reserved) if order.reserved_asset == asset else ZERO
+        self.account.spend(asset, amount, from_locked)
+        order.reserved -= from_locked
+
+    def _trigger(self, order: Order, price: Decimal, now: datetime) -> None:
+        self._stops[order.symbol].remove(order)
+        self._track(order)
+        order.triggered_at = now
+        self._transition(order, NEW, f"stop price {order.stop_price} reached: traded at {price}", now)
+        self._enter(order, price, now)
+
+    def _run_timer(self, kind: _Timer, order: Order, due: datetime) -> None:
+        if kind is _Timer.EXPIRE:
+            if order.expire_at == due:
+                self._finish(order, EXPIRED, "good-till-date reached", due)
+            return
+        if order.due_at != due:
+            return  # superseded
+        self._track(order)
+        order.due_at = None
+        mid = self.prices.quote(order.symbol, _ms(due))
+        if mid is None:
+            return self._finish(order, EXPIRED, "no price for the symbol", due)
+        if kind is _Timer.ARRIVE:
+            self._transition(order, NEW, None, due)
+            return self._arrive(order, mid, due)
+        if self._marketable(order, mid):
+            return self._take(order, mid, due)
+        return self._enter(order, mid, due)  # the price moved away meanwhile
+
+    # Bookkeeping
+
+    def _transition(self, order: Order, status: OrderStatus, detail: str | None,
+                    now: datetime, code: ErrorCode | None = None) -> int:
+        states.check(order.order_id, order.status if order.version else None, status)
+        self._track(order)
+        order.status = status
+        order.version += 1
+        order.updated_at = now
+        if code is not None:
+            order.error_code, order.error_message = code, detail
+        self._fx.events.append(OrderEvent(order.order_id, order.version, status,
+                                          f"{code}: {detail}" if code else detail, now))
+        self._step[order.order_id] = order
+        return order.version
+
+    def _reject(self, order: Order, code: ErrorCode, message: str, now: datetime) -> None:
+        self._transition(order, REJECTED, message, now, code)
+
+    def _finish(self, order: Order, status: OrderStatus, detail: str, now: datetime,
+                code: ErrorCode | None = None) -> None:
+        """End an open order without a fill: canceled, expired, or rejected at arrival."""
+        self._transition(order, status, detail, now, code)
+        self._release(order)
+        self._close(order)
+
+    def _release(self, order: Order) -> None:
+        if order.reserved and order.reserved_asset:
+            self._track(order)
+            self.account.release(order.reserved_asset, order.reserved)
+            order.reserved = ZERO
+
+    def _rest(self, order: Order) -> None:
+        self._resting.setdefault(order.symbol, []).append(order)
+        self._arrival.setdefault(order.order_id, next(self._counter))
+
+    def _close(self, order: Order) -> None:
+        self._open.pop(order.order_id, None)
+        self._arrival.pop(order.order_id, None)
+        for index in (self._resting, self._stops):
+            orders = index.get(order.symbol)
+            if orders and order in orders:
+                orders.remove(order)
+
+    def _track(self, order: Order) -> None:
+        """Remember the stored version of an order about to change (for compare-and-set)."""
+        if order.order_id not in self._fx.created and order.order_id not in self._fx.updated:
+            self._fx.updated[order.order_id] = (order, order.version)
+
+    def _schedule(self, due: datetime, kind: _Timer, order: Order) -> None:
+        heapq.heappush(self._timers, (due, next(self._counter), kind, order.order_id))
+
+    def _filters(self, order: Order, price: Decimal) -> SymbolFilters:
+        return self.filters.of(order.symbol, price)
+
+    def _end_step(self) -> list[Result]:
+        results = [Result(order, f"{order.order_id}:{order.version}",
+                          codec.order_result(order, _ms(order.updated_at)))
+                   for order in self._step.values()]
+        self._fx.results.extend(results)
+        self._step.clear()
+        self._entered.clear()
+        return results
 
 
-def _reject(order: Order, code: ErrorCode, message: str) -> OrderRejected:
-    order.status = OrderStatus.REJECTED
-    order.error_code = code
-    order.error_message = message
-    return OrderRejected(order)
+def _stop_hit(order: Order, price: Decimal) -> bool:
+    """Whether a trade at `price` reaches the stop: a stop-loss buy above, a take-profit buy
+    below, and the other way round for sells."""
+    stop = order.stop_price
+    assert stop is not None
+    above = (order.order_type in _BUY_STOP_ABOVE) == (order.side is Side.BUY)
+    return price >= stop if above else price <= stop
+
+
+def _crossed(order: Order, price: Decimal, strict: bool) -> bool:
+    limit = order.price
+    assert limit is not None
+    if order.side is Side.BUY:
+        return price < limit if strict else price <= limit
+    return price > limit if strict else price >= limit
+
+
+def _cost(walk: Walk, fees: FeeSchedule) -> Decimal:
+    """What a buyer pays for a taker fill of `walk`: value at the average price, plus fee."""
+    if not walk.quantity:
+        return ZERO
+    notional = walk.quantity * walk.average_price()
+    return notional + fees.taker_fee(notional)
+
+
+def _down_to_step(quantity: Decimal, filters: SymbolFilters) -> Decimal:
+    step = filters.step_size
+    return (quantity // step) * step if step else quantity
 
 
 def _ms(at: datetime) -> int:

@@ -81,5 +81,9 @@ class MarketPrices:
         self._levels[symbol] = stepped
         return stepped
 
+    def last(self, symbol: str) -> Decimal | None:
+        """The latest price known for `symbol` (live or walked), without a new step."""
+        return self._levels.get(symbol)
+
     def snapshot(self) -> dict[str, Decimal]:
         return dict(self._levels)

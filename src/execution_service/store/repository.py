@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, cast, func, select
 
 from execution_service.domain.orders import Order, OrderStatus, Trade
-from execution_service.engine.exchange import OrderFilled, OrderRejected
+from execution_service.engine.account import Amounts
+from execution_service.engine.exchange import Effects, OrderEvent
+from execution_service.engine.positions import Position
 from execution_service.store import tables
 from execution_service.store.database import Database
-from execution_service.store.rows import order_from_row, trade_from_row
+from execution_service.store.rows import order_from_row, position_from_row, trade_from_row
 from execution_service.store.writer import BatchWriter, UnitOfWork
 
 _CHUNK = 500
@@ -43,12 +46,13 @@ class Store:
     async def save_order(self, order: Order) -> None:
         """Store one order (and, if it is filled, nothing else: see `save_trade`)."""
         await self._writer.commit(UnitOfWork(at=order.updated_at,
-                                             executions=[OrderRejected(order)]))
+                                             effects=Effects(
+            created={order.order_id: order}, events=[_event(order)])))
 
     async def save_trade(self, order: Order, trade: Trade) -> None:
         """Store a filled order with its trade."""
-        await self._writer.commit(UnitOfWork(at=trade.executed_at,
-                                             executions=[OrderFilled(order, trade)]))
+        await self._writer.commit(UnitOfWork(at=trade.executed_at, effects=Effects(
+            created={order.order_id: order}, trades=[trade], events=[_event(order)])))
 
     async def get_stats(self) -> dict[str, Any]:
         """Totals: orders by status, trades, and traded volume per quote asset."""
@@ -118,6 +122,35 @@ class Store:
     async def free_balances(self) -> dict[str, Decimal]:
         return {asset: amounts["free"] for asset, amounts in (await self.get_balances()).items()}
 
+    async def exchange_state(self) -> tuple[dict[str, Amounts], list[Position], list[Order]]:
+        """What the exchange resumes from: balances, positions and the open orders."""
+        open_statuses = [s.value for s in OrderStatus if s.is_open]
+        async with self.database.transaction() as conn:
+            balances = (await conn.execute(select(tables.balances))).mappings().all()
+            positions = (await conn.execute(select(tables.positions))).mappings().all()
+            orders = (await conn.execute(select(tables.orders).where(
+                tables.orders.c.status.in_(open_statuses)))).mappings().all()
+        return ({row["asset"]: Amounts(row["free"], row["locked"]) for row in balances},
+                [position_from_row(row) for row in positions],
+                [order_from_row(row) for row in orders])
+
+    async def get_positions(self) -> list[Position]:
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(
+                select(tables.positions).order_by(tables.positions.c.symbol))).mappings().all()
+        return [position_from_row(row) for row in rows]
+
+    async def get_equity(self, limit: int, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Stored equity snapshots, oldest first: the `limit` most recent (after `since`)."""
+        table = tables.equity_snapshots
+        query = select(table).order_by(table.c.at.desc()).limit(limit)
+        if since is not None:
+            query = query.where(table.c.at > since)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{"at": row["at"].isoformat(), "quote_asset": row["quote_asset"],
+                 "equity": row["equity"], "unpriced": row["unpriced"]} for row in reversed(rows)]
+
     async def unsent_results(self, limit: int) -> list[UnsentResult]:
         """The oldest outbox messages not yet published."""
         query = (select(tables.outbox.c.event_id, tables.outbox.c.payload)
@@ -151,3 +184,7 @@ class Store:
         else:
             notional = trades.c.quantity * trades.c.price
         return select(trades.c.fee_asset, func.sum(notional)).group_by(trades.c.fee_asset)
+
+
+def _event(order: Order) -> OrderEvent:
+    return OrderEvent(order.order_id, max(order.version, 1), order.status, None, order.updated_at)

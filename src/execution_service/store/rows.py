@@ -14,13 +14,17 @@ from execution_service.domain.orders import (
     OrderType,
     Side,
     Source,
+    TimeInForce,
     Trade,
 )
+from execution_service.engine.positions import Position
 
 ORDER_COLUMNS = ("order_id", "client_id", "intake_ref", "symbol", "side", "order_type",
                  "quantity", "price", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
                  "slippage_bps", "status", "error_code", "error_message", "strategy_id",
-                 "bot_id", "source", "metadata", "created_at", "updated_at")
+                 "bot_id", "source", "metadata", "created_at", "updated_at", "time_in_force",
+                 "stop_price", "expire_at", "due_at", "triggered_at", "reserved",
+                 "reserved_asset", "version")
 
 
 def order_values(order: Order) -> tuple[Any, ...]:
@@ -30,7 +34,10 @@ def order_values(order: Order) -> tuple[Any, ...]:
             order.avg_fill_price, order.fee, order.fee_asset, order.slippage_bps,
             order.status.value, order.error_code.value if order.error_code else None,
             order.error_message, order.strategy_id, order.bot_id, order.source.value,
-            order.metadata, order.created_at, order.updated_at)
+            order.metadata, order.created_at, order.updated_at,
+            order.time_in_force.value if order.time_in_force else None, order.stop_price,
+            order.expire_at, order.due_at, order.triggered_at, order.reserved,
+            order.reserved_asset, order.version)
 
 
 def order_from_row(row: RowMapping) -> Order:
@@ -58,6 +65,14 @@ def order_from_row(row: RowMapping) -> Order:
         metadata=row["metadata"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        time_in_force=TimeInForce(row["time_in_force"]) if row["time_in_force"] else None,
+        stop_price=row["stop_price"],
+        expire_at=row["expire_at"],
+        due_at=row["due_at"],
+        triggered_at=row["triggered_at"],
+        reserved=row["reserved"],
+        reserved_asset=row["reserved_asset"],
+        version=row["version"],
     )
 
 
@@ -86,3 +101,10 @@ def trade_from_row(row: RowMapping) -> Trade:
         liquidity=Liquidity(row["liquidity"]),
         executed_at=row["executed_at"],
     )
+
+
+def position_from_row(row: RowMapping) -> Position:
+    return Position(symbol=row["symbol"], quantity=row["quantity"],
+                    avg_entry_price=row["avg_entry_price"], realized_pnl=row["realized_pnl"],
+                    fees=row["fees"], quote_asset=row["quote_asset"], version=row["version"],
+                    updated_at=row["updated_at"])

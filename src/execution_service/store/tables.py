@@ -50,6 +50,14 @@ orders = Table(
     Column("metadata", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("time_in_force", String(3)),
+    Column("stop_price", ExactDecimal()),
+    Column("expire_at", UTCDateTime()),
+    Column("due_at", UTCDateTime()),
+    Column("triggered_at", UTCDateTime()),
+    Column("reserved", ExactDecimal(), nullable=False, server_default="0"),
+    Column("reserved_asset", String(16)),
+    Column("version", Integer, nullable=False, server_default="0"),
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_status", "status"),
 )
@@ -125,4 +133,29 @@ control_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", JSON, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("quantity", ExactDecimal(), nullable=False),
+    Column("avg_entry_price", ExactDecimal(), nullable=False),
+    Column("realized_pnl", ExactDecimal(), nullable=False),
+    Column("fees", ExactDecimal(), nullable=False),
+    Column("quote_asset", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    Column("id", SerialId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("quote_asset", String(16), nullable=False),
+    Column("equity", ExactDecimal(), nullable=False),
+    Column("unpriced", JSON, nullable=False),  # assets held that have no price
+    Column("detail", JSON, nullable=False),  # per asset: amount, price, value
+    Index("ix_equity_snapshots_at", "at"),
 )

@@ -1,12 +1,15 @@
 """The batch writer: the only place that commits.
 
 A batch is one transaction (`session()`): the lookup of the orders already stored under
-its keys, then its `UnitOfWork` (orders, trades, order events, balance changes, outbox
-rows, rejected messages, control state), and the marking of results published since the
-previous batch. On PostgreSQL inserts use COPY (measured: no slower than executemany for
-a single order, several times quicker for a thousand). Balances are written
-compare-and-set (`WHERE free = <value the batch read>`), so two instances sharing a
-database can never overdraw the account: the loser gets `WriteConflict` and re-runs.
+its keys, then its `UnitOfWork` (new and changed orders, trades, order events, balance
+and position changes, outbox rows, rejected messages, control state, equity snapshots),
+and the marking of results published since the previous batch. On PostgreSQL inserts
+use COPY (measured: no slower than executemany for a single order, several times quicker
+for a thousand). Everything that is changed rather than inserted is written
+compare-and-set: balances `WHERE free = .. AND locked = <what the batch read>`, orders
+and positions `WHERE version = <the version read>`. Two instances sharing a database can
+never overdraw the account or fill an order twice: the loser gets `WriteConflict` and
+re-runs from the database's state.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from execution_service.domain.codec import dumps
 from execution_service.domain.orders import ZERO, Order, Source
-from execution_service.engine.exchange import Execution, OrderFilled
+from execution_service.engine.account import BalanceChange
+from execution_service.engine.exchange import Effects, OrderEvent
+from execution_service.engine.positions import PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
@@ -84,10 +89,14 @@ class RejectedMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class BalanceChange:
-    asset: str
-    previous: Decimal | None  # None: the account never held the asset
-    new: Decimal
+class EquitySnapshot:
+    """The account's value in one quote asset at one moment (`GET /equity`)."""
+
+    at: datetime
+    quote_asset: str
+    equity: Decimal
+    unpriced: list[str]  # assets held that have no price in the quote asset
+    detail: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -95,15 +104,16 @@ class UnitOfWork:
     """Everything one batch changes, committed together or not at all."""
 
     at: datetime
-    executions: list[Execution] = field(default_factory=list)
+    effects: Effects = field(default_factory=Effects)
     outbox: list[OutboxMessage] = field(default_factory=list)
     rejected: list[RejectedMessage] = field(default_factory=list)
-    balances: list[BalanceChange] = field(default_factory=list)
     control: dict[str, Any] = field(default_factory=dict)
+    equity: list[EquitySnapshot] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.executions or self.outbox or self.rejected or self.balances
-                    or self.control)
+        e = self.effects
+        return not (e.created or e.updated or e.trades or e.events or e.balances or e.positions
+                    or self.outbox or self.rejected or self.control or self.equity)
 
 
 class BatchWriter:
@@ -174,7 +184,9 @@ class BatchSession:
         for table, columns, rows in _rows(work):
             if rows:
                 await _insert(self._conn, table, [dict(zip(columns, row, strict=True)) for row in rows])
-        await _write_balances(self._conn, work.balances, work.at)
+        await _write_orders(self._conn, work.effects.updated.values(), work.at)
+        await _write_balances(self._conn, work.effects.balances, work.at)
+        await _write_positions(self._conn, work.effects.positions)
         await _write_control(self._conn, work.control, work.at)
         await self.mark_sent(published, work.at)
 
@@ -215,16 +227,35 @@ class PostgresBatchSession(BatchSession):
             if rows:
                 await _copy(driver, table, columns, rows)
         compare_and_set: list[tuple[str, psycopg.AsyncCursor[Any]]] = []
+        effects = work.effects
         async with driver.pipeline():
-            for change in work.balances:
+            for order, version in effects.updated.values():
+                compare_and_set.append((f"order {order.order_id}", await driver.execute(
+                    _UPDATE_ORDER_SQL, (*_order_change(order), order.order_id, version))))
+            for change in effects.balances:
                 if change.previous is None:
                     await driver.execute(
-                        "INSERT INTO balances (asset, free, locked, updated_at) VALUES (%s, %s, 0, %s)",
-                        (change.asset, change.new, work.at))
+                        "INSERT INTO balances (asset, free, locked, updated_at) VALUES (%s, %s, %s, %s)",
+                        (change.asset, change.new.free, change.new.locked, work.at))
                 else:
-                    compare_and_set.append((change.asset, await driver.execute(
-                        "UPDATE balances SET free = %s, updated_at = %s WHERE asset = %s AND free = %s",
-                        (change.new, work.at, change.asset, change.previous))))
+                    compare_and_set.append((f"balance of {change.asset}", await driver.execute(
+                        "UPDATE balances SET free = %s, locked = %s, updated_at = %s"
+                        " WHERE asset = %s AND free = %s AND locked = %s",
+                        (change.new.free, change.new.locked, work.at, change.asset,
+                         change.previous.free, change.previous.locked))))
+            for moved in effects.positions:
+                position = moved.position
+                values = _position_values(position)
+                if moved.previous_version == 0:
+                    await driver.execute(
+                        f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)})"
+                        f" VALUES ({', '.join(['%s'] * len(_POSITION_COLUMNS))})", values)
+                else:
+                    compare_and_set.append((f"position in {position.symbol}", await driver.execute(
+                        "UPDATE positions SET quantity = %s, avg_entry_price = %s, realized_pnl = %s,"
+                        " fees = %s, quote_asset = %s, version = %s, updated_at = %s"
+                        " WHERE symbol = %s AND version = %s",
+                        (*values[1:], position.symbol, moved.previous_version))))
             for key, value in work.control.items():
                 await driver.execute("DELETE FROM control_state WHERE key = %s", (key,))
                 await driver.execute(
@@ -233,9 +264,9 @@ class PostgresBatchSession(BatchSession):
             if published:
                 await driver.execute("UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)",
                                      (work.at, list(published)))
-        for asset, cursor in compare_and_set:
+        for what, cursor in compare_and_set:
             if cursor.rowcount != 1:
-                raise WriteConflict(f"balance of {asset} changed meanwhile")
+                raise WriteConflict(f"{what} changed meanwhile")
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -245,14 +276,14 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
 
 def _rows(work: UnitOfWork) -> list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]]:
     """The rows `work` inserts, table by table, in the order foreign keys need."""
-    executions = work.executions
+    effects = work.effects
     return [
-        (tables.orders, ORDER_COLUMNS, [order_values(e.order) for e in executions]),
-        (tables.trades, TRADE_COLUMNS,
-         [trade_values(e.trade) for e in executions if isinstance(e, OrderFilled)]),
-        (tables.order_events, _EVENT_COLUMNS, list(_event_values(executions))),
+        (tables.orders, ORDER_COLUMNS, [order_values(order) for order in effects.created.values()]),
+        (tables.trades, TRADE_COLUMNS, [trade_values(trade) for trade in effects.trades]),
+        (tables.order_events, _EVENT_COLUMNS, [_event_values(event) for event in effects.events]),
         (tables.outbox, _OUTBOX_COLUMNS, [_outbox_values(m) for m in work.outbox]),
         (tables.rejected_messages, _REJECTED_COLUMNS, [_rejected_values(r) for r in work.rejected]),
+        (tables.equity_snapshots, _EQUITY_COLUMNS, [_equity_values(e) for e in work.equity]),
     ]
 
 
@@ -282,19 +313,61 @@ def _json_text(value: Any) -> str:
 _EVENT_COLUMNS = ("order_id", "seq", "status", "detail", "at")
 
 
-def _event_values(executions: Iterable[Execution]) -> Iterable[tuple[Any, ...]]:
-    for execution in executions:
-        order = execution.order
-        if isinstance(execution, OrderFilled):
-            trade = execution.trade
-            yield order.order_id, 1, "NEW", None, order.created_at
-            yield (order.order_id, 2, order.status.value,
-                   f"{trade.quantity} @ {trade.price}, fee {trade.fee} {trade.fee_asset}",
-                   order.updated_at)
-        else:
-            yield (order.order_id, 1, order.status.value,
-                   f"{order.error_code}: {order.error_message}" if order.error_code else None,
-                   order.updated_at)
+def _event_values(event: OrderEvent) -> tuple[Any, ...]:
+    return event.order_id, event.seq, event.status.value, event.detail, event.at
+
+
+# What can change on a stored order; the rest is fixed when it is created.
+_ORDER_CHANGES = ("status", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
+                  "slippage_bps", "error_code", "error_message", "due_at", "triggered_at",
+                  "reserved", "version", "updated_at")
+_UPDATE_ORDER_SQL = (f"UPDATE orders SET {', '.join(f'{c} = %s' for c in _ORDER_CHANGES)}"
+                     " WHERE order_id = %s AND version = %s")
+
+
+def _order_change(order: Order) -> tuple[Any, ...]:
+    return (order.status.value, order.filled_quantity, order.avg_fill_price, order.fee,
+            order.fee_asset, order.slippage_bps,
+            order.error_code.value if order.error_code else None, order.error_message,
+            order.due_at, order.triggered_at, order.reserved, order.version, order.updated_at)
+
+
+async def _write_orders(
+    conn: AsyncConnection, changed: Iterable[tuple[Order, int]], at: datetime
+) -> None:
+    table = tables.orders
+    for order, version in changed:
+        result = await conn.execute(
+            update(table)
+            .where(and_(table.c.order_id == order.order_id, table.c.version == version))
+            .values(dict(zip(_ORDER_CHANGES, _order_change(order), strict=True))))
+        if result.rowcount != 1:
+            raise WriteConflict(f"order {order.order_id} changed meanwhile")
+
+
+_POSITION_COLUMNS = ("symbol", "quantity", "avg_entry_price", "realized_pnl", "fees",
+                     "quote_asset", "version", "updated_at")
+
+
+def _position_values(position: Any) -> tuple[Any, ...]:
+    return (position.symbol, position.quantity, position.avg_entry_price, position.realized_pnl,
+            position.fees, position.quote_asset, position.version, position.updated_at)
+
+
+async def _write_positions(conn: AsyncConnection, changes: Sequence[PositionChange]) -> None:
+    table = tables.positions
+    for change in changes:
+        values = dict(zip(_POSITION_COLUMNS, _position_values(change.position), strict=True))
+        if change.previous_version == 0:
+            await conn.execute(insert(table).values(values))
+            continue
+        result = await conn.execute(
+            update(table)
+            .where(and_(table.c.symbol == change.position.symbol,
+                        table.c.version == change.previous_version))
+            .values(values))
+        if result.rowcount != 1:
+            raise WriteConflict(f"position in {change.position.symbol} changed meanwhile")
 
 
 async def _write_balances(
@@ -304,12 +377,14 @@ async def _write_balances(
     for change in changes:
         if change.previous is None:
             await conn.execute(insert(table).values(
-                asset=change.asset, free=change.new, locked=ZERO, updated_at=at))
+                asset=change.asset, free=change.new.free, locked=change.new.locked,
+                updated_at=at))
             continue
         result = await conn.execute(
             update(table)
-            .where(and_(table.c.asset == change.asset, table.c.free == change.previous))
-            .values(free=change.new, updated_at=at)
+            .where(and_(table.c.asset == change.asset, table.c.free == change.previous.free,
+                        table.c.locked == change.previous.locked))
+            .values(free=change.new.free, locked=change.new.locked, updated_at=at)
         )
         if result.rowcount != 1:
             raise WriteConflict(f"balance of {change.asset} changed meanwhile")
@@ -322,6 +397,14 @@ async def _write_control(conn: AsyncConnection, control: dict[str, Any], at: dat
 
 
 _OUTBOX_COLUMNS = ("event_id", "order_id", "payload", "created_at")
+_EQUITY_COLUMNS = ("at", "quote_asset", "equity", "unpriced", "detail")
+
+
+def _equity_values(snapshot: EquitySnapshot) -> tuple[Any, ...]:
+    return (snapshot.at, snapshot.quote_asset, snapshot.equity, snapshot.unpriced,
+            snapshot.detail)
+
+
 _REJECTED_COLUMNS = ("source", "intake_ref", "client_id", "payload", "payload_bytes", "reason",
                      "received_at")
 
