@@ -144,10 +144,11 @@ def test_liquidity_this_service_used_is_not_used_again() -> None:
 
 
 def test_a_better_priced_bid_comes_before_an_older_one() -> None:
-    # At 3000 ms (0.03 through 89,899.99) the bid at 89,950.00 placed later goes first.
+    # The bid at 89,905.00 placed at 2500 ms rests (the ask is then 89,908.99). At 3000 ms
+    # 0.03 trades through both bids: the higher one, though younger, takes its 0.02 first.
     run = replay({"lower": (100, order(BUY, "0.03", LIMIT, price="89900.00")),
-                  "higher": (2500, order(BUY, "0.02", LIMIT, price="89950.00"))})
-    assert [(f[0], f[1]) for f in run.fills("higher")] == [(D("0.02"), D("89950.00"))]
+                  "higher": (2500, order(BUY, "0.02", LIMIT, price="89905.00"))})
+    assert [(f[0], f[1]) for f in run.fills("higher")] == [(D("0.02"), D("89905.00"))]
     assert [f[0] for f in run.fills("lower")] == [D("0.01"), D("0.02")]
 
 
