@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import orjson
 from redis.backoff import ExponentialWithJitterBackoff
@@ -108,7 +110,7 @@ class Pipeline:
         self.tape_dropped = 0
         self._wake = asyncio.Event()
         self._equity_interval_s = equity_interval_s
-        self._equity_quote = equity_quote
+        self.equity_quote = equity_quote
         self._equity_due = time.monotonic() + equity_interval_s
         self._reload = False  # the exchange's state may be ahead of the database
 
@@ -144,6 +146,14 @@ class Pipeline:
             return Reply("unavailable", {
                 "error_message": f"not committed within {timeout_s:g} s (database unavailable?);"
                                  " it may still execute: retry with the same client_id"})
+
+    # Reading its state (what the last committed batch left)
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        return self._exchange.prices.last(symbol)
+
+    def valuation(self) -> tuple[Decimal, list[str], dict[str, Any]]:
+        return self._exchange.valuation(self.equity_quote)
 
     # Running it
 
@@ -272,8 +282,8 @@ class Pipeline:
                 await asyncio.sleep(conflict_backoff.compute(conflicts))
 
     def _valuation(self, now: datetime) -> EquitySnapshot:
-        equity, unpriced, detail = self._exchange.valuation(self._equity_quote)
-        return EquitySnapshot(now, self._equity_quote, equity, unpriced, detail)
+        equity, unpriced, detail = self._exchange.valuation(self.equity_quote)
+        return EquitySnapshot(now, self.equity_quote, equity, unpriced, detail)
 
     def _giving_up(self, decoded: list[Decoded]) -> bool:
         """Whether shutdown has run out of time for this batch."""

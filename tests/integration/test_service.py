@@ -167,9 +167,9 @@ async def test_market_data_price_is_the_fill_reference(
         await redis_client.xadd(names.orders_stream, {"symbol": "SOLUSDT", "side": "BUY",
                                                       "quantity": "1"})
         [result] = await results.wait_count(1)
-        bps = Decimal(str(result["slippage_bps"]))
-        assert Decimal(str(result["price"])) == (Decimal("123.45") * (1 + bps / 10000)).quantize(
-            Decimal("1e-8"))
+        # The best ask of the synthetic book: 123.45 + 1 bp = 123.462345, up to the 0.01 tick.
+        assert Decimal(str(result["price"])) == Decimal("123.47")
+        assert Decimal(str(result["slippage_bps"])) == Decimal("1.6201")
 
 
 async def _priced(service: ExecutionService, symbol: str, price: Decimal) -> bool:

@@ -217,7 +217,8 @@ async def test_orders_change_compare_and_set_on_their_version(
     await writer.commit(UnitOfWork(at=NOW, effects=Effects(updated={"MOCK_rest": (resting, 1)},
                                                            events=[event])))
     detail = await store.get_order_by_id("MOCK_rest")
-    assert detail is not None and detail.order == resting
+    assert detail is not None
+    assert detail.order == resting
     assert [e["status"] for e in detail.events] == ["NEW", "CANCELED"]
     resting.version = 3  # a second writer that read version 1 loses
     with pytest.raises(WriteConflict):

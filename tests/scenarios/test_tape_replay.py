@@ -166,7 +166,8 @@ def test_ioc_takes_what_the_book_has_at_its_limit_and_the_rest_expires() -> None
 def test_fok_fills_all_at_once_or_expires_untouched() -> None:
     run = replay({"short": (500, order(BUY, "0.2", LIMIT, price="90009.00", tif=FOK)),
                   "deep": (600, order(BUY, "0.2", LIMIT, price="90018.00", tif=FOK))})
-    assert run.of("short").status is OrderStatus.EXPIRED and run.fills("short") == []
+    assert run.of("short").status is OrderStatus.EXPIRED
+    assert run.fills("short") == []
     # 0.11110 @ 90,009.00 + 0.08890 @ 90,018.00 = 18,002.6001: 90,013.0005 on average
     assert run.fills("deep") == [(D("0.2"), D("90013.0005"), D("18.00260010"), Liquidity.TAKER)]
     assert run.of("deep").status is OrderStatus.FILLED
@@ -195,7 +196,8 @@ def test_a_take_profit_limit_rests_after_its_trigger_and_fills_on_a_later_trade(
     # 0.05 * 90,250 = 4,512.50 at the maker fee: 0.9025
     assert run.fills("tp") == [(D("0.05"), D("90250.00"), D("0.90250000"), Liquidity.MAKER)]
     assert run.trades[0].executed_at == at(7000)
-    assert free(run.exchange, "BTC") == D("0.95") and locked(run.exchange, "BTC") == 0
+    assert free(run.exchange, "BTC") == D("0.95")
+    assert locked(run.exchange, "BTC") == 0
     assert free(run.exchange, "USDT") == D("100000") + D("4512.5") - D("0.9025")
 
 
@@ -204,7 +206,8 @@ def test_a_stop_whose_price_already_traded_is_rejected() -> None:
     late = run.of("late")
     assert (late.status, late.error_code, late.error_message) == (
         OrderStatus.REJECTED, ErrorCode.WOULD_TRIGGER, "Stop price would trigger immediately.")
-    assert locked(run.exchange, "USDT") == 0 and free(run.exchange, "USDT") == 100000
+    assert locked(run.exchange, "USDT") == 0
+    assert free(run.exchange, "USDT") == 100000
 
 
 def test_limit_maker_is_rejected_if_it_would_take_and_rests_as_maker_otherwise() -> None:
@@ -230,7 +233,8 @@ def test_good_till_date_expires_the_order_and_releases_its_lock() -> None:
                                      expire_at=at(5000)))})
     assert run.of("bid").status is OrderStatus.EXPIRED
     assert run.of("bid").updated_at == at(5000)
-    assert locked(run.exchange, "USDT") == 0 and free(run.exchange, "USDT") == 100000
+    assert locked(run.exchange, "USDT") == 0
+    assert free(run.exchange, "USDT") == 100000
 
 
 def test_with_latency_a_marketable_order_misses_the_price_that_moved() -> None:
@@ -243,7 +247,8 @@ def test_with_latency_a_marketable_order_misses_the_price_that_moved() -> None:
     delayed = replay({"ioc": (4500, command)}, latency=LatencyModel(ack_ms=1000))
     ioc = delayed.of("ioc")
     assert (ioc.status, ioc.updated_at, delayed.fills("ioc")) == (OrderStatus.EXPIRED, at(5500), [])
-    assert locked(delayed.exchange, "USDT") == 0 and free(delayed.exchange, "USDT") == 100000
+    assert locked(delayed.exchange, "USDT") == 0
+    assert free(delayed.exchange, "USDT") == 100000
 
 
 def test_a_fill_delay_prices_a_market_order_at_the_end_of_the_delay() -> None:

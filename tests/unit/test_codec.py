@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder, SubmitOrder
-from execution_service.domain.orders import Order, OrderStatus, OrderType, Side, Source
+from execution_service.domain.orders import Order, OrderStatus, OrderType, Side, Source, TimeInForce
 from execution_service.errors import InvalidMessage
 
 
@@ -73,7 +73,19 @@ def test_decode_unknown_fields_are_kept_in_metadata_and_echo_fields_too() -> Non
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.000000001"}, "decimal places"),
     ({"symbol": "BTC USDT!", "side": "BUY", "quantity": 1}, "not a trading pair"),
     ({"symbol": 42.5, "side": "BUY", "quantity": 1}, "must be a string"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT"}, "not supported"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "OCO"}, "is not one of"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT"},
+     "price is required for LIMIT orders"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "STOP_LOSS"},
+     "stop_price is required for STOP_LOSS orders"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT", "price": 1,
+      "time_in_force": "GTX"}, "time_in_force must be GTC, IOC or FOK"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT_MAKER",
+      "price": 1, "time_in_force": "IOC"}, "can only be GTC"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT", "price": 0},
+     "price must be greater than 0"),
+    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "LIMIT", "price": 1,
+      "expire_at": "tomorrow"}, "is not a time"),
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "type": "modify"}, "type must be"),
     ({"type": "cancel"}, "needs order_id or client_id"),
 ])
@@ -198,3 +210,23 @@ def test_plain_writes_decimals_without_exponent_or_trailing_zeros() -> None:
     assert codec.plain(Decimal("1E+3")) == "1000"
     assert codec.plain(Decimal("0.000000010000")) == "0.00000001"
     assert codec.plain(Decimal("0E-18")) == "0"
+
+
+def test_decode_limit_and_stop_orders_with_time_in_force_and_expiry() -> None:
+    command = codec.decode_json(b'{"symbol":"BTC/USDT","side":"sell","quantity":"0.5",'
+                                b'"order_type":"stop_loss_limit","price":"89000.5",'
+                                b'"stop_price":89100,"time_in_force":"ioc",'
+                                b'"expire_at":"2026-11-25T00:00:00+01:00"}')
+    assert isinstance(command, SubmitOrder)
+    assert (command.order_type, command.price, command.stop_price, command.time_in_force) == (
+        OrderType.STOP_LOSS_LIMIT, Decimal("89000.5"), Decimal("89100"), TimeInForce.IOC)
+    assert command.expire_at == datetime(2026, 11, 24, 23, 0, tzinfo=UTC)
+    by_ms = codec.decode_mapping({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1,
+                                  "order_type": "LIMIT", "price": 1, "expire_at": 1795521600000})
+    assert isinstance(by_ms, SubmitOrder)
+    assert by_ms.expire_at == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert by_ms.time_in_force is None  # the exchange makes it GTC
+    market = codec.decode_mapping({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1,
+                                   "time_in_force": "FOK", "stop_price": 5})
+    assert isinstance(market, SubmitOrder)
+    assert (market.time_in_force, market.stop_price) == (None, None)  # not for market orders

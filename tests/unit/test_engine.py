@@ -49,8 +49,10 @@ def test_buy_fills_at_the_best_ask_and_pays_the_taker_fee_in_quote() -> None:
     assert filled.fee == Decimal("0.09000900")
     assert free(live, "USDT") == Decimal("1000") - Decimal("90.009") - Decimal("0.090009")
     assert free(live, "BTC") == Decimal("0.001")
-    assert filled.order_id.startswith("MOCK_") and len(filled.order_id) == 5 + 32
-    assert result.message["status"] == "FILLED" and result.event_id == f"{filled.order_id}:2"
+    assert filled.order_id.startswith("MOCK_")
+    assert len(filled.order_id) == 5 + 32
+    assert result.message["status"] == "FILLED"
+    assert result.event_id == f"{filled.order_id}:2"
 
 
 def test_a_larger_market_order_walks_two_levels_at_their_average() -> None:
