@@ -325,3 +325,37 @@ async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarant
         assert (order.client_id, order.status.value) == ("contended", "FILLED")
         assert lost == 10
         assert await service.store.count_rejected_messages() == 0
+
+
+async def test_limit_orders_rest_fill_from_the_tape_and_equity_is_snapshotted(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    async with running_service(names, sqlite_url, equity_interval_s=1,
+                               initial_balances={"USDT": Decimal(10000)}) as service, \
+            Listener(names.results_channel) as results:
+        tick = {"symbol": "ETHUSDT", "price": "3000.00", "trade_qty": "5"}
+        await redis_client.publish(names.market_data_channel, orjson.dumps(tick))
+        await wait_for(lambda: _priced(service, "ETHUSDT", Decimal("3000.00")), what="live price")
+        await redis_client.xadd(names.orders_stream, {
+            "symbol": "ETHUSDT", "side": "BUY", "quantity": "1", "order_type": "LIMIT",
+            "price": "2990", "client_id": "eth-bid"})
+        [new] = await results.wait_count(1)
+        assert (new["status"], new["limit_price"], new["time_in_force"]) == ("NEW", 2990, "GTC")
+        await redis_client.publish(names.market_data_channel, orjson.dumps(
+            {**tick, "price": "2989.99", "trade_qty": "0.4"}))
+        await redis_client.publish(names.market_data_channel, orjson.dumps(
+            {**tick, "price": "2985.00", "trade_qty": "2"}))
+        updates = await results.wait_count(3)
+        assert [(u["status"], u["filled_quantity"]) for u in updates] == [
+            ("NEW", 0), ("PARTIALLY_FILLED", 0.4), ("FILLED", 1)]
+        async with httpx.AsyncClient(base_url=base_url(service)) as http:
+            async def snapshots() -> bool:
+                return len((await http.get("/equity")).json()["snapshots"]) >= 2
+            await wait_for(snapshots, what="two equity snapshots")
+            equity = (await http.get("/equity")).json()
+            positions = (await http.get("/positions")).json()
+        # 10,000 - 2,990 - fee 2.99 = 7,007.01 USDT, and 1 ETH at the last price 2,985
+        assert Decimal(str(equity["current"]["equity"])) == Decimal("7007.01") + Decimal("2985")
+        assert equity["snapshots"][-1]["quote_asset"] == "USDT"
+        assert [(p["symbol"], p["quantity"], p["avg_entry_price"]) for p in positions] == [
+            ("ETHUSDT", 1, 2990)]
