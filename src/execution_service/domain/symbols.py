@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -24,6 +25,7 @@ def normalize_symbol(raw: str) -> str | None:
     return symbol if _VALID.match(symbol) else None
 
 
+@functools.lru_cache(maxsize=4096)
 def split_symbol(symbol: str) -> Pair | None:
     """Split a normalized symbol into base and quote asset, or None if no known quote ends it."""
     for quote in QUOTE_ASSETS:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from execution_service.domain.orders import ZERO
-from execution_service.engine.models import EXACT
 
 
-@dataclass(frozen=True, slots=True)
-class Amounts:
+class Amounts(NamedTuple):
     free: Decimal
     locked: Decimal = ZERO
 
@@ -37,7 +36,7 @@ class BalanceChange:
 
 
 class Account:
-    """Free and locked amounts per asset (exact decimals)."""
+    """Free and locked amounts per asset (exact decimals; changed in the `EXACT` context)."""
 
     def __init__(self, balances: Mapping[str, Amounts] | None = None) -> None:
         self._amounts: dict[str, Amounts] = dict(balances or {})
@@ -83,8 +82,10 @@ class Account:
         current = self._amounts.get(asset)
         if asset not in self._before:
             self._before[asset] = current
-        base = current or Amounts(ZERO)
-        self._amounts[asset] = Amounts(EXACT.add(base.free, free), EXACT.add(base.locked, locked))
+        if current is None:
+            current = Amounts(ZERO)
+        # The exchange runs in the EXACT context: sums of amounts are never rounded.
+        self._amounts[asset] = Amounts(current.free + free, current.locked + locked)
 
     def changes(self) -> list[BalanceChange]:
         """What changed since the last call, asset by asset (in a stable order)."""

@@ -44,9 +44,49 @@ class Walk:
 
 @dataclass(slots=True)
 class _Side:
+    """One side of one symbol's book around `mid`; levels are built as walks reach them
+    (most orders need only the first, and the random walk moves the price every order)."""
+
     mid: Decimal
-    levels: list[Level]
-    used: list[Decimal]
+    side: Side
+    filters: SymbolFilters
+    shape: BookShape
+    levels: list[Level] = field(default_factory=list)
+    used: list[Decimal] = field(default_factory=list)
+    held: Decimal = ZERO  # quote units the built levels hold
+    complete: bool = False  # no level beyond the last built one
+
+    def level(self, index: int) -> Level | None:
+        while len(self.levels) <= index and not self.complete:
+            self._build_next()
+        return self.levels[index] if index < len(self.levels) else None
+
+    def _build_next(self) -> None:
+        shape = self.shape
+        index = len(self.levels)
+        while True:
+            if index >= shape.levels or (index and not shape.impact_bps):
+                self.complete = True
+                return
+            offset = (shape.spread_bps + index * shape.level_bps) / BPS
+            buy = self.side is Side.BUY
+            price = self.filters.round_price(self.mid * (1 + offset) if buy else self.mid * (1 - offset),
+                                             up=buy)
+            if price <= 0:
+                self.complete = True
+                return
+            if self.levels and price == self.levels[-1].price:
+                index += 1  # a coarse tick: this level sits on the last one's price
+                continue
+            cumulative = shape.cumulative_notional(index)
+            if cumulative is None:
+                self.levels.append(Level(price, None))
+            else:
+                self.levels.append(Level(price, _down_to_step((cumulative - self.held) / price,
+                                                              self.filters)))
+                self.held = cumulative
+            self.used.append(ZERO)
+            return
 
 
 class SyntheticBooks:
@@ -58,7 +98,8 @@ class SyntheticBooks:
 
     def best(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters) -> Decimal:
         """The price a taker on `side` would get first (the best ask for a BUY)."""
-        return self._side(symbol, side, mid, filters).levels[0].price
+        level = self._side(symbol, side, mid, filters).level(0)
+        return level.price if level else mid
 
     def walk(
         self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters, quantity: Decimal,
@@ -69,21 +110,20 @@ class SyntheticBooks:
         book = self._side(symbol, side, mid, filters)
         walk = Walk()
         left = quantity
-        for index, level in enumerate(book.levels):
-            if left <= 0:
-                break
+        index = 0
+        while left > 0 and (level := book.level(index)) is not None:
             if limit is not None and (level.price > limit if side is Side.BUY else level.price < limit):
                 break
             available = left if level.quantity is None else min(left, level.quantity - book.used[index])
             if budget is not None:
                 affordable = (budget - walk.notional * (1 + fee_rate)) / (level.price * (1 + fee_rate))
                 available = min(available, _down_to_step(affordable, filters))
-            if available <= 0:
-                if budget is not None and level.quantity is not None and book.used[index] < level.quantity:
+                if available <= 0 and (level.quantity is None or book.used[index] < level.quantity):
                     break  # out of money, not out of depth
-                continue
-            walk.add(index, available, level.price)
-            left -= available
+            if available > 0:
+                walk.add(index, available, level.price)
+                left -= available
+            index += 1
         return walk
 
     def consume(self, symbol: str, side: Side, walk: Walk) -> None:
@@ -95,30 +135,8 @@ class SyntheticBooks:
     def _side(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters) -> _Side:
         book = self._sides.get((symbol, side))
         if book is None or book.mid != mid:
-            levels = self._levels(side, mid, filters)
-            book = self._sides[(symbol, side)] = _Side(mid, levels, [ZERO] * len(levels))
+            book = self._sides[(symbol, side)] = _Side(mid, side, filters, self.shape)
         return book
-
-    def _levels(self, side: Side, mid: Decimal, filters: SymbolFilters) -> list[Level]:
-        shape = self.shape
-        levels: list[Level] = []
-        held = ZERO
-        for index in range(shape.levels if shape.impact_bps else 1):
-            offset = (shape.spread_bps + index * shape.level_bps) / BPS
-            raw = mid * (1 + offset) if side is Side.BUY else mid * (1 - offset)
-            price = filters.round_price(raw, up=side is Side.BUY)
-            if price <= 0:
-                break
-            if levels and price == levels[-1].price:
-                continue  # a coarse tick: the next level sits on the same price
-            cumulative = shape.cumulative_notional(index)
-            if cumulative is None:
-                levels.append(Level(price, None))
-                break
-            depth = _down_to_step((cumulative - held) / price, filters)
-            held = cumulative
-            levels.append(Level(price, depth))
-        return levels or [Level(filters.round_price(mid, up=side is Side.BUY) or mid, None)]
 
 
 def _down_to_step(quantity: Decimal, filters: SymbolFilters) -> Decimal:

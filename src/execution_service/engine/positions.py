@@ -10,12 +10,11 @@ exact to 18 places (the columns' scale); balances never depend on them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from execution_service.domain.orders import ZERO, Side, Trade
-from execution_service.engine.models import EXACT
 
 _SCALE = Decimal("1e-18")
 
@@ -37,27 +36,25 @@ class Position:
         return (last - self.avg_entry_price) * self.quantity
 
     def after(self, trade: Trade, quote_asset: str) -> Position:
-        """This position once `trade` is booked."""
-        with localcontext(EXACT):
-            signed = trade.quantity if trade.side is Side.BUY else -trade.quantity
-            quantity, average, realized = self.quantity, self.avg_entry_price, self.realized_pnl
-            if quantity == 0 or (quantity > 0) == (signed > 0):  # opening or adding
-                total = quantity + signed
-                average = ((quantity * average + signed * trade.price) / total).quantize(
-                    _SCALE, rounding=ROUND_HALF_EVEN)
-                quantity = total
-            else:  # closing, and perhaps turning around
-                closed = min(abs(signed), abs(quantity))
-                direction = 1 if quantity > 0 else -1
-                realized += (trade.price - average) * closed * direction
-                quantity += signed
-                if quantity == 0:
-                    average = ZERO
-                elif (quantity > 0) != (direction > 0):
-                    average = trade.price
-        return replace(self, quantity=quantity, avg_entry_price=average, realized_pnl=realized,
-                       fees=self.fees + trade.fee, quote_asset=quote_asset,
-                       version=self.version + 1, updated_at=trade.executed_at)
+        """This position once `trade` is booked (to be called in the `EXACT` context)."""
+        signed = trade.quantity if trade.side is Side.BUY else -trade.quantity
+        quantity, average, realized = self.quantity, self.avg_entry_price, self.realized_pnl
+        if quantity == 0 or (quantity > 0) == (signed > 0):  # opening or adding
+            total = quantity + signed
+            average = ((quantity * average + signed * trade.price) / total).quantize(
+                _SCALE, rounding=ROUND_HALF_EVEN)
+            quantity = total
+        else:  # closing, and perhaps turning around
+            closed = min(abs(signed), abs(quantity))
+            direction = 1 if quantity > 0 else -1
+            realized += (trade.price - average) * closed * direction
+            quantity += signed
+            if quantity == 0:
+                average = ZERO
+            elif (quantity > 0) != (direction > 0):
+                average = trade.price
+        return Position(self.symbol, quantity, average, realized, self.fees + trade.fee,
+                        quote_asset, self.version + 1, trade.executed_at)
 
 
 @dataclass(frozen=True, slots=True)
