@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
+import pytest
 
 from execution_service.batch import BatchPlanner, KillSwitch, Plan, decode, lookup_keys
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus, Source
+from execution_service.domain.states import IllegalTransition
 from execution_service.engine.account import Amounts
 from tests.paper import make_exchange, tape
 
@@ -147,3 +149,22 @@ def test_lookup_keys_cover_client_ids_refs_and_cancel_targets() -> None:
     decoded = [(e, decode(e, 65536)) for e in envelopes]
     # An order's client_id is its key; only an order without one is known by its entry.
     assert lookup_keys(decoded) == ({"c-1"}, {"stream.orders:2-0"}, {"MOCK_x"})
+
+
+def test_a_transition_the_state_machine_refuses_is_counted_and_the_batch_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    refusing = planner()
+    submit = refusing.exchange.submit
+    calls = []
+
+    def refuse_first(*args: object) -> object:
+        calls.append(args)
+        if len(calls) == 1:
+            raise IllegalTransition("MOCK_x", OrderStatus.FILLED, OrderStatus.NEW)
+        return submit(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(refusing.exchange, "submit", refuse_first)
+    envelopes = [pubsub({**ORDER, "client_id": "a"}), pubsub({**ORDER, "client_id": "b"})]
+    result = refusing.plan([(e, decode(e, 65536)) for e in envelopes], [], KillSwitch(), NOW)
+    assert result.illegal == 1
+    assert [o.client_id for o in created(result)] == ["b"]
