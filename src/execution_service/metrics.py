@@ -31,6 +31,9 @@ class Metrics:
         self.illegal_transitions = Counter(
             "execution_illegal_transitions", "Order status changes the state machine refused",
             registry=registry)
+        self.tape_dropped = Counter(
+            "execution_tape_dropped", "Market-data trades dropped while the pipeline was behind "
+            "(TAPE_BUFFER full)", registry=registry)
         self.order_latency = Histogram(
             "execution_order_latency_seconds", "Intake to result published",
             buckets=LATENCY_BUCKETS_S, registry=registry)

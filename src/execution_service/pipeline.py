@@ -107,7 +107,6 @@ class Pipeline:
         self._closing = False
         self._give_up_at = float("inf")
         self._tape: deque[Envelope] = deque(maxlen=tape_max)  # oldest dropped when full
-        self.tape_dropped = 0
         self._wake = asyncio.Event()
         self._equity_interval_s = equity_interval_s
         self.equity_quote = equity_quote
@@ -125,10 +124,11 @@ class Pipeline:
         """Trades from the market-data channel; never blocks (the oldest are dropped when the
         pipeline is far behind: a trade not seen fills nothing, it is never invented)."""
         now = datetime.now(UTC)
-        for trade in trades:
-            if len(self._tape) == self._tape.maxlen:
-                self.tape_dropped += 1
-            self._tape.append(Envelope(source=Source.MARKET, received_at=now, command=trade))
+        dropped = max(0, len(self._tape) + len(trades) - (self._tape.maxlen or 0))
+        self._tape.extend(Envelope(source=Source.MARKET, received_at=now, command=trade)
+                          for trade in trades)
+        if dropped:
+            self._metrics.tape_dropped.inc(dropped)
         self._wake.set()
 
     async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from execution_service.bus.envelope import Envelope
-from execution_service.domain.commands import SetKillSwitch
+from execution_service.domain.commands import MarketTrade, SetKillSwitch
 from execution_service.domain.orders import Source
 from execution_service.errors import WriteConflict
 from execution_service.service import ExecutionService
@@ -359,3 +359,16 @@ async def test_limit_orders_rest_fill_from_the_tape_and_equity_is_snapshotted(
         assert equity["snapshots"][-1]["quote_asset"] == "USDT"
         assert [(p["symbol"], p["quantity"], p["avg_entry_price"]) for p in positions] == [
             ("ETHUSDT", 1, 2990)]
+
+
+async def test_trades_beyond_the_tape_buffer_drop_the_oldest_and_are_counted(
+    names: Names, sqlite_url: str
+) -> None:
+    async with running_service(names, sqlite_url, tape_buffer=100) as service:
+        trades = [MarketTrade("BTCUSDT", Decimal(90000 + i), Decimal(1), i) for i in range(150)]
+        service.pipeline.on_tape(trades)  # no await: the pipeline cannot drain meanwhile
+        assert service.metrics.tape_dropped._value.get() == 50
+        await wait_for(lambda: _priced(service, "BTCUSDT", Decimal(90149)), what="the last trade")
+        async with httpx.AsyncClient(base_url=base_url(service)) as http:
+            metrics = (await http.get("/metrics")).text
+        assert "execution_tape_dropped_total 50.0" in metrics
