@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     equity_interval_s: float = Field(60.0, ge=1)
     equity_quote_asset: str = Field("USDT", min_length=1, max_length=16)
     tape_buffer: int = Field(100_000, ge=100)
+    synthetic_tape_ms: float = Field(1000.0, ge=0, le=3_600_000)
+    synthetic_trade_notional: Decimal = Field(Decimal(10_000), gt=0)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -88,6 +88,8 @@ class Pipeline:
         tape_max: int = 100_000,
         equity_interval_s: float = 60.0,
         equity_quote: str = "USDT",
+        synthetic_tape_s: float = 0.0,
+        synthetic_notional: Decimal = Decimal(10_000),
     ) -> None:
         self._planner = planner
         self._exchange = planner.exchange
@@ -112,6 +114,9 @@ class Pipeline:
         self.equity_quote = equity_quote
         self._equity_due = time.monotonic() + equity_interval_s
         self._reload = False  # the exchange's state may be ahead of the database
+        self._synthetic_s = synthetic_tape_s
+        self._synthetic_notional = synthetic_notional
+        self._synthetic_due = time.monotonic() + synthetic_tape_s
 
     # Feeding it
 
@@ -178,6 +183,7 @@ class Pipeline:
         self._wake.set()
 
     async def _next_batch(self) -> list[Envelope]:
+        self._walk_the_tape()
         if self.inbox.empty() and not self._tape:
             if self._closing:
                 return []
@@ -191,6 +197,16 @@ class Pipeline:
             batch = list(heapq.merge(batch, tape, key=lambda envelope: envelope.received_at))
         return batch
 
+    def _walk_the_tape(self) -> None:
+        """Every `synthetic_tape_s`, trades from the random walk for orders waiting on a tape
+        that has no live price (none when nothing waits, or a feed is live)."""
+        if not self._synthetic_s or self._closing or time.monotonic() < self._synthetic_due:
+            return
+        self._synthetic_due = time.monotonic() + self._synthetic_s
+        now = datetime.now(UTC)
+        self._tape.extend(Envelope(source=Source.MARKET, received_at=now, command=trade)
+                          for trade in self._exchange.synthetic_trades(self._synthetic_notional, now))
+
     async def _wait_for_work(self) -> None:
         """Until commands or trades arrive, a timer is due, or half a second has passed."""
         timeout = _IDLE_WAIT_S
@@ -198,6 +214,8 @@ class Pipeline:
         if due is not None:
             timeout = min(timeout, max(0.0, (due - datetime.now(UTC)).total_seconds()))
         timeout = min(timeout, max(0.0, self._equity_due - time.monotonic()))
+        if self._synthetic_s:
+            timeout = min(timeout, max(0.0, self._synthetic_due - time.monotonic()))
         self._wake.clear()
         if not self.inbox.empty() or self._tape:
             return

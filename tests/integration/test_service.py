@@ -372,3 +372,36 @@ async def test_trades_beyond_the_tape_buffer_drop_the_oldest_and_are_counted(
         async with httpx.AsyncClient(base_url=base_url(service)) as http:
             metrics = (await http.get("/metrics")).text
         assert "execution_tape_dropped_total 50.0" in metrics
+
+
+async def test_without_a_feed_the_random_walk_makes_a_tape_that_fills_resting_orders(
+    names: Names, sqlite_url: str
+) -> None:
+    # A bid and an ask 1.4 % either side of SOLUSDT's reference price of 140; walk steps of
+    # 0.3 % every 50 ms leave that band within seconds, and the side it crosses fills.
+    async with running_service(names, sqlite_url, random_seed=5, price_volatility_bps=30,
+                               synthetic_tape_ms=50, api_token="t0ken",
+                               initial_balances={"USDT": Decimal(10000), "SOL": Decimal(10)}
+                               ) as service:
+        async with httpx.AsyncClient(base_url=base_url(service),
+                                     headers={"Authorization": "Bearer t0ken"}) as http:
+            placed = {}
+            for side, price in (("BUY", "138.00"), ("SELL", "142.00")):
+                answer = (await http.post("/orders", json={
+                    "symbol": "SOLUSDT", "side": side, "quantity": "1", "order_type": "LIMIT",
+                    "price": price})).json()
+                assert answer["status"] == "NEW"
+                placed[side] = answer["order_id"]
+
+            async def orders() -> list[dict[str, object]]:
+                return [(await http.get(f"/orders/{order_id}")).json()
+                        for order_id in placed.values()]
+
+            async def one_filled() -> bool:
+                return any(order["status"] == "FILLED" for order in await orders())
+            await wait_for(one_filled, what="a fill from the synthetic tape")
+            [filled] = [order for order in await orders() if order["status"] == "FILLED"]
+        trades = filled["trades"]
+        assert isinstance(trades, list)
+        assert [(t["price"], t["liquidity"]) for t in trades] == [
+            (138 if filled["side"] == "BUY" else 142, "maker")]

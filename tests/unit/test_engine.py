@@ -270,3 +270,17 @@ def test_accounting_balances_equal_initial_plus_fills_minus_fees(
         reserved[o.reserved_asset] = reserved.get(o.reserved_asset, 0) + o.reserved
     for asset, amounts in balances.items():
         assert amounts.locked == reserved.get(asset, 0)
+
+
+def test_the_walk_makes_synthetic_trades_only_for_waiting_orders_without_a_live_feed() -> None:
+    live = make_exchange({"USDT": "100000"})
+    assert live.synthetic_trades(Decimal(10000), T0) == []  # nothing waits
+    submit(live, order(BUY, "0.01", OrderType.LIMIT, price="80000.00"))
+    submit(live, order(BUY, "1", OrderType.LIMIT, symbol="ETHUSDT", price="2000.00"))
+    tape(live, "3000.00", symbol="ETHUSDT", quantity="1")  # ETH has a live feed
+    [synthetic] = live.synthetic_trades(Decimal(9000), T0)
+    assert (synthetic.symbol, synthetic.synthetic) == ("BTCUSDT", True)
+    assert synthetic.quantity == (Decimal(9000) / synthetic.price).quantize(
+        Decimal("1e-8"), rounding="ROUND_DOWN")
+    live.on_trade(synthetic, T0)
+    assert not live.prices.is_live("BTCUSDT", 0)  # the walk stays the walk

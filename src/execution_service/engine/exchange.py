@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
@@ -218,6 +218,23 @@ class PaperExchange:
                 detail[asset] = {"amount": amount, "price": price, "value": value}
         return total, unpriced, detail
 
+    def synthetic_trades(self, notional: Decimal, now: datetime) -> list[MarketTrade]:
+        """A trade from the random walk for each symbol with orders waiting on the tape but
+        no live price: `notional` quote units at the walk's next price. Without them, resting
+        and stop orders would never fill when no market-data feed runs."""
+        now_ms = _ms(now)
+        waiting = {symbol for index in (self._resting, self._stops)
+                   for symbol, orders in index.items() if orders}
+        trades = []
+        for symbol in sorted(waiting):
+            if self.prices.is_live(symbol, now_ms):
+                continue
+            price = self.prices.quote(symbol, now_ms)
+            if price is not None:
+                quantity = (notional / price).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+                trades.append(MarketTrade(symbol, price, quantity, now_ms, synthetic=True))
+        return trades
+
     def new_order_id(self) -> str:
         return "MOCK_" + uuid.UUID(int=self._rng.getrandbits(128), version=4).hex
 
@@ -253,7 +270,8 @@ class PaperExchange:
     def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
         """A trade on the tape: the price moves, stops trigger, resting orders fill."""
         with localcontext(EXACT):
-            self.prices.on_trade(trade.symbol, trade.price, _ms(now))
+            if not trade.synthetic:  # the walk's own step already set the price
+                self.prices.on_trade(trade.symbol, trade.price, _ms(now))
             for order in [o for o in self._stops.get(trade.symbol, ()) if _stop_hit(o, trade.price)]:
                 self._trigger(order, trade.price, now)
             self._fill_resting(trade, now)

@@ -81,6 +81,11 @@ class MarketPrices:
         self._levels[symbol] = stepped
         return stepped
 
+    def is_live(self, symbol: str, now_ms: int) -> bool:
+        """Whether a `market_data` price for `symbol` arrived within `live_max_age_s`."""
+        live = self._live.get(symbol)
+        return live is not None and now_ms - live.ts_ms <= self._live_max_age_ms
+
     def last(self, symbol: str) -> Decimal | None:
         """The latest price known for `symbol` (live or walked), without a new step."""
         return self._levels.get(symbol)
