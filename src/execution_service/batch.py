@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,19 +82,54 @@ def _check_size(size: int, max_bytes: int) -> None:
         raise InvalidMessage(f"message of {size} bytes exceeds the limit of {max_bytes}")
 
 
-def lookup_keys(decoded: list[Decoded]) -> tuple[set[str], set[str], set[str]]:
-    """The client ids, intake refs and order ids whose stored orders the plan must see."""
+def lookup_keys(
+    decoded: list[Decoded], recent: RecentKeys | None = None
+) -> tuple[set[str], set[str], set[str]]:
+    """The client ids, intake refs and order ids whose stored orders the plan must see.
+
+    With `recent`, an order's key is looked up only if this process stored an order under
+    it lately (a copy from the other intake, a retry): the unique indexes on `client_id`
+    and `intake_ref` still refuse any other duplicate, and the batch is then run again with
+    every key looked up. Cancel targets are always looked up.
+    """
     client_ids: set[str] = set()
     intake_refs: set[str] = set()
     order_ids: set[str] = set()
     for envelope, command in decoded:
-        if isinstance(command, SubmitOrder | CancelOrder) and command.client_id:
-            client_ids.add(command.client_id)
-        if isinstance(command, CancelOrder) and command.order_id:
-            order_ids.add(command.order_id)
-        if envelope.intake_ref and isinstance(command, SubmitOrder) and not command.client_id:
-            intake_refs.add(envelope.intake_ref)  # a client_id, when given, is the key
+        if isinstance(command, SubmitOrder):
+            if command.client_id:  # a client_id, when given, is the key
+                if recent is None or command.client_id in recent:
+                    client_ids.add(command.client_id)
+            elif envelope.intake_ref and (recent is None or envelope.intake_ref in recent):
+                intake_refs.add(envelope.intake_ref)
+        elif isinstance(command, CancelOrder):
+            if command.client_id:
+                client_ids.add(command.client_id)
+            if command.order_id:
+                order_ids.add(command.order_id)
     return client_ids, intake_refs, order_ids
+
+
+class RecentKeys:
+    """The client ids and intake refs of the orders this process stored lately: between
+    `size` and twice that many, in two generations, so memory stays flat."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._current: set[str] = set()
+        self._previous: set[str] = set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._current or key in self._previous
+
+    def add(self, orders: Iterable[Order]) -> None:
+        for order in orders:
+            if order.client_id:
+                self._current.add(order.client_id)
+            if order.intake_ref:
+                self._current.add(order.intake_ref)
+        if len(self._current) >= self._size:
+            self._previous, self._current = self._current, set()
 
 
 @dataclass(slots=True)

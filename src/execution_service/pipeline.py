@@ -33,7 +33,15 @@ from typing import Any
 import orjson
 from redis.backoff import ExponentialWithJitterBackoff
 
-from execution_service.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode, lookup_keys
+from execution_service.batch import (
+    BatchPlanner,
+    Decoded,
+    KillSwitch,
+    Plan,
+    RecentKeys,
+    decode,
+    lookup_keys,
+)
 from execution_service.bus.connection import REDIS_DOWN
 from execution_service.bus.envelope import EntryRef, Envelope, Reply
 from execution_service.bus.health import Health
@@ -114,6 +122,7 @@ class Pipeline:
         self.equity_quote = equity_quote
         self._equity_due = time.monotonic() + equity_interval_s
         self._reload = False  # the exchange's state may be ahead of the database
+        self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
         self._synthetic_s = synthetic_tape_s
         self._synthetic_notional = synthetic_notional
         self._synthetic_due = time.monotonic() + synthetic_tape_s
@@ -263,7 +272,9 @@ class Pipeline:
                 started = time.perf_counter()
                 published = self._published[:]
                 async with self._writer.session() as session:
-                    stored = await session.find_orders(*lookup_keys(decoded))
+                    # After a conflict (perhaps a duplicate this process had not seen): every key.
+                    keys = lookup_keys(decoded, None if conflicts else self._recent)
+                    stored = await session.find_orders(*keys)
                     now = datetime.now(UTC)
                     self._reload = True  # until the commit succeeds
                     plan = self._planner.plan(decoded, stored, self.kill_switch, now)
@@ -271,6 +282,7 @@ class Pipeline:
                         plan.work.equity.append(self._valuation(now))
                     await session.write(plan.work, published)
                 self._reload = False
+                self._recent.add(plan.work.effects.created.values())
                 if plan.work.equity:
                     self._equity_due = time.monotonic() + self._equity_interval_s
                 del self._published[:len(published)]

@@ -405,3 +405,30 @@ async def test_without_a_feed_the_random_walk_makes_a_tape_that_fills_resting_or
         assert isinstance(trades, list)
         assert [(t["price"], t["liquidity"]) for t in trades] == [
             (138 if filled["side"] == "BUY" else 142, "maker")]
+
+
+async def test_a_duplicate_this_process_never_saw_is_caught_by_the_unique_index(
+    names: Names, database_url: str, redis_client: aioredis.Redis
+) -> None:
+    """Only keys this process stored lately are looked up before a batch; an order stored by
+    another instance (or an earlier run) under the same client_id fails the unique index,
+    and the batch runs again with every key looked up: a duplicate, never a second order."""
+    async with running_service(names, database_url) as first:
+        async with httpx.AsyncClient(base_url=base_url(first)) as http:
+            await http.get("/health")
+        await redis_client.xadd(names.orders_stream, {
+            "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "client_id": "elsewhere"})
+        await wait_for(lambda: _stats(first, "orders_received", 1), what="the first copy")
+    async with running_service(names, database_url) as second:  # a fresh process: nothing seen
+        await redis_client.xadd(names.orders_stream, {
+            "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "client_id": "elsewhere"})
+        await redis_client.xadd(names.orders_stream, {
+            "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "client_id": "new-one"})
+        await wait_for(lambda: _stats(second, "duplicates", 1), what="the duplicate")
+        await wait_for(lambda: _stats(second, "orders_filled", 1), what="the new order")
+        assert await second.store.count_orders() == 2
+        assert await pending(redis_client, names.orders_stream) == 0
+
+
+async def _stats(service: ExecutionService, name: str, value: int) -> bool:
+    return bool(getattr(service.pipeline.stats, name) == value)

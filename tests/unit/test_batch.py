@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from execution_service.batch import BatchPlanner, KillSwitch, Plan, decode, lookup_keys
+from execution_service.batch import BatchPlanner, KillSwitch, Plan, RecentKeys, decode, lookup_keys
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus, Source
@@ -168,3 +168,19 @@ def test_a_transition_the_state_machine_refuses_is_counted_and_the_batch_goes_on
     result = refusing.plan([(e, decode(e, 65536)) for e in envelopes], [], KillSwitch(), NOW)
     assert result.illegal == 1
     assert [o.client_id for o in created(result)] == ["b"]
+
+
+def test_only_keys_stored_lately_are_looked_up_and_cancel_targets_always() -> None:
+    anonymous = {key: value for key, value in ORDER.items() if key != "client_id"}
+    envelopes = [stream("1-0", **ORDER), stream("2-0", **anonymous),
+                 pubsub({"type": "cancel", "client_id": "c-9"})]
+    decoded = [(e, decode(e, 65536)) for e in envelopes]
+    recent = RecentKeys(size=2)
+    assert lookup_keys(decoded, recent) == ({"c-9"}, set(), set())
+    first = plan(envelopes[:2])
+    recent.add(created(first))  # c-1 and stream.orders:2-0: a full generation, rotated
+    assert lookup_keys(decoded, recent) == ({"c-1", "c-9"}, {"stream.orders:2-0"}, set())
+    recent.add([])
+    recent.add(created(plan([pubsub({**ORDER, "client_id": "x"}),
+                             pubsub({**ORDER, "client_id": "y"})])))
+    assert "c-1" not in recent  # two generations later, forgotten (memory stays flat)
