@@ -302,9 +302,7 @@ class ExecutionService:
         monitor: asyncio.Task[None],
     ) -> None:
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
-        for task in intakes:
-            task.cancel()
-        await _finish(intakes, timeout_s=2.0)
+        await _finish(intakes, timeout_s=2.0, cancel=True)
         left = await self.pubsub.stop(timeout_s=1.5)
         if left:
             log.warning("%d pub/sub orders read but not journaled (Redis unreachable)", left)
@@ -317,15 +315,27 @@ class ExecutionService:
                 log.warning("pipeline did not finish in time; unacknowledged entries will be "
                             "redelivered")
         server.should_exit = True
-        watch.cancel()  # the monitor ends by itself: the stop is set
-        await _finish([watch, monitor, http], timeout_s=max(0.5, deadline - time.monotonic()))
+        await _finish([watch], timeout_s=1.0, cancel=True)
+        # The monitor ends by itself (the stop is set), HTTP once uvicorn has closed.
+        await _finish([monitor, http], timeout_s=max(0.5, deadline - time.monotonic()))
 
 
-async def _finish(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
-    """Wait for `tasks` to end, but never longer than `timeout_s`; name those that did not."""
+async def _finish(tasks: list[asyncio.Task[None]], timeout_s: float, *, cancel: bool = False) -> None:
+    """Wait for `tasks` to end, but never longer than `timeout_s`; name those that did not.
+
+    With `cancel`, they are cancelled, and cancelled again every 0.2 s while they run:
+    redis-py has lost a cancellation that arrived in the middle of a blocking command
+    (redis/redis-py#2028), which once left the three Redis loops running after a stop.
+    """
     if not tasks:
         return
-    _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    pending = set(tasks)
+    while pending and (left := deadline - time.monotonic()) > 0:
+        if cancel:
+            for task in pending:
+                task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=min(left, 0.2) if cancel else left)
     for task in pending:
         log.warning("%s did not finish within %.1f s of the stop; waiting at %s", task.get_name(),
                     timeout_s, _waits_at(task))
