@@ -217,8 +217,8 @@ class BatchPlanner:
         return plan
 
     def _guarded(self, plan: Plan, step: Any, *args: Any) -> None:
-        """Run one step; a transition the state machine refuses is counted, never committed
-        half-done: the step's order keeps the state it had."""
+        """Run one step; a transition the state machine refuses stops the step where it was
+        asked for and is counted (and logged), and the batch goes on with the next command."""
         try:
             step(*args)
         except IllegalTransition as refused:

@@ -212,9 +212,7 @@ class Pipeline:
         if not self._synthetic_s or self._closing or time.monotonic() < self._synthetic_due:
             return
         self._synthetic_due = time.monotonic() + self._synthetic_s
-        now = datetime.now(UTC)
-        self._tape.extend(Envelope(source=Source.MARKET, received_at=now, command=trade)
-                          for trade in self._exchange.synthetic_trades(self._synthetic_notional, now))
+        self.on_tape(self._exchange.synthetic_trades(self._synthetic_notional, datetime.now(UTC)))
 
     async def _wait_for_work(self) -> None:
         """Until commands or trades arrive, a timer is due, or half a second has passed."""

@@ -13,9 +13,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from execution_service.domain.orders import ZERO, Side
 from execution_service.engine.filters import SymbolFilters
-from execution_service.engine.models import BPS, PRICE_PLACES, BookShape
-
-_QUANTITY_PLACES = Decimal("1e-8")
+from execution_service.engine.models import BPS, BookShape
+from execution_service.engine.prices import PRICE_PLACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +81,8 @@ class _Side:
             if cumulative is None:
                 self.levels.append(Level(price, None))
             else:
-                self.levels.append(Level(price, _down_to_step((cumulative - self.held) / price,
-                                                              self.filters)))
+                self.levels.append(Level(price, self.filters.floor_to_step(
+                    (cumulative - self.held) / price)))
                 self.held = cumulative
             self.used.append(ZERO)
             return
@@ -117,7 +116,7 @@ class SyntheticBooks:
             available = left if level.quantity is None else min(left, level.quantity - book.used[index])
             if budget is not None:
                 affordable = (budget - walk.notional * (1 + fee_rate)) / (level.price * (1 + fee_rate))
-                available = min(available, _down_to_step(affordable, filters))
+                available = min(available, filters.floor_to_step(affordable))
                 if available <= 0 and (level.quantity is None or book.used[index] < level.quantity):
                     break  # out of money, not out of depth
             if available > 0:
@@ -138,9 +137,3 @@ class SyntheticBooks:
             book = self._sides[(symbol, side)] = _Side(mid, side, filters, self.shape)
         return book
 
-
-def _down_to_step(quantity: Decimal, filters: SymbolFilters) -> Decimal:
-    if quantity <= 0:
-        return ZERO
-    step = filters.step_size or _QUANTITY_PLACES
-    return (quantity // step) * step

@@ -50,12 +50,11 @@ from execution_service.engine.models import (
     EXACT,
     FEE_PLACES,
     MAX_NOTIONAL,
-    PRICE_PLACES,
     FeeSchedule,
     slippage_bps,
 )
 from execution_service.engine.positions import Position, PositionChange, Positions
-from execution_service.engine.prices import MarketPrices
+from execution_service.engine.prices import PRICE_PLACES, MarketPrices
 
 PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
     OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
@@ -476,7 +475,7 @@ class PaperExchange:
             left = capacity
             for order in crossed:
                 quantity = order.remaining if left is None else min(order.remaining, left)
-                quantity = _down_to_step(quantity, self._filters(order, trade.price))
+                quantity = self._filters(order, trade.price).floor_to_step(quantity)
                 if quantity <= 0:
                     break
                 assert order.price is not None
@@ -636,11 +635,6 @@ def _cost(walk: Walk, fees: FeeSchedule) -> Decimal:
         return ZERO
     notional = walk.quantity * walk.average_price()
     return notional + fees.taker_fee(notional)
-
-
-def _down_to_step(quantity: Decimal, filters: SymbolFilters) -> Decimal:
-    step = filters.step_size
-    return (quantity // step) * step if step else quantity
 
 
 def _ms(at: datetime) -> int:

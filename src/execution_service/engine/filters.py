@@ -20,6 +20,7 @@ from execution_service.domain.orders import OrderType
 from execution_service.domain.symbols import split_symbol
 
 ZERO = Decimal(0)
+_FINEST_STEP = Decimal("1e-8")  # the exchange's precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,13 @@ class SymbolFilters:
             return quantity
         return (quantity - self.min_qty) // self.step_size * self.step_size + self.min_qty \
             if quantity >= self.min_qty else (quantity // self.step_size) * self.step_size
+
+    def floor_to_step(self, quantity: Decimal) -> Decimal:
+        """`quantity` down to a whole number of steps (of 1e-8 without a step size); never < 0."""
+        if quantity <= 0:
+            return ZERO
+        step = self.step_size or _FINEST_STEP
+        return (quantity // step) * step
 
     def round_price(self, price: Decimal, up: bool) -> Decimal:
         """`price` on the tick grid, rounded up or down."""

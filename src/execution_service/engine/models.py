@@ -13,7 +13,6 @@ MAX_NOTIONAL = Decimal("1e15")  # far below NUMERIC(38, 18)'s 1e20, far above an
 BPS = Decimal(10_000)
 FEE_PLACES = Decimal("1e-8")
 SLIPPAGE_PLACES = Decimal("1e-4")
-PRICE_PLACES = Decimal("1e-8")
 
 
 @dataclass(frozen=True, slots=True)
