@@ -26,11 +26,12 @@ BATCH = 1000
 BATCHES = 15
 
 
-def batch(number: int, now: datetime) -> list[Decoded]:
+def batch(number: int | str, now: datetime, size: int = BATCH) -> list[Decoded]:
+    """`size` market buys of 0.001 BTC from the order stream, each with its own client id."""
     envelopes = [Envelope(Source.STREAM, now, entry=EntryRef("stream.orders", f"{number}-{i}"),
                           payload={b"symbol": b"BTCUSDT", b"side": b"BUY", b"quantity": b"0.001",
                                    b"client_id": f"c{number}-{i}".encode()})
-                 for i in range(BATCH)]
+                 for i in range(size)]
     return [(envelope, decode(envelope, 65_536)) for envelope in envelopes]
 
 

@@ -319,9 +319,11 @@ async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarant
         service.writer.session = contended  # type: ignore[method-assign]
         await redis_client.xadd(names.orders_stream, {
             "client_id": "contended", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001"})
+        # (Nothing is pending before the entry is read either: wait for the order first.)
+        [order] = await wait_for(lambda: service.store.get_recent_orders(5),
+                                 what="the order committed")
         await wait_for(lambda: _pending_is(redis_client, names.orders_stream, 0),
-                       what="the entry committed and acknowledged")
-        [order] = await service.store.get_recent_orders(5)
+                       what="the entry acknowledged")
         assert (order.client_id, order.status.value) == ("contended", "FILLED")
         assert lost == 10
         assert await service.store.count_rejected_messages() == 0

@@ -141,9 +141,16 @@ async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -
         "USDT": {"free": Decimal("0.000000000000000001"), "locked": Decimal("7.25")},
         "BTC": {"free": Decimal("12345678901234567.12345678"), "locked": Decimal(0)}}
     for stale in (changed("100.5"), changed("0.000000000000000001")):  # free or locked moved
-        with pytest.raises(WriteConflict):
-            await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
-                BalanceChange("USDT", stale, changed("50"))])))
+        with pytest.raises(WriteConflict):  # and what came with it is not written either
+            await writer.commit(UnitOfWork(
+                at=NOW, effects=Effects(**vars_of(stored(order("MOCK_lost"))), balances=[
+                    BalanceChange("USDT", stale, changed("50"))]),
+                outbox=[OutboxMessage.of("MOCK_lost:1", "MOCK_lost", {"x": 1}, NOW)]))
+    assert await store.get_order_by_id("MOCK_lost") is None
+    assert await store.unsent_results(10) == []
+    for i in range(6):  # every pooled connection was left usable
+        await writer.commit(UnitOfWork(at=NOW, effects=stored(order(f"MOCK_next{i}"))))
+    assert await store.get_order_by_id("MOCK_next5") is not None
 
 
 async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
