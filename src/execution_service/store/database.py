@@ -45,18 +45,22 @@ class Database:
         )
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
+        # The same pool, its connections in autocommit mode, for a caller that makes its
+        # own transaction (a PostgreSQL batch: see store/writer.py).
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict.
 
-        Errors of the driver used directly (COPY) are mapped like those SQLAlchemy wraps.
+        With `autocommit`, the connection is in autocommit mode: the block makes its own
+        transaction. Errors of the driver used directly are mapped like those SQLAlchemy wraps.
         """
         try:
-            async with self.engine.begin() as conn:
+            async with (self._autocommit_engine if autocommit else self.engine).begin() as conn:
                 yield conn
         except (IntegrityError, psycopg.IntegrityError, *_LOST_RACE) as exc:
             raise WriteConflict(_first_line(exc)) from exc

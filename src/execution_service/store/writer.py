@@ -1,15 +1,15 @@
 """The batch writer: the only place that commits.
 
-A batch is one transaction (`session()`): the lookup of the orders already stored under
-its keys, then its `UnitOfWork` (new and changed orders, trades, order events, balance
-and position changes, outbox rows, rejected messages, control state, equity snapshots),
-and the marking of results published since the previous batch. On PostgreSQL inserts
-use COPY (measured: no slower than executemany for a single order, several times quicker
-for a thousand). Everything that is changed rather than inserted is written
-compare-and-set: balances `WHERE free = .. AND locked = <what the batch read>`, orders
-and positions `WHERE version = <the version read>`. Two instances sharing a database can
-never overdraw the account or fill an order twice: the loser gets `WriteConflict` and
-re-runs from the database's state.
+A batch (`session()`) looks up the orders already stored under its keys, then writes its
+`UnitOfWork` (new and changed orders, trades, order events, balance and position
+changes, outbox rows, rejected messages, control state, equity snapshots) and marks the
+results published since the previous batch, in one transaction. On PostgreSQL a small
+batch's writes take one round trip, commit included, and a large one's rows go in with
+COPY (`PostgresBatchSession`). Everything that is changed rather than inserted is
+written compare-and-set: balances `WHERE free = .. AND locked = <what the batch read>`,
+orders and positions `WHERE version = <the version read>`. Two instances sharing a
+database can never overdraw the account or fill an order twice: the loser gets
+`WriteConflict` and re-runs from the database's state.
 """
 
 from __future__ import annotations
@@ -126,8 +126,12 @@ class BatchWriter:
     async def session(self) -> AsyncIterator[BatchSession]:
         """One transaction for one batch: look up, then write. Raises DatabaseUnavailable or
         WriteConflict; nothing is written unless the block completes."""
-        async with self._db.transaction() as conn:
-            yield PostgresBatchSession(conn) if self._db.backend == "postgresql" else BatchSession(conn)
+        if self._db.backend == "postgresql":
+            async with self._db.transaction(autocommit=True) as conn:
+                yield PostgresBatchSession(conn)
+        else:
+            async with self._db.transaction() as conn:
+                yield BatchSession(conn)
 
     async def commit(self, work: UnitOfWork) -> None:
         """Write `work` in a transaction of its own."""
@@ -205,13 +209,21 @@ class BatchSession:
 
 
 class PostgresBatchSession(BatchSession):
-    """PostgreSQL, with few round trips: key lists travel as one array parameter, rows go in
-    with COPY (one exchange per table), and the rest of the batch (compare-and-set balances,
-    control state, marking results sent) is sent as one psycopg pipeline.
+    """PostgreSQL, in as few round trips as the batch allows. Key lists travel as one array
+    parameter. The connection is in autocommit mode and the batch makes its own
+    transaction, one of two ways:
 
-    Measured at 1,000 orders/s: COPY even for a single row kept p99 near 30 ms, where
-    multi-row INSERTs in the pipeline for small batches let it reach 350 ms (PostgreSQL
-    parses and plans each new VALUES list of up to a thousand parameters)."""
+    - Up to `_ONE_TRIP_ROWS` rows to insert: BEGIN, one multi-row INSERT per table, the
+      other statements and COMMIT, all in one psycopg pipeline: one round trip for the
+      whole batch, commit included.
+    - More: BEGIN, one COPY per table (a round trip each; psycopg's C code formats the
+      rows, cheaper per row than parameters), then the other statements and COMMIT as one
+      pipeline.
+
+    Rows that are changed rather than inserted (orders, balances, positions) are written
+    compare-and-set, and a change that finds its row no longer as the batch read it fails
+    on the server (`execution_expect_rows`, migration 0003, raises a serialization
+    failure), so that the COMMIT behind it in the pipeline is refused."""
 
     def _chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
         if values:
@@ -223,73 +235,88 @@ class PostgresBatchSession(BatchSession):
     async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
         driver = (await self._conn.get_raw_connection()).driver_connection
         assert isinstance(driver, psycopg.AsyncConnection)
+        assert driver.autocommit  # the batch makes its own transaction
         inserts = [(table, columns, rows) for table, columns, rows in _rows(work) if rows]
-        few = sum(len(rows) for _, _, rows in inserts) <= _PIPELINED_ROWS
-        if not few:
+        statements = _statements(work, published)
+        if sum(len(rows) for _, _, rows in inserts) <= _ONE_TRIP_ROWS:
+            try:  # (a failed statement leaves the transaction open and aborted)
+                async with driver.pipeline():
+                    await driver.execute("BEGIN")
+                    for table, columns, rows in inserts:
+                        await driver.execute(_values_sql(table, columns, len(rows)),
+                                             _flat(table, columns, rows))
+                    for sql, params in statements:
+                        await driver.execute(sql, params)
+                    await driver.execute("COMMIT")
+            except BaseException:
+                await driver.rollback()
+                raise
+            return
+        async with driver.transaction():
             for table, columns, rows in inserts:
                 await _copy(driver, table, columns, rows)
-        compare_and_set: list[tuple[str, psycopg.AsyncCursor[Any]]] = []
-        effects = work.effects
-        async with driver.pipeline():
-            if few:  # the same single-row INSERT for each: one round trip with the rest
-                for table, columns, rows in inserts:
-                    await _insert_rows(driver, table, columns, rows)
-            for order, version in effects.updated.values():
-                compare_and_set.append((f"order {order.order_id}", await driver.execute(
-                    _UPDATE_ORDER_SQL, (*_order_change(order), order.order_id, version))))
-            for change in effects.balances:
-                if change.previous is None:
-                    await driver.execute(
-                        "INSERT INTO balances (asset, free, locked, updated_at) VALUES (%s, %s, %s, %s)",
-                        (change.asset, change.new.free, change.new.locked, work.at))
-                else:
-                    compare_and_set.append((f"balance of {change.asset}", await driver.execute(
-                        "UPDATE balances SET free = %s, locked = %s, updated_at = %s"
-                        " WHERE asset = %s AND free = %s AND locked = %s",
-                        (change.new.free, change.new.locked, work.at, change.asset,
-                         change.previous.free, change.previous.locked))))
-            for moved in effects.positions:
-                position = moved.position
-                values = _position_values(position)
-                if moved.previous_version == 0:
-                    await driver.execute(
-                        f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)})"
-                        f" VALUES ({', '.join(['%s'] * len(_POSITION_COLUMNS))})", values)
-                else:
-                    compare_and_set.append((f"position in {position.symbol}", await driver.execute(
-                        "UPDATE positions SET quantity = %s, avg_entry_price = %s, realized_pnl = %s,"
-                        " fees = %s, quote_asset = %s, version = %s, updated_at = %s"
-                        " WHERE symbol = %s AND version = %s",
-                        (*values[1:], position.symbol, moved.previous_version))))
-            for key, value in work.control.items():
-                await driver.execute("DELETE FROM control_state WHERE key = %s", (key,))
-                await driver.execute(
-                    "INSERT INTO control_state (key, value, updated_at) VALUES (%s, %s, %s)",
-                    (key, Json(value, dumps=_json_text), work.at))
-            if published:
-                await driver.execute("UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)",
-                                     (work.at, list(published)))
-        for what, cursor in compare_and_set:
-            if cursor.rowcount != 1:
-                raise WriteConflict(f"{what} changed meanwhile")
+            async with driver.pipeline():
+                for sql, params in statements:
+                    await driver.execute(sql, params)
 
 
-# A batch with at most this many rows to insert sends them as single-row INSERTs in the
-# pipeline with everything else, one round trip instead of one COPY per table.
-_PIPELINED_ROWS = 64
+# A batch with at most this many rows to insert sends them as multi-row INSERTs in its one
+# round trip; a larger one uses COPY (PostgreSQL parses every new VALUES list afresh).
+_ONE_TRIP_ROWS = 64
 
 
-async def _insert_rows(
-    driver: psycopg.AsyncConnection[Any], table: Table, columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
-) -> None:
+def _statements(work: UnitOfWork, published: Sequence[str]) -> list[tuple[str, tuple[Any, ...]]]:
+    """Everything a PostgreSQL batch writes besides its inserted rows."""
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    effects = work.effects
+    for order, version in effects.updated.values():
+        statements.append((_ORDER_CAS_SQL, (*_order_change(order), order.order_id, version,
+                                            f"order {order.order_id}")))
+    for change in effects.balances:
+        if change.previous is None:
+            statements.append((
+                "INSERT INTO balances (asset, free, locked, updated_at) VALUES (%s, %s, %s, %s)",
+                (change.asset, change.new.free, change.new.locked, work.at)))
+        else:
+            statements.append((_BALANCE_CAS_SQL, (
+                change.new.free, change.new.locked, work.at, change.asset, change.previous.free,
+                change.previous.locked, f"balance of {change.asset}")))
+    for moved in effects.positions:
+        values = _position_values(moved.position)
+        if moved.previous_version == 0:
+            statements.append((_values_sql(tables.positions, _POSITION_COLUMNS, 1), values))
+        else:
+            statements.append((_POSITION_CAS_SQL, (*values[1:], moved.position.symbol,
+                                                   moved.previous_version,
+                                                   f"position in {moved.position.symbol}")))
+    for key, value in work.control.items():
+        statements.append(("DELETE FROM control_state WHERE key = %s", (key,)))
+        statements.append(("INSERT INTO control_state (key, value, updated_at) VALUES (%s, %s, %s)",
+                           (key, Json(value, dumps=_json_text), work.at)))
+    if published:
+        statements.append(("UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)",
+                           (work.at, list(published))))
+    return statements
+
+
+def _compare_and_set_sql(update: str) -> str:
+    """`update` (ending in its WHERE, a `%s` after it naming the row) as one statement
+    that fails the transaction unless it changed exactly one row."""
+    return (f"WITH changed AS ({update} RETURNING 1)"
+            " SELECT execution_expect_rows(%s, 1, count(*)) FROM changed")
+
+
+@functools.cache
+def _values_sql(table: Table, columns: Sequence[str], rows: int) -> str:
+    row = f"({', '.join(['%s'] * len(columns))})"
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
+
+
+def _flat(table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """The rows' values in one list, JSON wrapped for psycopg."""
     json_at = _json_positions(table, columns)
-    statement = (f"INSERT INTO {table.name} ({', '.join(columns)})"
-                 f" VALUES ({', '.join(['%s'] * len(columns))})")
-    async with driver.cursor() as cursor:
-        await cursor.executemany(statement, [
-            tuple(Json(v, dumps=_json_text) if i in json_at else v for i, v in enumerate(row))
-            if json_at else row for row in rows])
+    return [Json(value, dumps=_json_text) if i in json_at else value
+            for row in rows for i, value in enumerate(row)]
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -344,8 +371,9 @@ def _event_values(event: OrderEvent) -> tuple[Any, ...]:
 _ORDER_CHANGES = ("status", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
                   "slippage_bps", "error_code", "error_message", "due_at", "triggered_at",
                   "reserved", "version", "updated_at")
-_UPDATE_ORDER_SQL = (f"UPDATE orders SET {', '.join(f'{c} = %s' for c in _ORDER_CHANGES)}"
-                     " WHERE order_id = %s AND version = %s")
+_ORDER_CAS_SQL = _compare_and_set_sql(
+    f"UPDATE orders SET {', '.join(f'{c} = %s' for c in _ORDER_CHANGES)}"
+    " WHERE order_id = %s AND version = %s")
 
 
 def _order_change(order: Order) -> tuple[Any, ...]:
@@ -439,3 +467,11 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
 def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
     return (message.source.value, message.intake_ref, message.client_id, message.payload,
             message.payload_bytes, message.reason, message.received_at)
+
+
+_BALANCE_CAS_SQL = _compare_and_set_sql(
+    "UPDATE balances SET free = %s, locked = %s, updated_at = %s"
+    " WHERE asset = %s AND free = %s AND locked = %s")
+_POSITION_CAS_SQL = _compare_and_set_sql(
+    "UPDATE positions SET quantity = %s, avg_entry_price = %s, realized_pnl = %s, fees = %s,"
+    " quote_asset = %s, version = %s, updated_at = %s WHERE symbol = %s AND version = %s")
