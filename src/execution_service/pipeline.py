@@ -109,7 +109,11 @@ class Pipeline:
         self.kill_switch = kill_switch
         self._batch_max = batch_max
         self._max_message_bytes = max_message_bytes
-        self.inbox: asyncio.Queue[list[Envelope]] = asyncio.Queue(maxsize=inbox_batches)
+        # Deliveries waiting, bounded by the commands they hold (however they were read).
+        self._inbox: deque[list[Envelope]] = deque()
+        self._queued = 0
+        self._capacity = inbox_batches * batch_max
+        self._room = asyncio.Event()
         self.stats = Stats()
         self._outbox_dirty = True  # a previous run may have left results unsent
         self._published: list[str] = []  # outbox rows published, marked with the next commit
@@ -131,7 +135,14 @@ class Pipeline:
 
     async def deliver(self, envelopes: list[Envelope]) -> None:
         """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
-        await self.inbox.put(envelopes)
+        await self._enqueue(envelopes)
+
+    async def _enqueue(self, envelopes: list[Envelope]) -> None:
+        while self._queued >= self._capacity:
+            self._room.clear()
+            await self._room.wait()
+        self._inbox.append(envelopes)
+        self._queued += len(envelopes)
         self._wake.set()
 
     def on_tape(self, trades: Sequence[MarketTrade]) -> None:
@@ -153,8 +164,7 @@ class Pipeline:
         envelope.reply = reply
         try:
             async with asyncio.timeout(timeout_s):
-                await self.inbox.put([envelope])
-                self._wake.set()
+                await self._enqueue([envelope])
                 return await reply
         except TimeoutError:
             return Reply("unavailable", {
@@ -193,13 +203,15 @@ class Pipeline:
 
     async def _next_batch(self) -> list[Envelope]:
         self._walk_the_tape()
-        if self.inbox.empty() and not self._tape:
+        if not self._inbox and not self._tape:
             if self._closing:
                 return []
             await self._wait_for_work()
-        batch = self.inbox.get_nowait() if not self.inbox.empty() else []
-        while len(batch) < self._batch_max and not self.inbox.empty():
-            batch.extend(self.inbox.get_nowait())
+        batch = self._inbox.popleft() if self._inbox else []
+        while len(batch) < self._batch_max and self._inbox:
+            batch.extend(self._inbox.popleft())
+        self._queued -= len(batch)
+        self._room.set()
         if self._tape:  # merged by arrival time: a trade counts for the orders that came after it
             tape = list(self._tape)
             self._tape.clear()
@@ -224,7 +236,7 @@ class Pipeline:
         if self._synthetic_s:
             timeout = min(timeout, max(0.0, self._synthetic_due - time.monotonic()))
         self._wake.clear()
-        if not self.inbox.empty() or self._tape:
+        if self._inbox or self._tape:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
