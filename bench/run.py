@@ -57,6 +57,7 @@ class Run:
     latencies_s: list[float] = field(repr=False)
     rss_mib: float
     rss_at_mark_mib: float | None = None
+    cpu: CpuUse | None = None
 
     def percentile_ms(self, share: float) -> float:
         if not self.latencies_s:
@@ -69,9 +70,44 @@ class Run:
         memory = f"rss={self.rss_mib:.0f}MiB"
         if self.rss_at_mark_mib is not None:
             memory = f"rss@{MEMORY_MARK:,}={self.rss_at_mark_mib:.0f}MiB rss@end={self.rss_mib:.0f}MiB"
+        cpu = ""
+        if self.cpu is not None:
+            cpu = (f" cpu/order: service={self.cpu.process_us(self.stored):.0f}µs"
+                   f" machine={self.cpu.machine_us(self.stored):.0f}µs")
         return (f"{self.label} offered={offered} orders={self.orders} stored={self.stored} "
                 f"results={len(self.latencies_s)} throughput={self.throughput:,.0f}/s "
-                f"p50={self.percentile_ms(0.5):.2f}ms p99={self.percentile_ms(0.99):.2f}ms {memory}")
+                f"p50={self.percentile_ms(0.5):.2f}ms p99={self.percentile_ms(0.99):.2f}ms "
+                f"{memory}{cpu}")
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent while the load ran: by the process under test, and by the whole
+    machine (every process: database, Redis, load generator, this script). Per order, these
+    are steadier on a shared machine than times are."""
+
+    process_s: float
+    machine_s: float
+
+    @classmethod
+    def since(cls, pid: int, before: CpuUse) -> CpuUse:
+        now = cls.now(pid)
+        return cls(now.process_s - before.process_s, now.machine_s - before.machine_s)
+
+    @classmethod
+    def now(cls, pid: int) -> CpuUse:
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        process = int(fields[11]) + int(fields[12])  # utime, stime
+        user, nice, system, _idle, _iowait, irq, softirq, *_ = (
+            int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:])
+        return cls(process / ticks, (user + nice + system + irq + softirq) / ticks)
+
+    def process_us(self, orders: int) -> float:
+        return self.process_s / max(orders, 1) * 1e6
+
+    def machine_us(self, orders: int) -> float:
+        return self.machine_s / max(orders, 1) * 1e6
 
 
 def free_port() -> int:
@@ -115,6 +151,7 @@ class Collected:
     latencies_s: list[float]
     last: float
     rss_at_mark_kib: int | None
+    cpu: CpuUse
 
 
 async def collect(channel: str, count: int, timeout_s: float, pid: int) -> Collected:
@@ -127,6 +164,7 @@ async def collect(channel: str, count: int, timeout_s: float, pid: int) -> Colle
     last = 0.0
     rss_at_mark = None
     deadline = time.monotonic() + timeout_s
+    cpu = CpuUse.now(pid)
     while len(latencies) < count and time.monotonic() < deadline:
         message = await pubsub.get_message(timeout=1.0)
         if message is None:
@@ -138,8 +176,9 @@ async def collect(channel: str, count: int, timeout_s: float, pid: int) -> Colle
         last = time.time()
         if len(latencies) == MEMORY_MARK:
             rss_at_mark = rss_kib(pid)
+    cpu = CpuUse.since(pid, cpu)
     await client.aclose()
-    return Collected(latencies, last, rss_at_mark)
+    return Collected(latencies, last, rss_at_mark, cpu)
 
 
 async def drive(args: argparse.Namespace, names: dict[str, str], target: str, pid: int,
@@ -194,7 +233,8 @@ async def bench_service(args: argparse.Namespace) -> Run:
     await forget(names)
     return Run(f"service intake={args.intake} db={args.db}", args.rate, args.count, stored,
                stored / max(collected.last - started, 1e-9), collected.latencies_s, rss / 1024,
-               collected.rss_at_mark_kib / 1024 if collected.rss_at_mark_kib else None)
+               collected.rss_at_mark_kib / 1024 if collected.rss_at_mark_kib else None,
+               collected.cpu)
 
 
 async def bench_reference(args: argparse.Namespace) -> Run:
@@ -221,7 +261,7 @@ async def bench_reference(args: argparse.Namespace) -> Run:
     await forget(names)
     return Run("reference (seed design: pub/sub, INSERT+COMMIT per order)", args.rate, args.count,
                stored, stored / max(collected.last - started, 1e-9), collected.latencies_s,
-               rss / 1024)
+               rss / 1024, cpu=collected.cpu)
 
 
 async def forget(names: dict[str, str]) -> None:
@@ -256,8 +296,13 @@ def medians(runs: list[Run]) -> str:
     throughput = statistics.median(run.throughput for run in runs)
     p50 = statistics.median(run.percentile_ms(0.5) for run in runs)
     p99 = statistics.median(run.percentile_ms(0.99) for run in runs)
+    cpu = ""
+    if all(run.cpu for run in runs):
+        service = statistics.median(run.cpu.process_us(run.stored) for run in runs if run.cpu)
+        machine = statistics.median(run.cpu.machine_us(run.stored) for run in runs if run.cpu)
+        cpu = f" cpu/order: service={service:.0f}µs machine={machine:.0f}µs"
     return (f"median of {len(runs)}: throughput={throughput:,.0f}/s p50={p50:.2f}ms "
-            f"p99={p99:.2f}ms")
+            f"p99={p99:.2f}ms{cpu}")
 
 
 def repeat(args: argparse.Namespace, bench: object) -> list[Run]:

@@ -213,9 +213,9 @@ class PostgresBatchSession(BatchSession):
     parameter. The connection is in autocommit mode and the batch makes its own
     transaction, one of two ways:
 
-    - Up to `_ONE_TRIP_ROWS` rows to insert: BEGIN, one multi-row INSERT per table, the
-      other statements and COMMIT, all in one psycopg pipeline: one round trip for the
-      whole batch, commit included.
+    - Up to `_ONE_TRIP_ROWS` rows to insert: BEGIN, the INSERTs, the other statements and
+      COMMIT, all in one psycopg pipeline: one round trip for the whole batch, commit
+      included.
     - More: BEGIN, one COPY per table (a round trip each; psycopg's C code formats the
       rows, cheaper per row than parameters), then the other statements and COMMIT as one
       pipeline.
@@ -243,8 +243,7 @@ class PostgresBatchSession(BatchSession):
                 async with driver.pipeline():
                     await driver.execute("BEGIN")
                     for table, columns, rows in inserts:
-                        await driver.execute(_values_sql(table, columns, len(rows)),
-                                             _flat(table, columns, rows))
+                        await _insert_rows(driver, table, columns, rows)
                     for sql, params in statements:
                         await driver.execute(sql, params)
                     await driver.execute("COMMIT")
@@ -260,8 +259,8 @@ class PostgresBatchSession(BatchSession):
                     await driver.execute(sql, params)
 
 
-# A batch with at most this many rows to insert sends them as multi-row INSERTs in its one
-# round trip; a larger one uses COPY (PostgreSQL parses every new VALUES list afresh).
+# A batch with at most this many rows to insert sends them as INSERTs in its one round trip;
+# a larger one uses COPY, which costs less per row.
 _ONE_TRIP_ROWS = 64
 
 
@@ -284,7 +283,7 @@ def _statements(work: UnitOfWork, published: Sequence[str]) -> list[tuple[str, t
     for moved in effects.positions:
         values = _position_values(moved.position)
         if moved.previous_version == 0:
-            statements.append((_values_sql(tables.positions, _POSITION_COLUMNS, 1), values))
+            statements.append((_insert_sql(tables.positions, _POSITION_COLUMNS), values))
         else:
             statements.append((_POSITION_CAS_SQL, (*values[1:], moved.position.symbol,
                                                    moved.previous_version,
@@ -307,16 +306,23 @@ def _compare_and_set_sql(update: str) -> str:
 
 
 @functools.cache
-def _values_sql(table: Table, columns: Sequence[str], rows: int) -> str:
-    row = f"({', '.join(['%s'] * len(columns))})"
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
+def _insert_sql(table: Table, columns: Sequence[str]) -> str:
+    return (f"INSERT INTO {table.name} ({', '.join(columns)})"
+            f" VALUES ({', '.join(['%s'] * len(columns))})")
 
 
-def _flat(table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> list[Any]:
-    """The rows' values in one list, JSON wrapped for psycopg."""
+async def _insert_rows(
+    driver: psycopg.AsyncConnection[Any], table: Table, columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """One single-row INSERT per row, in the pipeline: the statement's text stays the same
+    (psycopg converts it once and caches it; a multi-row VALUES list of more than 50
+    parameters it would parse again, in Python, for every batch)."""
     json_at = _json_positions(table, columns)
-    return [Json(value, dumps=_json_text) if i in json_at else value
-            for row in rows for i, value in enumerate(row)]
+    async with driver.cursor() as cursor:
+        await cursor.executemany(_insert_sql(table, columns), [
+            tuple(Json(v, dumps=_json_text) if i in json_at else v for i, v in enumerate(row))
+            if json_at else row for row in rows])
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
