@@ -380,6 +380,12 @@ _ORDER_CHANGES = ("status", "filled_quantity", "avg_fill_price", "fee", "fee_ass
 _ORDER_CAS_SQL = _compare_and_set_sql(
     f"UPDATE orders SET {', '.join(f'{c} = %s' for c in _ORDER_CHANGES)}"
     " WHERE order_id = %s AND version = %s")
+_BALANCE_CAS_SQL = _compare_and_set_sql(
+    "UPDATE balances SET free = %s, locked = %s, updated_at = %s"
+    " WHERE asset = %s AND free = %s AND locked = %s")
+_POSITION_CAS_SQL = _compare_and_set_sql(
+    "UPDATE positions SET quantity = %s, avg_entry_price = %s, realized_pnl = %s, fees = %s,"
+    " quote_asset = %s, version = %s, updated_at = %s WHERE symbol = %s AND version = %s")
 
 
 def _order_change(order: Order) -> tuple[Any, ...]:
@@ -473,11 +479,3 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
 def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
     return (message.source.value, message.intake_ref, message.client_id, message.payload,
             message.payload_bytes, message.reason, message.received_at)
-
-
-_BALANCE_CAS_SQL = _compare_and_set_sql(
-    "UPDATE balances SET free = %s, locked = %s, updated_at = %s"
-    " WHERE asset = %s AND free = %s AND locked = %s")
-_POSITION_CAS_SQL = _compare_and_set_sql(
-    "UPDATE positions SET quantity = %s, avg_entry_price = %s, realized_pnl = %s, fees = %s,"
-    " quote_asset = %s, version = %s, updated_at = %s WHERE symbol = %s AND version = %s")
