@@ -166,7 +166,7 @@ async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
 async def test_open_account_only_once(store: Store, writer: BatchWriter) -> None:
     await writer.open_account({"USDT": Decimal(10)}, NOW)
     await writer.open_account({"USDT": Decimal(99), "BTC": Decimal(1)}, NOW)
-    assert await store.free_balances() == {"USDT": Decimal(10)}
+    assert await store.get_balances() == {"USDT": {"free": Decimal(10), "locked": Decimal(0)}}
 
 
 async def test_outbox_unsent_until_marked(store: Store, writer: BatchWriter) -> None:

@@ -119,9 +119,6 @@ class Store:
                 select(tables.balances).order_by(tables.balances.c.asset))).mappings().all()
         return {row["asset"]: {"free": row["free"], "locked": row["locked"]} for row in rows}
 
-    async def free_balances(self) -> dict[str, Decimal]:
-        return {asset: amounts["free"] for asset, amounts in (await self.get_balances()).items()}
-
     async def exchange_state(self) -> tuple[dict[str, Amounts], list[Position], list[Order]]:
         """What the exchange resumes from: balances, positions and the open orders."""
         open_statuses = [s.value for s in OrderStatus if s.is_open]
