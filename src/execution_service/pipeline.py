@@ -138,6 +138,7 @@ class Pipeline:
         await self._enqueue(envelopes)
 
     async def _enqueue(self, envelopes: list[Envelope]) -> None:
+        """Queue `envelopes`, first waiting while the inbox is full."""
         while self._queued >= self._capacity:
             self._room.clear()
             await self._room.wait()

@@ -53,6 +53,7 @@ for k = 2, #KEYS do
 end
 return redis.status_reply('OK')
 """
+_SHA = hashlib.sha1(_PUBLISH_BATCH.encode()).hexdigest()  # how EVALSHA names it
 
 
 class ResultPublisher:
@@ -117,6 +118,3 @@ class ResultPublisher:
             raise
         finally:
             await pool.release(connection)
-
-
-_SHA = hashlib.sha1(_PUBLISH_BATCH.encode()).hexdigest()
