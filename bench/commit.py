@@ -16,12 +16,9 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import psycopg
-from sqlalchemy.engine import make_url
+from pathlib import Path
 
 from execution_service.batch import BatchPlanner, KillSwitch
 from execution_service.config import load_settings
@@ -30,17 +27,16 @@ from execution_service.service import build_exchange
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter
-from plan import batch  # bench/plan.py, beside this script
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from plan import batch  # bench/plan.py and bench/run.py, beside this script
+from run import Database as BenchDatabase
 
 
 async def measure(url: str, sizes: list[int], batches: int) -> None:
-    database = Database(make_url(url))
+    settings = load_settings(mock_success_rate=1.0, database_url=url)
+    database = Database(settings.database())
     await database.migrate()
     writer = BatchWriter(database)
     await writer.open_account({"USDT": Decimal(10**12)}, datetime.now(UTC))
-    settings = load_settings(mock_success_rate=1.0)
     rng = random.Random(1)
     exchange = build_exchange(settings, MarketPrices(REFERENCE_PRICES, rng,
                                                      settings.price_volatility_bps, 60), rng)
@@ -68,20 +64,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 100, 1000])
     parser.add_argument("--batches", type=int, default=200)
     args = parser.parse_args()
-    if args.db == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            asyncio.run(measure(f"sqlite+aiosqlite:///{directory}/bench.db", args.sizes,
-                                args.batches))
-        return
-    name = f"bench_commit_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        asyncio.run(measure(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.sizes,
-                            args.batches))
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with tempfile.TemporaryDirectory() as directory:
+        database = BenchDatabase(args.db, Path(directory))  # a fresh one, as bench/run.py makes
+        try:
+            asyncio.run(measure(database.url, args.sizes, args.batches))
+        finally:
+            database.drop()
 
 
 if __name__ == "__main__":

@@ -135,10 +135,6 @@ class Pipeline:
 
     async def deliver(self, envelopes: list[Envelope]) -> None:
         """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
-        await self._enqueue(envelopes)
-
-    async def _enqueue(self, envelopes: list[Envelope]) -> None:
-        """Queue `envelopes`, first waiting while the inbox is full."""
         while self._queued >= self._capacity:
             self._room.clear()
             await self._room.wait()
@@ -165,7 +161,7 @@ class Pipeline:
         envelope.reply = reply
         try:
             async with asyncio.timeout(timeout_s):
-                await self._enqueue([envelope])
+                await self.deliver([envelope])
                 return await reply
         except TimeoutError:
             return Reply("unavailable", {

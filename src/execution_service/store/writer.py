@@ -273,9 +273,8 @@ def _statements(work: UnitOfWork, published: Sequence[str]) -> list[tuple[str, t
                                             f"order {order.order_id}")))
     for change in effects.balances:
         if change.previous is None:
-            statements.append((
-                "INSERT INTO balances (asset, free, locked, updated_at) VALUES (%s, %s, %s, %s)",
-                (change.asset, change.new.free, change.new.locked, work.at)))
+            statements.append((_insert_sql(tables.balances, _BALANCE_COLUMNS),
+                               (change.asset, change.new.free, change.new.locked, work.at)))
         else:
             statements.append((_BALANCE_CAS_SQL, (
                 change.new.free, change.new.locked, work.at, change.asset, change.previous.free,
@@ -290,7 +289,7 @@ def _statements(work: UnitOfWork, published: Sequence[str]) -> list[tuple[str, t
                                                    f"position in {moved.position.symbol}")))
     for key, value in work.control.items():
         statements.append(("DELETE FROM control_state WHERE key = %s", (key,)))
-        statements.append(("INSERT INTO control_state (key, value, updated_at) VALUES (%s, %s, %s)",
+        statements.append((_insert_sql(tables.control_state, _CONTROL_COLUMNS),
                            (key, Json(value, dumps=_json_text), work.at)))
     if published:
         statements.append(("UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)",
@@ -408,6 +407,8 @@ async def _write_orders(
             raise WriteConflict(f"order {order.order_id} changed meanwhile")
 
 
+_BALANCE_COLUMNS = ("asset", "free", "locked", "updated_at")
+_CONTROL_COLUMNS = ("key", "value", "updated_at")
 _POSITION_COLUMNS = ("symbol", "quantity", "avg_entry_price", "realized_pnl", "fees",
                      "quote_asset", "version", "updated_at")
 
