@@ -33,7 +33,7 @@ from run import Database as BenchDatabase
 
 async def measure(url: str, sizes: list[int], batches: int) -> None:
     settings = load_settings(mock_success_rate=1.0, database_url=url)
-    database = Database(settings.database())
+    database = Database(settings.database(), schema=settings.database_schema)
     await database.migrate()
     writer = BatchWriter(database)
     await writer.open_account({"USDT": Decimal(10**12)}, datetime.now(UTC))

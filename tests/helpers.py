@@ -10,6 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+import psycopg
+
+from execution_service.config import load_settings
+from execution_service.store.database import Database
+
 T = TypeVar("T")
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -73,3 +78,17 @@ class Names:
 
     def env(self) -> dict[str, str]:
         return {key.upper(): value for key, value in self.settings().items()}
+
+
+SCHEMA = "execution"  # DATABASE_SCHEMA's default: where the service's tables live on PostgreSQL
+
+
+def pg_connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A psycopg connection that sees the service's tables, as the service's own do."""
+    return pg_connect(url, options=f"-c search_path={SCHEMA}", **kwargs)
+
+
+def database_for(url: str) -> Database:
+    """The service's `Database` for `url`, configured as the service configures it."""
+    settings = load_settings(database_url=url)
+    return Database(settings.database(), schema=settings.database_schema)

@@ -54,7 +54,7 @@ def healthcheck(port: int, timeout_s: float = 2.0) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    database = Database(settings.database())
+    database = Database(settings.database(), schema=settings.database_schema)
     try:
         await database.migrate()
     finally:

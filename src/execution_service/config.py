@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     postgres_password: SecretStr | None = None
     postgres_password_file: Path | None = None
     auto_migrate: bool = True
+    # PostgreSQL: the schema holding this service's tables, apart from upstream's (empty:
+    # the database's default search path).
+    database_schema: str = Field("execution", pattern=r"^([a-z_][a-z0-9_]{0,62})?$")
 
     # HTTP
     http_host: str = "0.0.0.0"
@@ -111,7 +114,8 @@ class Settings(BaseSettings):
     latency_fill_ms: float = Field(0.0, ge=0, le=3_600_000)
     latency_jitter_ms: float = Field(0.0, ge=0, le=3_600_000)
     exchange_info_file: Path | None = None
-    quantity_rounding: Literal["exact", "down"] = "exact"
+    # down: to the lot step, as a bot's exchange client does; strict: Binance's refusals.
+    quantity_rounding: Literal["down", "strict"] = "down"
     equity_interval_s: float = Field(60.0, ge=1)
     equity_quote_asset: str = Field("USDT", min_length=1, max_length=16)
     tape_buffer: int = Field(100_000, ge=100)
@@ -125,7 +129,9 @@ class Settings(BaseSettings):
     @field_validator("fill_mode", "quantity_rounding", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        return "strict" if value.lower() == "exact" else value.lower()  # 'exact': its old name
 
     @field_validator("exchange_info_file")
     @classmethod

@@ -79,7 +79,7 @@ class ExecutionService:
         self.settings = settings
         self.health = Health(intakes={"stream", "pubsub"})
         self.metrics = Metrics(CollectorRegistry())
-        self.database = Database(settings.database())
+        self.database = Database(settings.database(), schema=settings.database_schema)
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         self.redis = connection.connect(settings.redis_connection_url(), password)
         self.redis_sync = connection.connect_sync(settings.redis_connection_url(), password)

@@ -13,7 +13,7 @@ import redis
 
 from execution_service.config import parse_decimal_map
 from execution_service.domain.symbols import split_symbol
-from tests.helpers import wait_for_sync
+from tests.helpers import pg_connect, wait_for_sync
 
 FULL = os.environ.get("FULL_FAULTS") == "1"
 GROUP = "execution-service"
@@ -101,7 +101,7 @@ class Stored:
 
 
 def stored(url: str) -> Stored:
-    with psycopg.connect(url) as conn:
+    with pg_connect(url) as conn:
         row = conn.execute("""
             SELECT (SELECT count(*) FROM orders),
                    (SELECT count(DISTINCT client_id) FROM orders),
@@ -116,7 +116,7 @@ def stored(url: str) -> Stored:
 
 def order_count(url: str) -> int:
     try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
+        with pg_connect(url, connect_timeout=2) as conn:
             row = conn.execute("SELECT count(*) FROM orders").fetchone()
     except psycopg.Error:
         return -1  # not migrated yet, or the database is away
@@ -126,7 +126,7 @@ def order_count(url: str) -> int:
 def expected_balances(url: str, initial: str) -> dict[str, Decimal]:
     """Initial balances plus every fill minus every fee (SPEC 6.7), summed exactly by PostgreSQL."""
     expected: dict[str, Decimal] = dict(parse_decimal_map(initial))
-    with psycopg.connect(url) as conn:
+    with pg_connect(url) as conn:
         rows = conn.execute("""
             SELECT symbol, side, fee_asset, sum(quantity), sum(quantity * price), sum(fee)
             FROM trades GROUP BY symbol, side, fee_asset""").fetchall()
@@ -142,7 +142,7 @@ def expected_balances(url: str, initial: str) -> dict[str, Decimal]:
 
 
 def balances(url: str) -> dict[str, Decimal]:
-    with psycopg.connect(url) as conn:
+    with pg_connect(url) as conn:
         return {asset: free + locked for asset, free, locked in
                 conn.execute("SELECT asset, free, locked FROM balances").fetchall()}
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.faults.conftest import TOKEN
 from tests.faults.servers import PrivateRedis
-from tests.helpers import wait_for_sync
+from tests.helpers import pg_connect, wait_for_sync
 from tests.processes import ServiceProcess, Start
 
 
@@ -84,14 +83,14 @@ class Traces:
         self.url, self.service = url, service
 
     def count(self) -> int:
-        with psycopg.connect(self.url) as conn:
+        with pg_connect(self.url) as conn:
             row = conn.execute("SELECT (SELECT count(*) FROM orders)"
                                " + (SELECT count(*) FROM rejected_messages)").fetchone()
         assert row is not None
         return int(row[0]) + int(self.service.get("/status").json()["stats"]["duplicates"])
 
     def by_source(self) -> dict[str, int]:
-        with psycopg.connect(self.url) as conn:
+        with pg_connect(self.url) as conn:
             rows = conn.execute("SELECT source, count(*) FROM (SELECT source FROM orders UNION ALL"
                                 " SELECT source FROM rejected_messages) s GROUP BY source").fetchall()
         return {**dict(rows), "duplicates": self.service.get("/status").json()["stats"]["duplicates"]}
@@ -137,7 +136,7 @@ def test_every_hostile_message_leaves_a_trace_and_the_service_goes_on(
     client.publish("orders", good[0])
     client.xadd("stream.orders", {b"data": good[1]})
     assert service.send("POST", "/orders", TOKEN, content=good[2]).json()["status"] == "FILLED"
-    with psycopg.connect(pg_url) as conn:
+    with pg_connect(pg_url) as conn:
         def filled() -> bool:
             row = conn.execute("SELECT count(*) FROM orders WHERE client_id LIKE 'good-%'"
                                " AND status = 'FILLED'").fetchone()

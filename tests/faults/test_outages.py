@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 
 from tests.faults.conftest import INITIAL_BALANCES, TOKEN
@@ -24,7 +23,7 @@ from tests.faults.counting import (
     wait_under_way,
 )
 from tests.faults.servers import PrivatePostgres, PrivateRedis
-from tests.helpers import wait_for_sync
+from tests.helpers import pg_connect, wait_for_sync
 from tests.processes import ServiceProcess, Start
 
 
@@ -40,7 +39,7 @@ def published_order_ids(redis_server: PrivateRedis) -> set[str]:
 
 
 def stored_order_ids(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
+    with pg_connect(url) as conn:
         return {row[0] for row in conn.execute("SELECT order_id FROM orders")}
 
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
-from execution_service.config import load_settings
 from execution_service.domain.orders import (
     ErrorCode,
     Liquidity,
@@ -28,13 +27,14 @@ from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter, OutboxMessage, UnitOfWork
+from tests.helpers import database_for
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(load_settings(database_url=database_url).database())
+    db = database_for(database_url)
     await db.migrate()
     yield db
     await db.dispose()
@@ -189,7 +189,7 @@ async def test_control_state_is_replaced_not_duplicated(store: Store, writer: Ba
 async def test_postgresql_plans_every_execution_for_its_values(postgres_url: str) -> None:
     # A generic plan cached while the table was small turned the duplicate lookup into a
     # sequential scan that grew with every order (found by the benchmark at 100,000 orders).
-    db = Database(load_settings(database_url=postgres_url).database())
+    db = database_for(postgres_url)
     await db.migrate()
     writer = BatchWriter(db)
     async with writer.session() as session:
@@ -205,7 +205,7 @@ async def test_a_deadlock_or_serialization_failure_is_a_conflict_not_an_outage(
     postgres_url: str, sqlstate: str
 ) -> None:
     # Two instances writing the same rows can deadlock; the server is fine, the batch is re-run.
-    db = Database(load_settings(database_url=postgres_url).database())
+    db = database_for(postgres_url)
     with pytest.raises(WriteConflict):
         async with db.transaction() as conn:
             await conn.execute(text(

@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import psycopg
 import pytest
 import redis
 
-from tests.helpers import REDIS_URL, Names
+from tests.helpers import REDIS_URL, Names, pg_connect
 from tests.processes import Start, clean_environment, starter
 
 SEED_ORDER = '{"symbol":"BTCUSDT","side":"BUY","quantity":0.001}'
@@ -58,7 +57,7 @@ def test_seed_success_criteria_with_postgresql(start: Start, names: Names, postg
 
     result = published_result(names, SEED_ORDER)
     assert result["status"] == "FILLED"
-    with psycopg.connect(postgres_url) as conn:
+    with pg_connect(postgres_url) as conn:
         rows = conn.execute("SELECT order_id, symbol, side, quantity, status FROM orders").fetchall()
         trades = conn.execute("SELECT order_id, quantity FROM trades").fetchall()
     assert [(r[1], r[2], str(r[3].normalize()), r[4]) for r in rows] == [

@@ -39,6 +39,19 @@ def test_decode_quantity_float_keeps_its_decimal_text() -> None:
     assert submit({"symbol": "ETHUSDT", "side": "SELL", "quantity": 0.1}).quantity == Decimal("0.1")
 
 
+@pytest.mark.parametrize("quantity", [0.00039603960396039607, "0.00039603960396039607"])
+def test_decode_quantity_of_any_decimal_length_is_accepted_exactly(quantity: object) -> None:
+    # The risk manager sizes `notional / price` as a float and sends it unrounded, as a JSON
+    # number on pub/sub and as its repr() in a stream field: both are the same quantity.
+    command = submit({"symbol": "BTCUSDT", "side": "BUY", "quantity": quantity})
+    assert command.quantity == Decimal("0.00039603960396039607")
+
+
+def test_decode_quantity_digits_beyond_any_step_are_cut_not_written_out() -> None:
+    command = submit({"symbol": "BTCUSDT", "side": "BUY", "quantity": "1.5e-999999"})
+    assert command.quantity == 0 and command.quantity.as_tuple().exponent == -40
+
+
 def test_decode_quantity_numeric_string_is_exact() -> None:
     assert submit({"symbol": "ETHUSDT", "side": "SELL", "quantity": "0.00000001"}).quantity == \
         Decimal("0.00000001")
@@ -70,7 +83,6 @@ def test_decode_unknown_fields_are_kept_in_metadata_and_echo_fields_too() -> Non
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": True}, "must be a number"),
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": [1]}, "must be a number"),
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "abc"}, "is not a number"),
-    ({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.000000001"}, "decimal places"),
     ({"symbol": "BTC USDT!", "side": "BUY", "quantity": 1}, "not a trading pair"),
     ({"symbol": 42.5, "side": "BUY", "quantity": 1}, "must be a string"),
     ({"symbol": "BTCUSDT", "side": "BUY", "quantity": 1, "order_type": "OCO"}, "is not one of"),
@@ -192,18 +204,20 @@ def test_order_result_has_the_pipeline_fields_with_exact_numbers() -> None:
         "type": "order_result", "order_id": "MOCK_ab", "client_id": "c1", "status": "FILLED",
         "symbol": "BTCUSDT", "side": "BUY", "order_type": "MARKET", "quantity": 0.001,
         "filled_quantity": 0.001, "price": 90009.12345678, "fee": 0.09000913,
-        "fee_asset": "USDT", "slippage_bps": 1.01, "timestamp": 1767323045,
+        "fees": 0.09000913, "fee_asset": "USDT", "slippage_bps": 1.01, "timestamp": 1767323045,
         "event_time_ms": 1767323045678, "strategy_id": "s", "bot_id": None, "source": "pubsub",
         "error_code": None, "error_message": None, "signal_id": "sig"}
     assert b'"price":90009.12345678' in codec.dumps(codec.order_result(filled_order(), 0))
 
 
-def test_stream_fields_are_strings_with_aliases() -> None:
+def test_stream_fields_are_strings_with_aliases_and_no_empty_fields() -> None:
     fields = codec.stream_fields(codec.order_result(filled_order(), 1767323045678))
     assert fields["filled_size"] == fields["filled_quantity"] == "0.001"
     assert fields["avg_fill_price"] == fields["price"] == "90009.12345678"
-    assert fields["bot_id"] == ""
-    assert all(isinstance(value, str) for value in fields.values())
+    assert fields["fees"] == fields["fee"] == "0.09000913"
+    # Null fields are left out, as upstream's execution service left them out.
+    assert "bot_id" not in fields and "error_code" not in fields
+    assert all(isinstance(value, str) and value for value in fields.values())
 
 
 def test_plain_writes_decimals_without_exponent_or_trailing_zeros() -> None:

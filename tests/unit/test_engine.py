@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from execution_service.domain import codec
 from execution_service.domain.commands import MarketTrade
 from execution_service.domain.orders import ErrorCode, OrderStatus, OrderType, Side
 from execution_service.domain.symbols import split_symbol
@@ -168,9 +169,31 @@ def test_exchange_filters_reject_with_the_exchange_text(
 
 def test_quantity_rounding_down_sizes_float_quantities_to_the_step() -> None:
     live = priced({"USDT": "1000"}, round_down=True)
-    filled = submit(live, order(BUY, "0.00123456")).order
-    assert filled.quantity == filled.filled_quantity == Decimal("0.00123")
+    filled = submit(live, order(BUY, "0.00039603960396039607")).order
+    assert filled.status is OrderStatus.FILLED
+    assert filled.quantity == filled.filled_quantity == Decimal("0.00039")  # BTCUSDT step 0.00001
+    assert filled.metadata["requested_quantity"] == Decimal("0.00039603960396039607")
+    result = codec.order_result(filled, 0)
+    assert (result["quantity"], result["requested_quantity"]) == (
+        Decimal("0.00039"), Decimal("0.00039603960396039607"))
     assert submit(live, order(BUY, "0.000009")).order.error_message == "Filter failure: LOT_SIZE"
+
+
+def test_quantity_on_the_step_is_not_marked_as_rounded() -> None:
+    live = priced({"USDT": "1000"}, round_down=True)
+    filled = submit(live, order(BUY, "0.00100")).order
+    assert "requested_quantity" not in filled.metadata
+    assert "requested_quantity" not in codec.order_result(filled, 0)
+
+
+def test_strict_quantities_keep_binance_refusals() -> None:
+    live = priced({"USDT": "1000"})
+    too_fine = submit(live, order(BUY, "0.00039603960396039607")).order
+    assert (too_fine.status, too_fine.error_code, too_fine.error_message) == (
+        OrderStatus.REJECTED, ErrorCode.INVALID_ORDER,
+        "Precision is over the maximum defined for this asset.")
+    off_step = submit(live, order(BUY, "0.00123456")).order
+    assert off_step.error_message == "Filter failure: LOT_SIZE"
 
 
 def test_order_value_beyond_the_limit_is_invalid() -> None:

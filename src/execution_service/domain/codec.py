@@ -14,21 +14,26 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from execution_service.domain.commands import CancelOrder, SubmitOrder
-from execution_service.domain.orders import Order, OrderType, Side, TimeInForce
+from execution_service.domain.orders import REQUESTED_QUANTITY, Order, OrderType, Side, TimeInForce
 from execution_service.domain.symbols import normalize_symbol
 from execution_service.errors import InvalidMessage
 
 MAX_CLIENT_ID_LENGTH = 64
 MAX_TEXT_LENGTH = 256
 MAX_QUANTITY = Decimal("1e12")
-MAX_DECIMAL_PLACES = 8
+# Finer than any exchange's step: digits beyond it cannot change a quantity rounded down to
+# a step, and an exponent like 1e-999999 would otherwise be written out in full.
+_FINEST_QUANTITY = Decimal("1e-40")
+_WIDE = Context(prec=60)  # every digit of a quantity up to MAX_QUANTITY at that fineness
 _ECHOED = ("signal_id", "reason", "stop_loss_pct")
+# Echoed in results from the order's metadata where present.
+_ECHOED_METADATA = (*_ECHOED, "client_timestamp", REQUESTED_QUANTITY)
 _KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", "order_type",
           "price", "strategy_id", "bot_id", *_ECHOED, "timestamp", "time_in_force",
           "stop_price", "expire_at"}
@@ -118,8 +123,8 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
         raise ValueError("quantity must be greater than 0")
     if quantity > MAX_QUANTITY:
         raise ValueError(f"quantity must be at most {MAX_QUANTITY:f}")
-    if -quantity.as_tuple().exponent > MAX_DECIMAL_PLACES:  # type: ignore[operator]
-        raise ValueError(f"quantity has more than {MAX_DECIMAL_PLACES} decimal places")
+    if quantity.as_tuple().exponent < _FINEST_QUANTITY.as_tuple().exponent:  # type: ignore[operator]
+        quantity = quantity.quantize(_FINEST_QUANTITY, ROUND_DOWN, _WIDE)
     order_type = (_optional_text(document, "order_type") or "MARKET").upper()
     if order_type not in OrderType.__members__:
         raise ValueError(f"order_type {order_type[:32]!r} is not one of "
@@ -271,6 +276,7 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         "filled_quantity": order.filled_quantity,
         "price": order.avg_fill_price,
         "fee": order.fee,
+        "fees": order.fee,  # the name upstream's db_writer reads
         "fee_asset": order.fee_asset,
         "slippage_bps": order.slippage_bps,
         "timestamp": event_time_ms // 1000,
@@ -285,7 +291,7 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         result.update(limit_price=order.limit_price, stop_price=order.stop_price,
                       time_in_force=order.time_in_force.value if order.time_in_force else None,
                       expire_at=order.expire_at.isoformat() if order.expire_at else None)
-    for key in (*_ECHOED, "client_timestamp"):
+    for key in _ECHOED_METADATA:
         if key in order.metadata:
             result[key] = order.metadata[key]
     return result
@@ -323,17 +329,16 @@ def cancel_result(
 
 
 def stream_fields(result: Mapping[str, Any]) -> dict[str, str]:
-    """Flat string fields for `XADD stream.fills`, with the `filled_size`/`avg_fill_price` aliases."""
-    fields = {key: _field_text(value) for key, value in result.items()}
-    if "filled_quantity" in result:
-        fields["filled_size"] = fields["filled_quantity"]
-        fields["avg_fill_price"] = fields["price"]
+    """Flat string fields for `XADD stream.fills`, with the `filled_size`/`avg_fill_price`
+    aliases; a field whose value is null is left out (a stream field has no null)."""
+    fields = {key: _field_text(value) for key, value in result.items() if value is not None}
+    for alias, name in (("filled_size", "filled_quantity"), ("avg_fill_price", "price")):
+        if name in fields:
+            fields[alias] = fields[name]
     return fields
 
 
 def _field_text(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, Decimal):
         return plain(value)
     if isinstance(value, bool):

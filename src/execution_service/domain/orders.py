@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 ZERO = Decimal(0)
+QUANTITY_STEP = Decimal("1e-8")  # the exchange's finest quantity: 8 decimal places
+REQUESTED_QUANTITY = "requested_quantity"  # metadata key: the quantity asked, before rounding
 
 
 class Side(StrEnum):

@@ -29,6 +29,8 @@ from typing import Any
 from execution_service.domain import codec, states
 from execution_service.domain.commands import MarketTrade, SubmitOrder
 from execution_service.domain.orders import (
+    QUANTITY_STEP,
+    REQUESTED_QUANTITY,
     ZERO,
     ErrorCode,
     Liquidity,
@@ -230,7 +232,7 @@ class PaperExchange:
                 continue
             price = self.prices.quote(symbol, now_ms)
             if price is not None:
-                quantity = (notional / price).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+                quantity = (notional / price).quantize(QUANTITY_STEP, rounding=ROUND_DOWN)
                 trades.append(MarketTrade(symbol, price, quantity, now_ms, synthetic=True))
         return trades
 
@@ -312,9 +314,7 @@ class PaperExchange:
         if pair is None or mid is None:
             return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
         filters = self.filters.of(order.symbol, mid)
-        if self.rules.round_quantity_down:
-            order.quantity = filters.round_quantity(order.quantity)
-        problem = self._invalid(order, filters, mid, now)
+        problem = self._size(order, filters) or self._invalid(order, filters, mid, now)
         if problem is not None:
             code, message = problem
             return self._reject(order, code, message, now)
@@ -342,6 +342,19 @@ class PaperExchange:
             return None
         self._transition(order, NEW, None, now)
         return self._arrive(order, mid, now, walk)
+
+    def _size(self, order: Order, filters: SymbolFilters) -> tuple[ErrorCode, str] | None:
+        """Bring the quantity asked to the lot step, as a bot's exchange client does (the
+        quantity asked is kept as `requested_quantity`), or in strict mode refuse more
+        decimals than the exchange keeps, as Binance does (-1111)."""
+        asked = order.quantity
+        if self.rules.round_quantity_down:
+            order.quantity = filters.round_quantity(asked)
+            if order.quantity != asked:
+                order.metadata = {**order.metadata, REQUESTED_QUANTITY: asked}
+        elif asked != asked.quantize(QUANTITY_STEP, rounding=ROUND_DOWN):
+            return ErrorCode.INVALID_ORDER, "Precision is over the maximum defined for this asset."
+        return None
 
     def _invalid(self, order: Order, filters: SymbolFilters, mid: Decimal,
                  now: datetime) -> tuple[ErrorCode, str] | None:
@@ -454,7 +467,7 @@ class PaperExchange:
         walk = self.books.walk(order.symbol, order.side, mid, filters, order.remaining,
                                order.limit_price, budget, self._fees.taker)
         if budget is not None:  # the fill is booked at the rounded average, with the fee rounded up
-            step = filters.step_size or Decimal("1e-8")
+            step = filters.step_size or QUANTITY_STEP
             while walk.quantity > 0 and _cost(walk, self._fees) > budget:
                 walk = self.books.walk(order.symbol, order.side, mid, filters,
                                        walk.quantity - step, order.limit_price, None)

@@ -16,11 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from execution_service.domain.orders import OrderType
+from execution_service.domain.orders import QUANTITY_STEP, OrderType
 from execution_service.domain.symbols import split_symbol
 
 ZERO = Decimal(0)
-_FINEST_STEP = Decimal("1e-8")  # the exchange's precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ class SymbolFilters:
         """`quantity` down to a whole number of steps (of 1e-8 without a step size); never < 0."""
         if quantity <= 0:
             return ZERO
-        step = self.step_size or _FINEST_STEP
+        step = self.step_size or QUANTITY_STEP
         return (quantity // step) * step
 
     def round_price(self, price: Decimal, up: bool) -> Decimal:

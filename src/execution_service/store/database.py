@@ -31,9 +31,12 @@ _LOST_RACE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 class Database:
     """Owns the engine; `transaction()` maps driver errors to the service's own."""
 
-    def __init__(self, url: URL, *, connect_timeout_s: float = 3.0) -> None:
+    def __init__(self, url: URL, *, schema: str = "", connect_timeout_s: float = 3.0) -> None:
         self.url = url
         self.backend = url.get_backend_name()
+        # PostgreSQL: every connection sees this schema alone, so the tables of a shared
+        # database (upstream's `orders`, `trades`) are never taken for this service's own.
+        self.schema = schema if self.backend == "postgresql" else ""
         self.engine: AsyncEngine = create_async_engine(
             url,
             json_serializer=lambda value: dumps(value).decode(),
@@ -41,7 +44,7 @@ class Database:
             json_deserializer=functools.partial(json.loads, parse_float=Decimal),
             # No pre-ping: a connection that died is found by its first statement, which
             # invalidates the whole pool, and the batch is retried like any outage.
-            **_engine_options(url, connect_timeout_s),
+            **_engine_options(url, self.schema, connect_timeout_s),
         )
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
@@ -82,27 +85,30 @@ class Database:
         return True
 
     async def migrate(self) -> None:
-        """Apply every Alembic migration not yet applied (idempotent)."""
+        """Create the schema if need be and apply every Alembic migration not yet applied
+        (idempotent); the migration history lives in the schema too."""
         async with self.transaction() as conn:
+            if self.schema:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def _engine_options(url: URL, connect_timeout_s: float) -> dict[str, Any]:
+def _engine_options(url: URL, schema: str, connect_timeout_s: float) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
         return {"connect_args": {"timeout": 5.0}}
-    return {
-        "pool_size": 5,
-        "max_overflow": 5,
-        "pool_timeout": 5.0,
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(connect_timeout_s)),
         # Never prepare: PostgreSQL would keep a generic plan chosen while the tables were
         # small (a sequential scan for the duplicate lookup) that slows with every order.
-        "connect_args": {"connect_timeout": max(1, round(connect_timeout_s)),
-                         "prepare_threshold": None},
+        "prepare_threshold": None,
     }
+    if schema:
+        connect_args["options"] = f"-c search_path={schema}"
+    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 5.0, "connect_args": connect_args}
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
