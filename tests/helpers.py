@@ -85,7 +85,7 @@ SCHEMA = "execution"  # DATABASE_SCHEMA's default: where the service's tables li
 
 def pg_connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """A psycopg connection that sees the service's tables, as the service's own do."""
-    return pg_connect(url, options=f"-c search_path={SCHEMA}", **kwargs)
+    return psycopg.connect(url, options=f"-c search_path={SCHEMA}", **kwargs)
 
 
 def database_for(url: str) -> Database:

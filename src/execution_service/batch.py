@@ -140,7 +140,8 @@ class Plan:
     kill_switch: KillSwitch
     replies: list[tuple[Envelope, Reply]] = field(default_factory=list)
     acks: list[EntryRef] = field(default_factory=list)
-    received: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)  # order messages, copies included
+    received: Counter[str] = field(default_factory=Counter)  # orders: the first copy of each
     filled: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
@@ -148,33 +149,59 @@ class Plan:
     answered: list[datetime] = field(default_factory=list)  # intake times of new results
 
 
-class _Known:
-    """Orders by client id, intake ref and order id: stored ones plus this batch's own."""
+def invalid_client_ids(decoded: list[Decoded]) -> set[str]:
+    """The client ids of the batch's invalid messages, whose kept copies the plan must see."""
+    return {command.client_id for _, command in decoded
+            if isinstance(command, InvalidMessage) and command.client_id}
 
-    def __init__(self, orders: list[Order]) -> None:
-        self.by_client: dict[str, Order] = {}
+
+class _Known:
+    """Orders by client id, intake ref and order id, and the (client id, fingerprint) of
+    invalid messages: stored ones plus this batch's own."""
+
+    def __init__(self, orders: list[Order], rejected: set[tuple[str, str]]) -> None:
+        self.by_client: dict[str, list[Order]] = {}
         self.by_ref: dict[str, Order] = {}
         self.by_id: dict[str, Order] = {}
-        for order in orders:
+        self.rejected = set(rejected)
+        for order in sorted(orders, key=lambda order: order.created_at):
             self.add(order)
 
     def add(self, order: Order) -> None:
         self.by_id[order.order_id] = order
         if order.client_id:
-            self.by_client[order.client_id] = order
+            self.by_client.setdefault(order.client_id, []).append(order)
         if order.intake_ref:
             self.by_ref[order.intake_ref] = order
 
     def original(self, envelope: Envelope, command: SubmitOrder) -> Order | None:
-        if command.client_id and command.client_id in self.by_client:
-            return self.by_client[command.client_id]
+        """The order this command is a copy of: one under its client id with its fingerprint
+        (stored before fingerprints were, without one), else the one from its intake entry."""
+        for order in self.by_client.get(command.client_id or "", ()):
+            if order.fingerprint in (command.fingerprint, None):
+                return order
         ref = envelope.intake_ref
-        return self.by_ref.get(ref) if ref else None
+        return self.by_ref.get(ref) if ref and not command.client_id else None
 
-    def target(self, command: CancelOrder) -> Order | None:
+    def target(self, command: CancelOrder, exchange: PaperExchange) -> Order | None:
+        """The order a cancel names: by order id, or the newest under its client id, an open
+        one first (a client id names several orders when they differ)."""
         if command.order_id:
             return self.by_id.get(command.order_id)
-        return self.by_client.get(command.client_id) if command.client_id else None
+        named = self.by_client.get(command.client_id or "", [])
+        open_ones = [order for order in named if exchange.open_order(order.order_id)]
+        newest = open_ones or named
+        return newest[-1] if newest else None
+
+    def seen_invalid(self, invalid: InvalidMessage) -> bool:
+        """Whether a copy of this invalid message was answered already; remembers it if not."""
+        if invalid.client_id is None or invalid.fingerprint is None:
+            return False
+        key = (invalid.client_id, invalid.fingerprint)
+        if key in self.rejected:
+            return True
+        self.rejected.add(key)
+        return False
 
 
 class BatchPlanner:
@@ -184,10 +211,13 @@ class BatchPlanner:
         self.exchange = exchange
 
     def plan(
-        self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime
+        self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime,
+        rejected: set[tuple[str, str]] | None = None,
     ) -> Plan:
+        """Plan `decoded` given the `stored` orders under its keys and the `rejected`
+        (client id, fingerprint) of invalid messages kept under its invalid ones' client ids."""
         plan = Plan(work=UnitOfWork(at=now), kill_switch=kill_switch)
-        known = _Known(stored)
+        known = _Known(stored, rejected or set())
         self.exchange.begin()
         self._guarded(plan, self.exchange.advance, now)
         for envelope, command in decoded:
@@ -196,7 +226,7 @@ class BatchPlanner:
             if isinstance(command, MarketTrade):
                 self._guarded(plan, self.exchange.on_trade, command, envelope.received_at)
             elif isinstance(command, InvalidMessage):
-                self._invalid(plan, envelope, command, now)
+                self._invalid(plan, known, envelope, command, now)
             elif isinstance(command, SubmitOrder):
                 self._guarded(plan, self._submit, plan, known, envelope, command)
             elif isinstance(command, CancelOrder):
@@ -226,7 +256,7 @@ class BatchPlanner:
             log.error("refused: %s", refused)
 
     def _submit(self, plan: Plan, known: _Known, envelope: Envelope, command: SubmitOrder) -> None:
-        plan.received[envelope.source.value] += 1
+        plan.messages[envelope.source.value] += 1
         original = known.original(envelope, command)
         if original is not None:
             plan.duplicates += 1
@@ -235,6 +265,7 @@ class BatchPlanner:
             plan.replies.append((envelope, Reply("duplicate", {**original_result,
                                                                "duplicate": True})))
             return
+        plan.received[envelope.source.value] += 1
         intake = Intake(envelope.source, envelope.intake_ref, envelope.received_at)
         halted = plan.kill_switch.reason if plan.kill_switch.active else None
         result = self.exchange.submit(command, intake, halted)
@@ -245,7 +276,7 @@ class BatchPlanner:
     def _cancel(
         self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime
     ) -> None:
-        target = known.target(command)
+        target = known.target(command, self.exchange)
         canceled: Result | None = None
         if target is not None:
             canceled = self.exchange.cancel(target.order_id, envelope.received_at)
@@ -266,23 +297,30 @@ class BatchPlanner:
         plan.replies.append((envelope, Reply(outcome, result)))
 
     def _invalid(
-        self, plan: Plan, envelope: Envelope, invalid: InvalidMessage, now: datetime
+        self, plan: Plan, known: _Known, envelope: Envelope, invalid: InvalidMessage,
+        now: datetime,
     ) -> None:
+        reply = Reply("invalid", {"client_id": invalid.client_id, "status": "REJECTED",
+                                  "error_code": ErrorCode.INVALID_ORDER.value,
+                                  "error_message": invalid.reason})
+        plan.messages[envelope.source.value] += 1
+        if known.seen_invalid(invalid):  # the copy from the other intake: answered once
+            plan.duplicates += 1
+            plan.replies.append((envelope, reply))
+            return
         plan.received[envelope.source.value] += 1
         plan.rejected[ErrorCode.INVALID_ORDER.value] += 1
         raw = envelope.raw_bytes()
         plan.work.rejected.append(RejectedMessage(
             source=envelope.source, intake_ref=envelope.intake_ref, client_id=invalid.client_id,
             payload=raw[:_STORED_PAYLOAD_BYTES], payload_bytes=envelope.size or len(raw),
-            reason=invalid.reason,
-            received_at=envelope.received_at))
+            reason=invalid.reason, received_at=envelope.received_at,
+            fingerprint=invalid.fingerprint))
         if invalid.client_id is not None:
-            result = codec.invalid_result(invalid.client_id, invalid.reason, _ms(now))
+            result = codec.invalid_result(invalid, _ms(now))
             plan.work.outbox.append(OutboxMessage.of(f"invalid:{uuid.uuid4().hex}", None,
                                                      result, now))
-        plan.replies.append((envelope, Reply("invalid", {
-            "client_id": invalid.client_id, "status": "REJECTED",
-            "error_code": ErrorCode.INVALID_ORDER.value, "error_message": invalid.reason})))
+        plan.replies.append((envelope, reply))
 
     def _kill_switch(
         self, plan: Plan, envelope: Envelope, command: SetKillSwitch, now: datetime

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExecutionServiceError(Exception):
     """Base of every error this package raises on purpose."""
@@ -22,13 +24,18 @@ class InvalidMessage(ExecutionServiceError):
     """An intake payload was malformed, wrong-typed or hostile.
 
     `client_id` is set when one could be read, so the rejection can be reported to the
-    sender; `reason` is the human message.
+    sender; `reason` is the human message; `fingerprint` tells two copies of the message
+    apart from two different messages under one client_id; `fields` holds what could be
+    read of the order (symbol, side, quantity, ...), echoed in the rejection.
     """
 
-    def __init__(self, reason: str, client_id: str | None = None) -> None:
+    def __init__(self, reason: str, client_id: str | None = None, fingerprint: str | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.client_id = client_id
+        self.fingerprint = fingerprint
+        self.fields = fields or {}
 
 
 class DatabaseUnavailable(ExecutionServiceError):

@@ -18,8 +18,12 @@ class Metrics:
         self.registry = registry
         self.started = started if started is not None else time.time()
         self.orders_received = Counter(
-            "execution_orders_received", "Orders received on any intake", ["source"],
+            "execution_orders_received", "Orders received, each once (by the intake of its "
+            "first copy); filled / received is the fill ratio per order", ["source"],
             registry=registry)
+        self.order_messages = Counter(
+            "execution_order_messages", "Order messages read, every copy of an order counted",
+            ["source"], registry=registry)
         self.orders_filled = Counter(
             "execution_orders_filled", "Orders filled", registry=registry)
         self.orders_rejected = Counter(

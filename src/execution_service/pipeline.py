@@ -40,6 +40,7 @@ from execution_service.batch import (
     Plan,
     RecentKeys,
     decode,
+    invalid_client_ids,
     lookup_keys,
 )
 from execution_service.bus.connection import REDIS_DOWN
@@ -282,9 +283,11 @@ class Pipeline:
                     # After a conflict (perhaps a duplicate this process had not seen): every key.
                     keys = lookup_keys(decoded, None if conflicts else self._recent)
                     stored = await session.find_orders(*keys)
+                    invalid_ids = invalid_client_ids(decoded)
+                    rejected = await session.find_rejected(invalid_ids) if invalid_ids else set()
                     now = datetime.now(UTC)
                     self._reload = True  # until the commit succeeds
-                    plan = self._planner.plan(decoded, stored, self.kill_switch, now)
+                    plan = self._planner.plan(decoded, stored, self.kill_switch, now, rejected)
                     if self._equity_now():
                         plan.work.equity.append(self._valuation(now))
                     await session.write(plan.work, published)
@@ -369,6 +372,8 @@ class Pipeline:
         self.stats.batches += 1
         for source, count in plan.received.items():
             self._metrics.orders_received.labels(source).inc(count)
+        for source, count in plan.messages.items():
+            self._metrics.order_messages.labels(source).inc(count)
         for reason, count in plan.rejected.items():
             self._metrics.orders_rejected.labels(reason).inc(count)
         self._metrics.orders_filled.inc(plan.filled)

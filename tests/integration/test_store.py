@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -57,7 +58,8 @@ def order(order_id: str, client_id: str | None = None, status: OrderStatus = Ord
                  status=status, source=Source.STREAM, created_at=at, updated_at=at,
                  filled_quantity=Decimal(quantity), avg_fill_price=Decimal("123456789.12345678"),
                  fee=Decimal("0.00000002"), fee_asset="USDT", slippage_bps=Decimal("1.0001"),
-                 metadata={"signal_id": "s", "nested": {"stop_loss_pct": Decimal("0.02")}})
+                 metadata={"signal_id": "s", "nested": {"stop_loss_pct": Decimal("0.02")}},
+                 fingerprint="f" if client_id else None)
 
 
 def trade_of(o: Order) -> Trade:
@@ -116,10 +118,17 @@ async def test_seed_store_methods(store: Store) -> None:
     assert stats["volume"]["USDT"] > 0
 
 
-async def test_client_id_is_unique(writer: BatchWriter) -> None:
-    await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_a", "same"))))
-    with pytest.raises(WriteConflict):
-        await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_b", "same"))))
+def keyed(order_id: str, client_id: str, fingerprint: str) -> Order:
+    return replace(order(order_id, client_id), fingerprint=fingerprint)
+
+
+async def test_client_id_is_unique_per_fingerprint(store: Store, writer: BatchWriter) -> None:
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(keyed("MOCK_a", "same", "f1"))))
+    with pytest.raises(WriteConflict):  # the same order again (another instance, say)
+        await writer.commit(UnitOfWork(at=NOW, effects=stored(keyed("MOCK_b", "same", "f1"))))
+    # A different order under the same client_id is an order of its own.
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(keyed("MOCK_c", "same", "f2"))))
+    assert await store.get_order_by_id("MOCK_c") is not None
 
 
 async def test_failed_batch_leaves_nothing_behind(store: Store, writer: BatchWriter) -> None:

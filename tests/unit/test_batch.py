@@ -57,6 +57,52 @@ def test_plan_same_client_id_on_both_intakes_executes_once() -> None:
     assert result.acks == [EntryRef("stream.orders", "1-0")]
 
 
+def test_plan_different_order_under_a_used_client_id_executes_on_its_own() -> None:
+    # Upstream's client ids are made per second: two strategies' signals in one second.
+    other = {**ORDER, "quantity": "0.002", "strategy_id": "s2"}
+    result = plan([pubsub(ORDER), stream("1-0", **ORDER), pubsub(other), stream("2-0", **other)])
+    orders = created(result)
+    assert [(o.client_id, o.quantity) for o in orders] == [("c-1", Decimal("0.001")),
+                                                            ("c-1", Decimal("0.002"))]
+    assert [reply.outcome for _, reply in result.replies] == [
+        "created", "duplicate", "created", "duplicate"]
+    assert result.duplicates == 2
+    assert sum(result.received.values()) == 2  # orders, each counted once
+    assert sum(result.messages.values()) == 4  # messages, every copy
+    assert len(result.work.outbox) == 2
+
+
+def test_plan_different_order_under_a_stored_client_id_executes() -> None:
+    first = plan([pubsub(ORDER)])
+    again = plan([pubsub({**ORDER, "side": "SELL"})], stored=[created(first)[0]])
+    assert [o.side.value for o in created(again)] == ["SELL"]
+
+
+def test_plan_invalid_order_on_both_intakes_is_answered_once() -> None:
+    bad = {**ORDER, "side": "HOLD"}
+    result = plan([pubsub(bad), stream("3-0", **bad)])
+    assert len(result.work.outbox) == 1
+    rejection = result.work.outbox[0].result
+    assert (rejection["client_id"], rejection["symbol"], rejection["side"], rejection["quantity"]) == (
+        "c-1", "BTCUSDT", "HOLD", "0.001")
+    assert len(result.work.rejected) == 1
+    assert result.duplicates == 1
+    assert result.rejected == {"INVALID_ORDER": 1}
+    assert result.acks == [EntryRef("stream.orders", "3-0")]
+
+
+def test_plan_invalid_order_kept_earlier_is_not_answered_again() -> None:
+    bad = {**ORDER, "side": "HOLD"}
+    first = plan([pubsub(bad)])
+    kept = first.work.rejected[0]
+    assert kept.fingerprint is not None
+    decoded = [(envelope, decode(envelope, 65536)) for envelope in [stream("4-0", **bad)]]
+    again = planner().plan(decoded, [], KillSwitch(), NOW, {("c-1", kept.fingerprint)})
+    assert again.work.outbox == []
+    assert again.work.rejected == []
+    assert again.duplicates == 1
+
+
 def test_plan_client_id_already_stored_is_a_duplicate() -> None:
     first = plan([pubsub(ORDER)])
     again = plan([stream("2-0", **ORDER)], stored=[created(first)[0]])

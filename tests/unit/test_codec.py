@@ -49,7 +49,8 @@ def test_decode_quantity_of_any_decimal_length_is_accepted_exactly(quantity: obj
 
 def test_decode_quantity_digits_beyond_any_step_are_cut_not_written_out() -> None:
     command = submit({"symbol": "BTCUSDT", "side": "BUY", "quantity": "1.5e-999999"})
-    assert command.quantity == 0 and command.quantity.as_tuple().exponent == -40
+    assert command.quantity == 0
+    assert command.quantity.as_tuple().exponent == -40
 
 
 def test_decode_quantity_numeric_string_is_exact() -> None:
@@ -132,7 +133,58 @@ def test_decode_stream_flat_fields_as_the_risk_manager_writes_them() -> None:
                                           b"quantity": b"0.25", b"client_id": b"rm-7",
                                           b"strategy_id": b"momo"})
     assert command == SubmitOrder(symbol="BTCUSDT", side=Side.SELL, quantity=Decimal("0.25"),
-                                  client_id="rm-7", strategy_id="momo")
+                                  client_id="rm-7", strategy_id="momo",
+                                  fingerprint=codec.fingerprint({"symbol": "BTC/USDT",
+                                                                 "side": "sell", "quantity": 0.25,
+                                                                 "strategy_id": "momo"}))
+
+
+# What upstream's risk manager sends for one order: the JSON on pub/sub `orders`, and the same
+# dict through redis-py's XADD on `stream.orders` (every value its str()/repr(), None dropped).
+RISK_ORDER: dict[str, object] = {
+    "type": "order", "symbol": "BTCUSDT", "side": "BUY", "quantity": 0.00039603960396039607,
+    "stop_loss_pct": 0.02, "signal_id": 1764583000, "reason": "momentum", "timestamp": 1764583000,
+    "strategy_id": "paper", "client_id": "BTCUSDT-1764583000", "price": 50500.0}
+
+
+def as_stream_entry(document: dict[str, object]) -> dict[bytes, bytes]:
+    return {key.encode(): (repr(value) if isinstance(value, float) else str(value)).encode()
+            for key, value in document.items() if value is not None}
+
+
+def test_fingerprint_of_one_order_is_the_same_on_both_intakes() -> None:
+    from_pubsub = codec.decode_json(orjson.dumps(RISK_ORDER))
+    from_stream = codec.decode_stream_fields(as_stream_entry(RISK_ORDER))
+    assert isinstance(from_pubsub, SubmitOrder)
+    assert isinstance(from_stream, SubmitOrder)
+    assert from_pubsub.fingerprint == from_stream.fingerprint is not None
+
+
+@pytest.mark.parametrize("change", [{"strategy_id": "momentum-2"},
+                                    {"quantity": 0.00039215686274509805}, {"side": "SELL"}])
+def test_fingerprint_tells_two_orders_under_one_client_id_apart(change: dict[str, object]) -> None:
+    # Client ids made per second: two signals in one second give one client_id, two orders.
+    assert codec.fingerprint(RISK_ORDER) != codec.fingerprint({**RISK_ORDER, **change})
+
+
+@pytest.mark.parametrize("change", [{"timestamp": 1764583009}, {"quantity": "0.000396039603960396070"},
+                                    {"bot_id": None}, {"client_order_id": "other"}])
+def test_fingerprint_ignores_restamping_spelling_and_absent_fields(change: dict[str, object]) -> None:
+    assert codec.fingerprint(RISK_ORDER) == codec.fingerprint({**RISK_ORDER, **change})
+
+
+def test_invalid_order_carries_what_could_be_read_and_its_fingerprint() -> None:
+    document = {**RISK_ORDER, "side": "hold", "symbol": "eth/usdt"}
+    with pytest.raises(InvalidMessage) as raised:
+        codec.decode_mapping(document)
+    invalid = raised.value
+    assert invalid.fields == {"symbol": "ETHUSDT", "side": "HOLD",
+                              "quantity": 0.00039603960396039607, "strategy_id": "paper"}
+    assert invalid.fingerprint == codec.fingerprint(document)
+    result = codec.invalid_result(invalid, 1764583000123)
+    assert (result["status"], result["error_code"], result["symbol"]) == (
+        "REJECTED", "INVALID_ORDER", "ETHUSDT")
+    assert "order_id" not in codec.stream_fields(result)
 
 
 def test_decode_stream_single_data_field_holds_json() -> None:
@@ -216,7 +268,8 @@ def test_stream_fields_are_strings_with_aliases_and_no_empty_fields() -> None:
     assert fields["avg_fill_price"] == fields["price"] == "90009.12345678"
     assert fields["fees"] == fields["fee"] == "0.09000913"
     # Null fields are left out, as upstream's execution service left them out.
-    assert "bot_id" not in fields and "error_code" not in fields
+    assert "bot_id" not in fields
+    assert "error_code" not in fields
     assert all(isinstance(value, str) and value for value in fields.values())
 
 

@@ -11,6 +11,7 @@ are written from the `Decimal` digits (never through a float).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -77,15 +78,58 @@ def decode_mapping(document: Mapping[str, Any]) -> InboundCommand:
             raise ValueError(f"type must be 'order' or 'cancel', got {kind!r}")
         return _submit(document, client_id)
     except ValueError as exc:
-        raise InvalidMessage(str(exc), client_id) from None
+        raise InvalidMessage(str(exc), client_id, fingerprint(document) if client_id else None,
+                             _readable(document)) from None
 
 
-def read_client_id(document: Mapping[str, Any]) -> str | None:
-    """Return the sender's idempotency key if one can be read, else None (never raises)."""
+def fingerprint(document: Mapping[str, Any]) -> str:
+    """What makes two messages under one client_id the same order: every field but the key
+    itself and `timestamp` (a retry may restamp it), compared by value (`0.5`, `"0.50"` and
+    `0.5` as a float are equal; a field that is null or empty counts as absent, as a stream
+    entry cannot carry null). The risk manager's two copies of one order, one on each
+    intake, have the same fingerprint; two orders it sizes in one second do not."""
+    parts = sorted((key, _comparable(value)) for key, value in document.items()
+                   if key not in _NOT_COMPARED and value is not None and value != "")
+    return hashlib.blake2b(orjson.dumps(parts), digest_size=8).hexdigest()
+
+
+_NOT_COMPARED = frozenset({"client_id", "client_order_id", "timestamp"})
+
+
+def _comparable(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) or (isinstance(value, str) and value[:1] in _NUMBER_START):
+        try:
+            number = Decimal(value if isinstance(value, str) else repr(value))
+        except InvalidOperation:
+            return str(value)
+        return plain(number) if number.is_finite() else str(number)
+    if isinstance(value, str):
+        return value
     try:
-        return _client_id(document)
-    except InvalidMessage:
-        return None
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return repr(value)
+
+
+_NUMBER_START = frozenset("0123456789-+.")
+
+
+def _readable(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What can be read of an invalid order, echoed in its rejection."""
+    fields: dict[str, Any] = {}
+    for key in ("symbol", "side", "quantity", "strategy_id", "bot_id"):
+        value = document.get(key)
+        if isinstance(value, str) and value:
+            fields[key] = value[:MAX_TEXT_LENGTH]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fields[key] = value if key == "quantity" else str(value)
+    if isinstance(fields.get("symbol"), str):
+        fields["symbol"] = normalize_symbol(fields["symbol"]) or fields["symbol"]
+    if isinstance(fields.get("side"), str):
+        fields["side"] = fields["side"].upper()
+    return fields
 
 
 def _client_id(document: Mapping[str, Any]) -> str | None:
@@ -149,6 +193,7 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
         time_in_force=_time_in_force(document, kind),
         stop_price=stop_price if kind.has_stop_price else None,
         expire_at=_moment(document, "expire_at"),
+        fingerprint=fingerprint(document) if client_id else None,
     )
 
 
@@ -297,17 +342,20 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
     return result
 
 
-def invalid_result(client_id: str, reason: str, event_time_ms: int) -> dict[str, Any]:
-    """The rejection sent for a message that never became an order but named a `client_id`."""
+def invalid_result(invalid: InvalidMessage, event_time_ms: int) -> dict[str, Any]:
+    """The rejection sent for a message that never became an order but named a `client_id`,
+    with what could be read of it (symbol, side, quantity, ...) as it was received."""
     return {
         "type": "order_result",
         "order_id": None,
-        "client_id": client_id,
+        "client_id": invalid.client_id,
         "status": "REJECTED",
+        **invalid.fields,
+        "filled_quantity": 0,
         "timestamp": event_time_ms // 1000,
         "event_time_ms": event_time_ms,
         "error_code": "INVALID_ORDER",
-        "error_message": reason,
+        "error_message": invalid.reason,
     }
 
 

@@ -26,6 +26,7 @@ class SubmitOrder:
     time_in_force: TimeInForce | None = None  # limit types only; GTC when not given
     stop_price: Decimal | None = None
     expire_at: datetime | None = None
+    fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,7 @@ class Order:
     reserved: Decimal = ZERO  # what it still holds locked
     reserved_asset: str | None = None
     version: int = 0  # the seq of its latest `order_events` row
+    fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
 
     @property
     def remaining(self) -> Decimal:

@@ -302,7 +302,8 @@ class PaperExchange:
             price=command.price, status=NEW, source=intake.source, created_at=intake.at,
             updated_at=intake.at, strategy_id=command.strategy_id, bot_id=command.bot_id,
             intake_ref=intake.ref, metadata=command.metadata, time_in_force=tif,
-            stop_price=command.stop_price, expire_at=command.expire_at)
+            stop_price=command.stop_price, expire_at=command.expire_at,
+            fingerprint=command.fingerprint)
         self._fx.created[order.order_id] = order
         return order
 

@@ -24,7 +24,7 @@ ORDER_COLUMNS = ("order_id", "client_id", "intake_ref", "symbol", "side", "order
                  "slippage_bps", "status", "error_code", "error_message", "strategy_id",
                  "bot_id", "source", "metadata", "created_at", "updated_at", "time_in_force",
                  "stop_price", "expire_at", "due_at", "triggered_at", "reserved",
-                 "reserved_asset", "version")
+                 "reserved_asset", "version", "fingerprint")
 
 
 def order_values(order: Order) -> tuple[Any, ...]:
@@ -37,7 +37,7 @@ def order_values(order: Order) -> tuple[Any, ...]:
             order.metadata, order.created_at, order.updated_at,
             order.time_in_force.value if order.time_in_force else None, order.stop_price,
             order.expire_at, order.due_at, order.triggered_at, order.reserved,
-            order.reserved_asset, order.version)
+            order.reserved_asset, order.version, order.fingerprint)
 
 
 def order_from_row(row: RowMapping) -> Order:
@@ -73,6 +73,7 @@ def order_from_row(row: RowMapping) -> Order:
         reserved=row["reserved"],
         reserved_asset=row["reserved_asset"],
         version=row["version"],
+        fingerprint=row["fingerprint"],
     )
 
 

@@ -29,7 +29,7 @@ orders = Table(
     "orders",
     metadata,
     Column("order_id", String(64), primary_key=True),
-    Column("client_id", String(64), unique=True),
+    Column("client_id", String(64)),
     Column("intake_ref", String(200), unique=True),
     Column("symbol", String(20), nullable=False),
     Column("side", String(4), nullable=False),
@@ -58,7 +58,9 @@ orders = Table(
     Column("reserved", ExactDecimal(), nullable=False, server_default="0"),
     Column("reserved_asset", String(16)),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("fingerprint", String(16)),  # see codec.fingerprint
     Index("ix_orders_created_at", "created_at"),
+    Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),
     Index("ix_orders_status", "status"),
 )
 
@@ -125,6 +127,8 @@ rejected_messages = Table(
     Column("payload_bytes", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    Column("fingerprint", String(16)),
+    Index("ux_rejected_messages_client_id_fingerprint", "client_id", "fingerprint", unique=True),
 )
 
 control_state = Table(

@@ -86,6 +86,7 @@ class RejectedMessage:
     payload_bytes: int
     reason: str
     received_at: datetime
+    fingerprint: str | None = None  # with `client_id`: a copy of it is not kept again
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,16 @@ class BatchSession:
                 for row in (await self._conn.execute(query)).mappings():
                     found[row["order_id"]] = order_from_row(row)
         return list(found.values())
+
+    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The (client_id, fingerprint) of the invalid messages kept under these client ids."""
+        table = tables.rejected_messages
+        found: set[tuple[str, str]] = set()
+        for chunk in self._chunks(sorted(set(client_ids))):
+            query = (select(table.c.client_id, table.c.fingerprint)
+                     .where(self._matches(table.c.client_id, chunk), table.c.fingerprint.is_not(None)))
+            found.update((row.client_id, row.fingerprint) for row in await self._conn.execute(query))
+        return found
 
     async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
         """Write `work`, and mark the `published` outbox rows sent."""
@@ -470,7 +481,7 @@ def _equity_values(snapshot: EquitySnapshot) -> tuple[Any, ...]:
 
 
 _REJECTED_COLUMNS = ("source", "intake_ref", "client_id", "payload", "payload_bytes", "reason",
-                     "received_at")
+                     "received_at", "fingerprint")
 
 
 def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
@@ -479,4 +490,4 @@ def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
 
 def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
     return (message.source.value, message.intake_ref, message.client_id, message.payload,
-            message.payload_bytes, message.reason, message.received_at)
+            message.payload_bytes, message.reason, message.received_at, message.fingerprint)
