@@ -39,8 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
-    else:
+        return 0
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    """Run the service; a setting only the database can judge (UPSTREAM_TABLES) stops it
+    like any bad setting."""
+    try:
         asyncio.run(ExecutionService(settings).run())
+    except ExceptionGroup as failed:
+        config_errors, _ = failed.split(ConfigError)
+        if config_errors is None:
+            raise
+        sys.stderr.write(f"execution-service: {config_errors.exceptions[0]}\n")
+        return EXIT_CONFIG
     return 0
 
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # PostgreSQL: the schema holding this service's tables, apart from upstream's (empty:
     # the database's default search path).
     database_schema: str = Field("execution", pattern=r"^([a-z_][a-z0-9_]{0,62})?$")
+    # Upstream's `orders` (and `trades`): auto (orders, where found), off, orders, orders,trades.
+    upstream_tables: str = Field("auto", pattern=r"^(auto|off|orders|orders,trades)$")
+    upstream_schema: str = Field("public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     # HTTP
     http_host: str = "0.0.0.0"
@@ -125,6 +128,13 @@ class Settings(BaseSettings):
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("upstream_tables", mode="before")
+    @classmethod
+    def _table_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return ",".join(sorted(p.strip() for p in value.lower().split(",") if p.strip()))
 
     @field_validator("fill_mode", "quantity_rounding", mode="before")
     @classmethod

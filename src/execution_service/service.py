@@ -52,6 +52,7 @@ from execution_service.metrics import Metrics
 from execution_service.pipeline import Pipeline, Stats
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
+from execution_service.store.upstream import find_upstream_tables
 from execution_service.store.writer import BatchWriter, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,12 @@ class ExecutionService:
         now = datetime.now(UTC)
         if self.settings.auto_migrate:
             await self.database.migrate()
+        async with self.database.transaction() as conn:
+            self.writer.upstream = await find_upstream_tables(
+                conn, self.settings.upstream_tables, self.settings.upstream_schema)
+        if self.writer.upstream is not None:
+            log.info("writing each order into upstream's %s.orders%s too", self.writer.upstream.schema,
+                     " and .trades" if self.writer.upstream.trades else "")
         await self.writer.open_account(self.settings.initial_balances, now)
         self.exchange.load(*await self.store.exchange_state())
         control = await self.store.control_state()

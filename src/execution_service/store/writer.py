@@ -55,6 +55,7 @@ from execution_service.store.rows import (
     order_values,
     trade_values,
 )
+from execution_service.store.upstream import UpstreamTables
 
 _CHUNK = 1000
 
@@ -120,8 +121,9 @@ class UnitOfWork:
 class BatchWriter:
     """Commits units of work; see the module docstring."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, upstream: UpstreamTables | None = None) -> None:
         self._db = database
+        self.upstream = upstream  # upstream's tables, written in the same transaction
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[BatchSession]:
@@ -129,7 +131,7 @@ class BatchWriter:
         WriteConflict; nothing is written unless the block completes."""
         if self._db.backend == "postgresql":
             async with self._db.transaction(autocommit=True) as conn:
-                yield PostgresBatchSession(conn)
+                yield PostgresBatchSession(conn, self.upstream)
         else:
             async with self._db.transaction() as conn:
                 yield BatchSession(conn)
@@ -162,8 +164,9 @@ class BatchWriter:
 class BatchSession:
     """The statements of one batch's transaction, portable (SQLite)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, upstream: UpstreamTables | None = None) -> None:
         self._conn = conn
+        self._upstream = upstream
 
     @property
     def connection(self) -> AsyncConnection:
@@ -249,6 +252,8 @@ class PostgresBatchSession(BatchSession):
         assert driver.autocommit  # the batch makes its own transaction
         inserts = [(table, columns, rows) for table, columns, rows in _rows(work) if rows]
         statements = _statements(work, published)
+        if self._upstream is not None:
+            statements += self._upstream.statements(_changed_orders(work), work.effects.trades)
         if sum(len(rows) for _, _, rows in inserts) <= _ONE_TRIP_ROWS:
             try:  # (a failed statement leaves the transaction open and aborted)
                 async with driver.pipeline():
@@ -306,6 +311,13 @@ def _statements(work: UnitOfWork, published: Sequence[str]) -> list[tuple[str, t
         statements.append(("UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)",
                            (work.at, list(published))))
     return statements
+
+
+def _changed_orders(work: UnitOfWork) -> list[Order]:
+    """The orders `work` creates or changes, each once, in its final state."""
+    changed = dict(work.effects.created)
+    changed.update((order_id, order) for order_id, (order, _) in work.effects.updated.items())
+    return list(changed.values())
 
 
 def _compare_and_set_sql(update: str) -> str:
