@@ -24,7 +24,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,6 +63,7 @@ from execution_service.store.writer import (
 log = logging.getLogger(__name__)
 
 _SWEEP_CHUNK = 1000
+_LOOP_READ = frozenset({Source.STREAM, Source.REST})  # intakes the event loop reads itself
 _IDLE_WAIT_S = 0.5
 
 
@@ -131,6 +132,9 @@ class Pipeline:
         self._synthetic_s = synthetic_tape_s
         self._synthetic_notional = synthetic_notional
         self._synthetic_due = time.monotonic() + synthetic_tape_s
+        # Waits until the market-data reader has handed off every trade published so far
+        # (bus/pubsub.py); returns the moment on the reader's clock, or None.
+        self.tape_sync: Callable[[], Awaitable[datetime | None]] | None = None
 
     # Feeding it
 
@@ -143,13 +147,14 @@ class Pipeline:
         self._queued += len(envelopes)
         self._wake.set()
 
-    def on_tape(self, trades: Sequence[MarketTrade]) -> None:
-        """Trades from the market-data channel; never blocks (the oldest are dropped when the
-        pipeline is far behind: a trade not seen fills nothing, it is never invented)."""
-        now = datetime.now(UTC)
+    def on_tape(self, trades: Sequence[MarketTrade], read_at: Sequence[datetime] = ()) -> None:
+        """Trades from the market-data channel, with when each was read (now, if not given);
+        never blocks (the oldest are dropped when the pipeline is far behind: a trade not
+        seen fills nothing, it is never invented)."""
+        times = read_at or [datetime.now(UTC)] * len(trades)
         dropped = max(0, len(self._tape) + len(trades) - (self._tape.maxlen or 0))
-        self._tape.extend(Envelope(source=Source.MARKET, received_at=now, command=trade)
-                          for trade in trades)
+        self._tape.extend(Envelope(source=Source.MARKET, received_at=at, command=trade)
+                          for trade, at in zip(trades, times, strict=True))
         if dropped:
             self._metrics.tape_dropped.inc(dropped)
         self._wake.set()
@@ -210,11 +215,25 @@ class Pipeline:
             batch.extend(self._inbox.popleft())
         self._queued -= len(batch)
         self._room.set()
+        await self._sync_tape(batch)
         if self._tape:  # merged by arrival time: a trade counts for the orders that came after it
             tape = list(self._tape)
             self._tape.clear()
-            batch = list(heapq.merge(batch, tape, key=lambda envelope: envelope.received_at))
+            batch = list(heapq.merge(batch, tape, key=lambda envelope: envelope.tape_key))
         return batch
+
+    async def _sync_tape(self, batch: list[Envelope]) -> None:
+        """Have every trade published before the batch's orders on the tape, and place the
+        orders the event loop read (stream, REST) after them: the reader thread stamps the
+        trades on its own clock, and may read a trade after the loop read a later order.
+        Pub/sub orders are stamped by that same thread, in the order Redis sent them."""
+        if self.tape_sync is None or not any(e.source in _LOOP_READ for e in batch):
+            return
+        synced = await self.tape_sync()
+        if synced is not None:
+            for envelope in batch:
+                if envelope.source in _LOOP_READ:
+                    envelope.tape_at = max(envelope.received_at, synced)
 
     def _walk_the_tape(self) -> None:
         """Every `synthetic_tape_s`, trades from the random walk for orders waiting on a tape

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -106,6 +107,7 @@ class ExecutionService:
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
             journal_stream=settings.journal_stream, on_trades=self.pipeline.on_tape)
+        self.pipeline.tape_sync = functools.partial(self.pubsub.sync, self.redis)
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,

@@ -434,3 +434,33 @@ async def test_a_duplicate_this_process_never_saw_is_caught_by_the_unique_index(
 
 async def _stats(service: ExecutionService, name: str, value: int) -> bool:
     return bool(getattr(service.pipeline.stats, name) == value)
+
+
+async def test_an_order_after_a_trade_is_priced_from_that_trade_on_every_intake(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    # Each round sends a trade at a new level and, in the same round trip, an order: on
+    # pub/sub (both read by the reader thread, the order journaled) and on the stream (read
+    # by the event loop). The order came after the trade, so it fills at the trade's book.
+    async with running_service(names, sqlite_url) as service, \
+            Listener(names.results_channel) as results:
+        sent: list[Decimal] = []
+        for round_ in range(30):
+            level = Decimal(50_000 + 1_000 * round_)
+            tick = {"symbol": "BTCUSDT", "ts_ms": round_, "price": str(level), "side": "buy"}
+            order = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001",
+                     "client_id": f"stale-{round_}"}
+            async with redis_client.pipeline(transaction=False) as pipe:
+                pipe.publish(names.market_data_channel, orjson.dumps(tick))
+                if round_ % 2:
+                    pipe.xadd(names.orders_stream, order)
+                else:
+                    pipe.publish(names.orders_channel, orjson.dumps(order))
+                await pipe.execute()
+            sent.append(level)
+            await results.wait_count(round_ + 1)
+        fills = {r["client_id"]: Decimal(str(r["price"])) for r in await results.wait_count(30)}
+        stale = [(round_, level, fills[f"stale-{round_}"]) for round_, level in enumerate(sent)
+                 if not level <= fills[f"stale-{round_}"] <= level * Decimal("1.001")]
+        assert stale == [], f"filled from an earlier trade: {stale}"
+        assert service.pipeline.stats.orders_filled == 30

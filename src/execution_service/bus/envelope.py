@@ -50,6 +50,11 @@ class Envelope:
     command: Command | None = None
     reply: asyncio.Future[Reply] | None = None
     size: int | None = None
+    tape_at: datetime | None = None  # where it goes among the tape's trades, when not received_at
+
+    @property
+    def tape_key(self) -> datetime:
+        return self.tape_at or self.received_at
 
     @property
     def intake_ref(self) -> str | None:

@@ -7,18 +7,30 @@ messages off: orders go into the service's journal stream (XADD, one pipelined r
 trip per 1,000 messages or per pause in the traffic) and are executed from there like any
 stream entry, acknowledged after commit; a crash after reading loses nothing that
 reached the journal. Market data is parsed in the thread and handed to the event loop
-as the list of trades read since the last hand-off.
+as the list of trades read since the last hand-off, each stamped when it was read, with
+the same clock as the orders read beside it, and handed off before those orders are
+journaled, so an order that came after a trade is never planned before it.
+
+Orders from the stream or REST are read by the event loop, not by this thread: `sync()`
+publishes a token on a channel of this reader's own and waits until the thread reads it.
+Redis delivers a subscriber's messages in the order it processed them, so every trade
+published before the token, and so before any order the loop had already read, has
+been handed off by then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import redis
+import redis.asyncio as aioredis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.client import PubSub
 
@@ -32,7 +44,8 @@ log = logging.getLogger(__name__)
 JOURNAL_CHUNK = 1000
 _POLL_S = 0.05
 
-OnTrades = Callable[[list[MarketTrade]], None]
+OnTrades = Callable[[list[MarketTrade], list[datetime]], None]  # the trades, when each was read
+SYNC_TIMEOUT_S = 0.25
 
 
 class PubSubIntake:
@@ -54,8 +67,12 @@ class PubSubIntake:
         self._market_data = market_data_channel.encode()
         self._journal = journal_stream
         self._on_trades = on_trades
-        self._pending: list[tuple[bytes, int]] = []
+        self._sync_channel = f"{journal_stream}:sync:{uuid.uuid4().hex}".encode()
+        self._syncs: dict[bytes, asyncio.Future[datetime]] = {}
+        self._tokens = itertools.count()
+        self._pending: list[tuple[bytes, int]] = []  # raw order, microseconds when read
         self._trades: list[MarketTrade] = []
+        self._read_at: list[datetime] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,6 +81,29 @@ class PubSubIntake:
     @property
     def channels(self) -> list[bytes]:
         return [channel for channel in (self._orders, self._market_data) if channel]
+
+    async def sync(self, publisher: aioredis.Redis) -> datetime | None:
+        """Wait until every trade published before now has been handed off; return when the
+        reader saw this moment (on its clock), or None without a live subscription."""
+        if not self._market_data or not self._health.subscribed or self._loop is None:
+            return None
+        token = str(next(self._tokens)).encode()
+        synced = self._loop.create_future()
+        self._syncs[token] = synced
+        try:
+            async with asyncio.timeout(SYNC_TIMEOUT_S):
+                await publisher.publish(self._sync_channel, token)
+                read_at: datetime = await synced
+                return read_at
+        except (TimeoutError, *REDIS_DOWN):
+            return None
+        finally:
+            self._syncs.pop(token, None)
+
+    def _synced(self, token: bytes, read_at: datetime) -> None:
+        waiting = self._syncs.get(token)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(read_at)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the reader thread; market data is delivered on `loop`."""
@@ -100,7 +140,7 @@ class PubSubIntake:
     def _read(self) -> None:
         pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
-            pubsub.subscribe(*self.channels)
+            pubsub.subscribe(*self.channels, *([self._sync_channel] if self._market_data else []))
             self._flush_all()  # what was read before a reconnect
             self._health.subscribed = True
             log.info("subscribed to %s", ", ".join(c.decode() for c in self.channels))
@@ -112,30 +152,34 @@ class PubSubIntake:
                         self._flush_all()
                     message = pubsub.get_message(timeout=0)
                 self._flush_all()
-                self._hand_over_trades()
         finally:
             self._health.subscribed = False
             pubsub.close()
 
     def _handle(self, channel: bytes, data: bytes) -> None:
         if channel == self._orders:
-            self._pending.append((data, time.time_ns() // 1_000_000))
+            self._pending.append((data, time.time_ns() // 1000))
         elif channel == self._market_data:
             trade = parse_trade(data)
             if trade is not None:
                 self._trades.append(trade)
+                self._read_at.append(datetime.now(UTC))
+        elif channel == self._sync_channel and self._loop is not None:
+            self._hand_over_trades()
+            self._loop.call_soon_threadsafe(self._synced, data, datetime.now(UTC))
 
     def _flush_all(self) -> None:
+        self._hand_over_trades()  # before the orders read after them reach the journal
         while self._pending:
             batch = self._pending[:JOURNAL_CHUNK]
             pipe = self._client.pipeline(transaction=False)
-            for data, received_ms in batch:
-                pipe.xadd(self._journal, {"data": data, "received_ms": received_ms})
+            for data, received_us in batch:
+                pipe.xadd(self._journal, {"data": data, "received_us": received_us})
             pipe.execute()
             del self._pending[:len(batch)]
             self.journaled += len(batch)
 
     def _hand_over_trades(self) -> None:
         if self._trades and self._loop is not None:
-            trades, self._trades = self._trades, []
-            self._loop.call_soon_threadsafe(self._on_trades, trades)
+            trades, read_at, self._trades, self._read_at = self._trades, self._read_at, [], []
+            self._loop.call_soon_threadsafe(self._on_trades, trades, read_at)

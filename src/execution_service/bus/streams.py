@@ -188,11 +188,14 @@ class StreamIntake:
 
 
 def _unwrap_journal_entry(envelope: Envelope, fields: dict[bytes, bytes]) -> None:
-    """A journal entry holds the raw pub/sub message and the moment it was read."""
+    """A journal entry holds the raw pub/sub message and the moment it was read (in
+    microseconds; entries journaled by earlier versions, in milliseconds)."""
     envelope.payload = fields.get(b"data", b"")
-    stamp = fields.get(b"received_ms", b"")
-    if stamp.isdigit():
-        envelope.received_at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+    for name, per_second in ((b"received_us", 1_000_000), (b"received_ms", 1000)):
+        stamp = fields.get(name, b"")
+        if stamp.isdigit():
+            envelope.received_at = datetime.fromtimestamp(int(stamp) / per_second, UTC)
+            return
 
 
 def _text(value: bytes | str) -> str:
