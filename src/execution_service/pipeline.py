@@ -219,7 +219,8 @@ class Pipeline:
         if self._tape:  # merged by arrival time: a trade counts for the orders that came after it
             tape = list(self._tape)
             self._tape.clear()
-            batch = list(heapq.merge(batch, tape, key=lambda envelope: envelope.tape_key))
+            # On a tie (one microsecond) the trade goes first: it was read first.
+            batch = list(heapq.merge(tape, batch, key=lambda envelope: envelope.tape_key))
         return batch
 
     async def _sync_tape(self, batch: list[Envelope]) -> None:
