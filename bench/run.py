@@ -131,7 +131,9 @@ class Database:
 
     def count_orders(self) -> int:
         if self.kind == "postgresql":
-            with psycopg.connect(self.url) as conn:
+            # The service's own schema (DATABASE_SCHEMA's default), or public for a build
+            # from before it had one (a before/after comparison).
+            with psycopg.connect(self.url, options="-c search_path=execution,public") as conn:
                 row = conn.execute("SELECT count(*) FROM orders").fetchone()
         else:
             import sqlite3
