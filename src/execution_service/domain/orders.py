@@ -75,7 +75,6 @@ class ErrorCode(StrEnum):
     KILL_SWITCH = "KILL_SWITCH"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     ORDER_NOT_OPEN = "ORDER_NOT_OPEN"
-    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
     FILTER_FAILURE = "FILTER_FAILURE"  # an exchange filter: LOT_SIZE, MIN_NOTIONAL, ...
     WOULD_TAKE = "WOULD_TAKE"  # a LIMIT_MAKER that would match at once
     WOULD_TRIGGER = "WOULD_TRIGGER"  # a stop whose price has already traded

@@ -63,9 +63,6 @@ class Account:
     def credit(self, asset: str, amount: Decimal) -> None:
         self._move(asset, amount, ZERO)
 
-    def debit(self, asset: str, amount: Decimal) -> None:
-        self._move(asset, -amount, ZERO)
-
     def lock(self, asset: str, amount: Decimal) -> None:
         """Set `amount` aside for an order (from free to locked)."""
         self._move(asset, -amount, amount)

@@ -18,8 +18,6 @@ from execution_service.store.database import Database
 from execution_service.store.rows import order_from_row, position_from_row, trade_from_row
 from execution_service.store.writer import BatchWriter, UnitOfWork
 
-_CHUNK = 500
-
 
 @dataclass(frozen=True, slots=True)
 class OrderDetail:
