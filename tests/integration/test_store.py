@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -262,3 +263,14 @@ async def test_exchange_state_holds_balances_positions_and_only_open_orders(
 
 def vars_of(effects: Effects) -> dict[str, object]:
     return {"created": effects.created, "events": effects.events}
+
+
+async def test_instances_starting_at_once_on_a_new_database_all_migrate(postgres_url: str) -> None:
+    # Two instances started together both created the schema: CREATE SCHEMA IF NOT EXISTS
+    # is no guard against a concurrent one (a unique violation in pg_namespace; found by
+    # the two-instance fault test).
+    databases = [database_for(postgres_url) for _ in range(6)]
+    await asyncio.gather(*(db.migrate() for db in databases))
+    async with databases[0].transaction() as conn:
+        assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+    await asyncio.gather(*(db.dispose() for db in databases))

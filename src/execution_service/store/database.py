@@ -24,6 +24,8 @@ from execution_service.domain.codec import dumps
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 
 MIGRATIONS = "execution_service.store:migrations"
+# Any fixed number: it serializes the migrations of several instances starting at once.
+_MIGRATION_LOCK = 7_215_040_001
 # A deadlock or serialization failure: another writer won; the server is fine.
 _LOST_RACE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
@@ -88,7 +90,10 @@ class Database:
         """Create the schema if need be and apply every Alembic migration not yet applied
         (idempotent); the migration history lives in the schema too."""
         async with self.transaction() as conn:
-            if self.schema:
+            if self.backend == "postgresql":  # instances starting at once take turns
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _MIGRATION_LOCK})
+            if self.schema:  # (IF NOT EXISTS alone is no guard against a concurrent CREATE)
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             await conn.run_sync(_upgrade)
 
