@@ -211,6 +211,8 @@ async def bench_service(args: argparse.Namespace) -> Run:
     names = bench_names()
     database = Database(args.db, workdir)
     port = free_port()
+    if not args.market_data:
+        names["MARKET_DATA_CHANNEL"] = ""
     env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
            "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
            "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
@@ -375,6 +377,8 @@ def main() -> None:
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
                         help="also run the seed's design (default: for flat-out runs)")
     parser.add_argument("--curve", action="store_true", help="the scaling curve")
+    parser.add_argument("--no-market-data", dest="market_data", action="store_false",
+                        help="no market-data channel (and so no tape sync before batches)")
     args = parser.parse_args()
     if args.curve:
         curve(args)
