@@ -25,7 +25,6 @@ from execution_service.config import load_settings
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
 from execution_service.service import build_exchange
 from execution_service.store.database import Database
-from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter
 from plan import batch  # bench/plan.py and bench/run.py, beside this script
 from run import Database as BenchDatabase
@@ -40,7 +39,7 @@ async def measure(url: str, sizes: list[int], batches: int) -> None:
     rng = random.Random(1)
     exchange = build_exchange(settings, MarketPrices(REFERENCE_PRICES, rng,
                                                      settings.price_volatility_bps, 60), rng)
-    exchange.load(*await Store(database, writer).exchange_state())
+    exchange.load(*await writer.exchange_state())
     planner = BatchPlanner(exchange)
     for size in sizes:
         walls, cpus = [], []

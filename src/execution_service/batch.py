@@ -23,13 +23,15 @@ from execution_service.domain.commands import (
     Command,
     MarketTrade,
     SetKillSwitch,
+    SnapshotEquity,
     SubmitOrder,
+    Tick,
 )
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus
 from execution_service.domain.states import IllegalTransition
 from execution_service.engine.exchange import Intake, PaperExchange, Result
 from execution_service.errors import InvalidMessage
-from execution_service.store.writer import OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +209,9 @@ class _Known:
 class BatchPlanner:
     """Plans batches against the exchange."""
 
-    def __init__(self, exchange: PaperExchange) -> None:
+    def __init__(self, exchange: PaperExchange, equity_quote: str = "USDT") -> None:
         self.exchange = exchange
+        self.equity_quote = equity_quote  # the asset equity snapshots are valued in
 
     def plan(
         self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime,
@@ -219,7 +222,8 @@ class BatchPlanner:
         plan = Plan(work=UnitOfWork(at=now), kill_switch=kill_switch)
         known = _Known(stored, rejected or set())
         self.exchange.begin()
-        self._guarded(plan, self.exchange.advance, now)
+        self._guarded(plan, self.exchange.advance, now)  # every batch runs the due timers
+        snapshot = False
         for envelope, command in decoded:
             if envelope.entry is not None:
                 plan.acks.append(envelope.entry)
@@ -231,10 +235,17 @@ class BatchPlanner:
                 self._guarded(plan, self._submit, plan, known, envelope, command)
             elif isinstance(command, CancelOrder):
                 self._guarded(plan, self._cancel, plan, known, envelope, command, now)
-            else:
+            elif isinstance(command, SetKillSwitch):
                 self._kill_switch(plan, envelope, command, now)
+            elif isinstance(command, SnapshotEquity):
+                snapshot = True
+            else:
+                assert isinstance(command, Tick)  # nothing more to do: advance() ran them
         effects = self.exchange.end()
         plan.work.effects = effects
+        if snapshot:
+            plan.work.equity.append(EquitySnapshot(
+                now, self.equity_quote, *self.exchange.valuation(self.equity_quote)))
         for result in effects.results:
             plan.work.outbox.append(OutboxMessage.of(result.event_id, result.order.order_id,
                                                      result.message, plan.work.at))

@@ -54,7 +54,8 @@ from execution_service.pipeline import Pipeline, Stats
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.upstream import find_upstream_tables
-from execution_service.store.writer import BatchWriter, UnitOfWork
+from execution_service.store.writer import BatchWriter
+from execution_service.work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,10 @@ class ExecutionService:
             fills_stream=settings.fills_stream, fills_maxlen=settings.fills_stream_maxlen,
             group=settings.consumer_group, journal_stream=settings.journal_stream)
         self.pipeline = Pipeline(
-            BatchPlanner(self.exchange), self.store, self.writer, self.publisher, self.health,
-            self.metrics, kill_switch=KillSwitch(), batch_max=settings.batch_max_orders,
-            max_message_bytes=settings.max_message_bytes, tape_max=settings.tape_buffer,
-            equity_interval_s=settings.equity_interval_s,
-            equity_quote=settings.equity_quote_asset,
+            BatchPlanner(self.exchange, settings.equity_quote_asset), self.writer,
+            self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
+            batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes,
+            tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional)
         self.pubsub = PubSubIntake(
@@ -220,7 +220,7 @@ class ExecutionService:
             log.info("writing each order into upstream's %s.orders%s too", self.writer.upstream.schema,
                      " and .trades" if self.writer.upstream.trades else "")
         await self.writer.open_account(self.settings.initial_balances, now)
-        self.exchange.load(*await self.store.exchange_state())
+        self.exchange.load(*await self.writer.exchange_state())
         control = await self.store.control_state()
         self.pipeline.kill_switch = KillSwitch.from_dict(control.get(KILL_SWITCH_KEY))
         self._control_watcher = ControlWatcher(

@@ -19,7 +19,8 @@ from execution_service.domain.orders import Source
 from execution_service.errors import WriteConflict
 from execution_service.service import ExecutionService
 from execution_service.store import tables
-from execution_service.store.writer import BatchSession, UnitOfWork
+from execution_service.store.writer import BatchSession
+from execution_service.work import UnitOfWork
 from tests.helpers import Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
 

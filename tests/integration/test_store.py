@@ -28,7 +28,8 @@ from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
-from execution_service.store.writer import BatchWriter, OutboxMessage, UnitOfWork
+from execution_service.store.writer import BatchWriter
+from execution_service.work import OutboxMessage, UnitOfWork
 from tests.helpers import database_for
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
@@ -139,7 +140,7 @@ async def test_failed_batch_leaves_nothing_behind(store: Store, writer: BatchWri
     with pytest.raises(WriteConflict):
         await writer.commit(batch)
     assert await store.get_order_by_id("MOCK_new") is None
-    assert await store.unsent_results(10) == []
+    assert await writer.unsent(10) == []
 
 
 async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -> None:
@@ -157,7 +158,7 @@ async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -
                     BalanceChange("USDT", stale, changed("50"))]),
                 outbox=[OutboxMessage.of("MOCK_lost:1", "MOCK_lost", {"x": 1}, NOW)]))
     assert await store.get_order_by_id("MOCK_lost") is None
-    assert await store.unsent_results(10) == []
+    assert await writer.unsent(10) == []
     for i in range(6):  # every pooled connection was left usable
         await writer.commit(UnitOfWork(at=NOW, effects=stored(order(f"MOCK_next{i}"))))
     assert await store.get_order_by_id("MOCK_next5") is not None
@@ -182,11 +183,11 @@ async def test_open_account_only_once(store: Store, writer: BatchWriter) -> None
 async def test_outbox_unsent_until_marked(store: Store, writer: BatchWriter) -> None:
     messages = [OutboxMessage.of(f"e{i}", None, {"n": Decimal(i) / 3}, NOW) for i in range(3)]
     await writer.commit(UnitOfWork(at=NOW, outbox=messages))
-    unsent = await store.unsent_results(10)
+    unsent = await writer.unsent(10)
     assert [row.event_id for row in unsent] == ["e0", "e1", "e2"]
     assert unsent[1].payload == messages[1].payload
     await writer.mark_sent(["e0", "e2"], NOW)
-    assert [row.event_id for row in await store.unsent_results(10)] == ["e1"]
+    assert [row.event_id for row in await writer.unsent(10)] == ["e1"]
     assert await store.count_unsent() == 1
 
 
@@ -250,7 +251,7 @@ async def test_exchange_state_holds_balances_positions_and_only_open_orders(
                         Decimal("-1.5"), Decimal("0.04"), "USDT", 1, NOW)
     await writer.commit(UnitOfWork(at=NOW, effects=Effects(
         **vars_of(stored(resting, order("MOCK_done"))), positions=[PositionChange(0, position)])))
-    balances, positions, open_orders = await store.exchange_state()
+    balances, positions, open_orders = await writer.exchange_state()
     assert balances == {"USDT": Amounts(Decimal(100), Decimal(0))}
     assert positions == [position]
     assert [o.order_id for o in open_orders] == ["MOCK_open"]

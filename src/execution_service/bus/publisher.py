@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio import Redis
@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from execution_service.bus.envelope import EntryRef
 from execution_service.domain.codec import stream_fields
-from execution_service.store.writer import OutboxMessage
+from execution_service.work import OutboxMessage
 
 # KEYS: the fills stream, then the streams whose entries are acknowledged.
 # ARGV: channel ('' for none), fills maxlen ('' for no fills stream), consumer group,
@@ -54,6 +54,13 @@ end
 return redis.status_reply('OK')
 """
 _SHA = hashlib.sha1(_PUBLISH_BATCH.encode()).hexdigest()  # how EVALSHA names it
+
+
+class Publisher(Protocol):
+    """Where committed results go: `ResultPublisher`, or `bus/recording.py`'s fake."""
+
+    async def publish(self, messages: Sequence[OutboxMessage], acks: Sequence[EntryRef]) -> None:
+        ...
 
 
 class ResultPublisher:

@@ -63,4 +63,14 @@ class MarketTrade:
     synthetic: bool = False
 
 
-Command = SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade
+@dataclass(frozen=True, slots=True)
+class SnapshotEquity:
+    """Store the account's value (the equity timer): taken after the batch's other commands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """An exchange timer is due (a latency delay, a good-till-date): a batch runs for it."""
+
+
+Command = SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade | SnapshotEquity | Tick

@@ -88,6 +88,7 @@ class Source(StrEnum):
     REST = "rest"
     CONTROL = "control"
     MARKET = "market"  # trades on the market-data channel
+    TIMER = "timer"  # the service's own timers (pipeline/timers.py)
 
 
 class Liquidity(StrEnum):

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import Float, cast, func, select
 
 from execution_service.domain.orders import Order, OrderStatus, Trade
-from execution_service.engine.account import Amounts
 from execution_service.engine.exchange import Effects, OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.rows import order_from_row, position_from_row, trade_from_row
-from execution_service.store.writer import BatchWriter, UnitOfWork
+from execution_service.store.writer import BatchWriter
+from execution_service.work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +24,6 @@ class OrderDetail:
     order: Order
     trades: list[Trade]
     events: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class UnsentResult:
-    event_id: str
-    payload: bytes
 
 
 class Store:
@@ -117,18 +111,6 @@ class Store:
                 select(tables.balances).order_by(tables.balances.c.asset))).mappings().all()
         return {row["asset"]: {"free": row["free"], "locked": row["locked"]} for row in rows}
 
-    async def exchange_state(self) -> tuple[dict[str, Amounts], list[Position], list[Order]]:
-        """What the exchange resumes from: balances, positions and the open orders."""
-        open_statuses = [s.value for s in OrderStatus if s.is_open]
-        async with self.database.transaction() as conn:
-            balances = (await conn.execute(select(tables.balances))).mappings().all()
-            positions = (await conn.execute(select(tables.positions))).mappings().all()
-            orders = (await conn.execute(select(tables.orders).where(
-                tables.orders.c.status.in_(open_statuses)))).mappings().all()
-        return ({row["asset"]: Amounts(row["free"], row["locked"]) for row in balances},
-                [position_from_row(row) for row in positions],
-                [order_from_row(row) for row in orders])
-
     async def get_positions(self) -> list[Position]:
         async with self.database.transaction() as conn:
             rows = (await conn.execute(
@@ -145,15 +127,6 @@ class Store:
             rows = (await conn.execute(query)).mappings().all()
         return [{"at": row["at"].isoformat(), "quote_asset": row["quote_asset"],
                  "equity": row["equity"], "unpriced": row["unpriced"]} for row in reversed(rows)]
-
-    async def unsent_results(self, limit: int) -> list[UnsentResult]:
-        """The oldest outbox messages not yet published."""
-        query = (select(tables.outbox.c.event_id, tables.outbox.c.payload)
-                 .where(tables.outbox.c.sent_at.is_(None))
-                 .order_by(tables.outbox.c.id).limit(limit))
-        async with self.database.transaction() as conn:
-            rows = (await conn.execute(query)).all()
-        return [UnsentResult(event_id, payload.encode()) for event_id, payload in rows]
 
     async def count_unsent(self) -> int:
         query = select(func.count()).select_from(tables.outbox).where(

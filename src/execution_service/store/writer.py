@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 import psycopg
 from sqlalchemy import (
     JSON,
@@ -42,10 +42,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from execution_service.domain.codec import dumps
-from execution_service.domain.orders import ZERO, Order, Source
-from execution_service.engine.account import BalanceChange
-from execution_service.engine.exchange import Effects, OrderEvent
-from execution_service.engine.positions import PositionChange
+from execution_service.domain.orders import ZERO, Order, OrderStatus
+from execution_service.engine.account import Amounts, BalanceChange
+from execution_service.engine.exchange import OrderEvent
+from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.store import pg_batch, tables
 from execution_service.store.database import Database
@@ -54,73 +54,46 @@ from execution_service.store.rows import (
     TRADE_COLUMNS,
     order_from_row,
     order_values,
+    position_from_row,
     trade_values,
 )
 from execution_service.store.upstream import UpstreamTables
+from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
 
 _CHUNK = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A result to publish once its transaction has committed."""
+class Session(Protocol):
+    """One batch's transaction: look up, then write (`BatchWriter.session()`)."""
 
-    event_id: str
-    order_id: str | None
-    result: dict[str, Any]
-    payload: bytes  # the result as JSON, serialized once
-    created_at: datetime
+    async def find_orders(self, client_ids: Iterable[str], intake_refs: Iterable[str],
+                          order_ids: Iterable[str]) -> list[Order]: ...
 
-    @classmethod
-    def of(cls, event_id: str, order_id: str | None, result: dict[str, Any],
-           created_at: datetime) -> OutboxMessage:
-        return cls(event_id, order_id, result, dumps(result), created_at)
+    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]: ...
+
+    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedMessage:
-    """An intake payload that could not become a command, kept for inspection."""
+class PipelineStore(Protocol):
+    """What the pipeline needs of the store: `BatchWriter`, or `store/memory.py`'s fake."""
 
-    source: Source
-    intake_ref: str | None
-    client_id: str | None
-    payload: bytes
-    payload_bytes: int
-    reason: str
-    received_at: datetime
-    fingerprint: str | None = None  # with `client_id`: a copy of it is not kept again
+    def session(self) -> AbstractAsyncContextManager[Session]: ...
 
+    async def commit(self, work: UnitOfWork) -> None: ...
 
-@dataclass(frozen=True, slots=True)
-class EquitySnapshot:
-    """The account's value in one quote asset at one moment (`GET /equity`)."""
+    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None: ...
 
-    at: datetime
-    quote_asset: str
-    equity: Decimal
-    unpriced: list[str]  # assets held that have no price in the quote asset
-    detail: dict[str, Any]
+    async def unsent(self, limit: int) -> list[OutboxMessage]: ...
+
+    async def exchange_state(self) -> ExchangeState: ...
 
 
-@dataclass(slots=True)
-class UnitOfWork:
-    """Everything one batch changes, committed together or not at all."""
-
-    at: datetime
-    effects: Effects = field(default_factory=Effects)
-    outbox: list[OutboxMessage] = field(default_factory=list)
-    rejected: list[RejectedMessage] = field(default_factory=list)
-    control: dict[str, Any] = field(default_factory=dict)
-    equity: list[EquitySnapshot] = field(default_factory=list)
-
-    def is_empty(self) -> bool:
-        e = self.effects
-        return not (e.created or e.updated or e.trades or e.events or e.balances or e.positions
-                    or self.outbox or self.rejected or self.control or self.equity)
+ExchangeState = tuple[dict[str, Amounts], list[Position], list[Order]]
 
 
 class BatchWriter:
-    """Commits units of work; see the module docstring."""
+    """Commits units of work, and reads what the pipeline resumes from; see the module
+    docstring."""
 
     def __init__(self, database: Database, upstream: UpstreamTables | None = None) -> None:
         self._db = database
@@ -148,6 +121,29 @@ class BatchWriter:
         """Record that these outbox messages reached Redis."""
         async with self.session() as session:
             await session.mark_sent(event_ids, at)
+
+    async def unsent(self, limit: int) -> list[OutboxMessage]:
+        """The oldest outbox messages not yet published."""
+        query = (select(tables.outbox.c.event_id, tables.outbox.c.order_id,
+                        tables.outbox.c.payload, tables.outbox.c.created_at)
+                 .where(tables.outbox.c.sent_at.is_(None))
+                 .order_by(tables.outbox.c.id).limit(limit))
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(query)).all()
+        return [OutboxMessage(event_id, order_id, orjson.loads(payload), payload.encode(), at)
+                for event_id, order_id, payload, at in rows]
+
+    async def exchange_state(self) -> ExchangeState:
+        """What the exchange resumes from: balances, positions and the open orders."""
+        open_statuses = [s.value for s in OrderStatus if s.is_open]
+        async with self._db.transaction() as conn:
+            balances = (await conn.execute(select(tables.balances))).mappings().all()
+            positions = (await conn.execute(select(tables.positions))).mappings().all()
+            orders = (await conn.execute(select(tables.orders).where(
+                tables.orders.c.status.in_(open_statuses)))).mappings().all()
+        return ({row["asset"]: Amounts(row["free"], row["locked"]) for row in balances},
+                [position_from_row(row) for row in positions],
+                [order_from_row(row) for row in orders])
 
     async def open_account(self, initial: dict[str, Decimal], at: datetime) -> None:
         """Give a new account its initial balances; an account that exists is left alone."""

@@ -1,0 +1,295 @@
+"""The commit loop: one batch at a time, planned, committed, answered, handed to the relay.
+
+One task runs it, so batches are strictly ordered and the account has one writer. Its
+ordering rule, in `_process`: a batch is committed, then its REST callers are answered,
+then its results are published and its intake entries acknowledged (by the relay, while
+the next batch is planned and committed), then they are marked sent (with that next
+commit). Nothing is acknowledged before its batch commits. While the database is away
+the batch in hand is retried with backoff and the inbox fills, which stops the intakes
+reading; a batch that fails for another reason is run again one command at a time, and a
+command that fails on its own is quarantined in `rejected_messages`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from redis.backoff import ExponentialWithJitterBackoff
+
+from execution_service.batch import (
+    BatchPlanner,
+    Decoded,
+    KillSwitch,
+    Plan,
+    RecentKeys,
+    decode,
+    invalid_client_ids,
+    lookup_keys,
+)
+from execution_service.bus.envelope import Envelope, Reply
+from execution_service.bus.health import Health
+from execution_service.bus.publisher import Publisher
+from execution_service.clock import Clock, SystemClock
+from execution_service.domain.commands import MarketTrade
+from execution_service.errors import DatabaseUnavailable, WriteConflict
+from execution_service.metrics import Metrics
+from execution_service.pipeline.inbox import Inbox, TapeSync
+from execution_service.pipeline.relay import OutboxRelay
+from execution_service.pipeline.timers import Timers
+from execution_service.store.writer import PipelineStore
+from execution_service.work import RejectedMessage, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Stats:
+    """The seed's counters since start, shown on /status."""
+
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    orders_received: int = 0
+    orders_filled: int = 0
+    orders_rejected: int = 0
+    duplicates: int = 0
+    batches: int = 0
+
+
+class Pipeline:
+    """Commands in (`deliver`, `on_tape`, `submit`), committed results out; see the
+    package docstring."""
+
+    def __init__(
+        self,
+        planner: BatchPlanner,
+        store: PipelineStore,
+        publisher: Publisher,
+        health: Health,
+        metrics: Metrics,
+        *,
+        kill_switch: KillSwitch,
+        batch_max: int,
+        max_message_bytes: int,
+        inbox_batches: int = 4,
+        tape_max: int = 100_000,
+        equity_interval_s: float = 60.0,
+        synthetic_tape_s: float = 0.0,
+        synthetic_notional: Decimal = Decimal(10_000),
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._planner = planner
+        self._exchange = planner.exchange
+        self._store = store
+        self._health = health
+        self._metrics = metrics
+        self.kill_switch = kill_switch
+        self._max_message_bytes = max_message_bytes
+        self.inbox = Inbox(batch_max=batch_max, capacity=inbox_batches * batch_max,
+                           tape_max=tape_max, clock=self._clock,
+                           on_dropped=metrics.tape_dropped.inc)
+        self.relay = OutboxRelay(publisher, store, health, metrics, self._clock)
+        self._timers = Timers(self._exchange, self._clock, equity_interval_s=equity_interval_s,
+                              synthetic_tape_s=synthetic_tape_s,
+                              synthetic_notional=synthetic_notional)
+        self.stats = Stats(start_time=self._clock.now())
+        self._closing = False
+        self._give_up_at = float("inf")
+        self._reload = False  # the exchange's state may be ahead of the database
+        self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
+
+    # Feeding it
+
+    async def deliver(self, envelopes: list[Envelope]) -> None:
+        """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
+        await self.inbox.deliver(envelopes)
+
+    def on_tape(self, trades: Sequence[MarketTrade], read_at: Sequence[datetime] = ()) -> None:
+        """Trades from the market-data channel; never blocks (see pipeline/inbox.py)."""
+        self.inbox.on_tape(trades, read_at)
+
+    @property
+    def tape_sync(self) -> TapeSync | None:
+        return self.inbox.tape_sync
+
+    @tape_sync.setter
+    def tape_sync(self, sync: TapeSync | None) -> None:
+        self.inbox.tape_sync = sync
+
+    async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:
+        """Run one envelope through the pipeline and wait for its committed answer."""
+        if self._closing:
+            return Reply("unavailable", {"error_message": "the service is shutting down"})
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        envelope.reply = reply
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.deliver([envelope])
+                return await reply
+        except TimeoutError:
+            return Reply("unavailable", {
+                "error_message": f"not committed within {timeout_s:g} s (database unavailable?);"
+                                 " it may still execute: retry with the same client_id"})
+
+    # Reading its state (what the last committed batch left)
+
+    @property
+    def equity_quote(self) -> str:
+        return self._planner.equity_quote
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        return self._exchange.prices.last(symbol)
+
+    def valuation(self) -> tuple[Decimal, list[str], dict[str, Any]]:
+        return self._exchange.valuation(self.equity_quote)
+
+    # Running it
+
+    async def run(self) -> None:
+        """Process batches until `close()` and the inbox is empty."""
+        while True:
+            if not self._closing:
+                commands, trades = self._timers.due()
+                self.inbox.on_timer(commands)
+                if trades:
+                    self.inbox.on_tape(trades)
+                await self.inbox.wait(self._timers.next_in())
+            if batch := await self.inbox.take():
+                await self._process(batch)
+            else:  # idle, or finishing
+                await self.relay.idle()
+                if self._closing:
+                    return
+            await self.relay.sweep()
+
+    def close(self, timeout_s: float) -> None:
+        """Stop taking REST orders; finish what is queued, giving up on the database after `timeout_s`."""
+        self._closing = True
+        self._give_up_at = self._clock.monotonic() + timeout_s
+        self.inbox.wake()
+
+    async def _process(self, envelopes: list[Envelope]) -> None:
+        decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
+        try:
+            plan = await self._commit(decoded)
+        except Exception:
+            log.exception("batch of %d failed unexpectedly; retrying one by one", len(decoded))
+            await self._process_singly(decoded)
+            return
+        if plan is None:
+            for envelope in envelopes:
+                envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
+            return
+        self.kill_switch = plan.kill_switch
+        for envelope, reply in plan.replies:
+            envelope.answer(reply)
+        self._count(plan)
+        await self.relay.send(plan.work.outbox, plan.acks, plan.answered)
+
+    async def _commit(self, decoded: list[Decoded]) -> Plan | None:
+        """Plan and commit, retrying while the database is away; None if shutdown cut it short."""
+        backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        conflict_backoff = ExponentialWithJitterBackoff(base=0.005, cap=0.2)
+        outages = conflicts = 0
+        while True:
+            try:
+                if self._reload:
+                    self._exchange.load(*await self._store.exchange_state())
+                    self._reload = False
+                started = self._clock.monotonic()
+                published = self.relay.published()
+                async with self._store.session() as session:
+                    # After a conflict (perhaps a duplicate this process had not seen): every key.
+                    keys = lookup_keys(decoded, None if conflicts else self._recent)
+                    stored = await session.find_orders(*keys)
+                    invalid_ids = invalid_client_ids(decoded)
+                    rejected = await session.find_rejected(invalid_ids) if invalid_ids else set()
+                    self._reload = True  # until the commit succeeds
+                    plan = self._planner.plan(decoded, stored, self.kill_switch,
+                                              self._clock.now(), rejected)
+                    await session.write(plan.work, published)
+                self._reload = False
+                self._recent.add(plan.work.effects.created.values())
+                self.relay.marked(len(published))
+                self._metrics.db_commit.observe(self._clock.monotonic() - started)
+                if not self._health.db_connected:
+                    log.info("database back; committed the batch held for %d retries", outages)
+                self._health.db_up()
+                return plan
+            except DatabaseUnavailable as exc:
+                outages += 1
+                if self._health.db_connected:
+                    log.warning("database unavailable (%s); holding %d commands", exc, len(decoded))
+                self._health.db_down(exc)
+                if self._giving_up(decoded):
+                    return None
+                await asyncio.sleep(backoff.compute(outages))
+            except WriteConflict as exc:
+                # Another instance wrote first (a balance, a client_id, a deadlock between
+                # the two): never the commands' fault, so the batch is run again, with a
+                # growing random pause so that two instances stop colliding.
+                conflicts += 1
+                if conflicts == 1 or conflicts % 20 == 0:
+                    log.info("write conflict (%s); re-reading and running the batch again "
+                             "(attempt %d)", exc, conflicts + 1)
+                if self._giving_up(decoded):
+                    return None
+                await asyncio.sleep(conflict_backoff.compute(conflicts))
+
+    def _giving_up(self, decoded: list[Decoded]) -> bool:
+        """Whether shutdown has run out of time for this batch."""
+        if self._clock.monotonic() < self._give_up_at:
+            return False
+        log.warning("shutting down with %d uncommitted commands; they stay unacknowledged "
+                    "and will be redelivered", len(decoded))
+        return True
+
+    async def _process_singly(self, decoded: list[Decoded]) -> None:
+        if len(decoded) > 1:
+            for item in decoded:
+                await self._process([item[0]])
+            return
+        envelope, _command = decoded[0]
+        await self._quarantine(envelope)
+
+    async def _quarantine(self, envelope: Envelope) -> None:
+        """Keep a message that fails on its own in rejected_messages, so it cannot block the intake."""
+        raw = envelope.raw_bytes()
+        now = self._clock.now()
+        work = UnitOfWork(at=now, rejected=[RejectedMessage(
+            source=envelope.source, intake_ref=envelope.intake_ref, client_id=None,
+            payload=raw[:65_536], payload_bytes=len(raw),
+            reason="internal error while executing; see the service log", received_at=now)])
+        try:
+            await self._store.commit(work)
+        except Exception:
+            log.exception("could not quarantine a failing message; it stays pending")
+            envelope.answer(Reply("unavailable", {"error_message": "internal error"}))
+            return
+        envelope.answer(Reply("invalid", {"error_code": "INTERNAL_ERROR",
+                                          "error_message": "internal error while executing"}))
+        await self.relay.send([], [envelope.entry] if envelope.entry else [])
+
+    def _count(self, plan: Plan) -> None:
+        received = sum(plan.received.values())
+        rejected = sum(plan.rejected.values())
+        self.stats.orders_received += received
+        self.stats.orders_filled += plan.filled
+        self.stats.orders_rejected += rejected
+        self.stats.duplicates += plan.duplicates
+        self.stats.batches += 1
+        for source, count in plan.received.items():
+            self._metrics.orders_received.labels(source).inc(count)
+        for source, count in plan.messages.items():
+            self._metrics.order_messages.labels(source).inc(count)
+        for reason, count in plan.rejected.items():
+            self._metrics.orders_rejected.labels(reason).inc(count)
+        self._metrics.orders_filled.inc(plan.filled)
+        self._metrics.duplicates.inc(plan.duplicates)
+        self._metrics.illegal_transitions.inc(plan.illegal)
+        self._metrics.batch_size.observe(len(plan.replies))
