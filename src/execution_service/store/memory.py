@@ -1,0 +1,130 @@
+"""A `PipelineStore` in memory, for tests of the pipeline without a database.
+
+It keeps what the real store keeps and refuses what the real store refuses: a duplicate
+client id with the same fingerprint, or an order, balance or position that changed since
+the batch read it (`WriteConflict`); a batch is applied whole or not at all. Set `down`
+to make it answer like a database that is away (`DatabaseUnavailable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from execution_service.domain.orders import Order, Trade
+from execution_service.engine.account import Amounts
+from execution_service.engine.exchange import OrderEvent
+from execution_service.engine.positions import Position
+from execution_service.errors import DatabaseUnavailable, WriteConflict
+from execution_service.store.writer import ExchangeState, PipelineStore
+from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    message: OutboxMessage
+    sent_at: datetime | None = None
+
+
+@dataclass
+class MemoryStore:
+    orders: dict[str, Order] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
+    balances: dict[str, Amounts] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    rejected: list[RejectedMessage] = field(default_factory=list)
+    control: dict[str, object] = field(default_factory=dict)
+    equity: list[EquitySnapshot] = field(default_factory=list)
+    writes: list[tuple[UnitOfWork, list[str]]] = field(default_factory=list)  # each commit
+    down: bool = False
+
+    def open_account(self, initial: dict[str, Decimal]) -> None:
+        self.balances = {asset: Amounts(amount) for asset, amount in initial.items()}
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[MemorySession]:
+        self._check()
+        yield MemorySession(self)
+
+    async def commit(self, work: UnitOfWork) -> None:
+        async with self.session() as session:
+            await session.write(work)
+
+    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
+        self._check()
+        marking = set(event_ids)
+        for row in self.outbox:
+            if row.message.event_id in marking:
+                row.sent_at = at
+
+    async def unsent(self, limit: int) -> list[OutboxMessage]:
+        self._check()
+        return [row.message for row in self.outbox if row.sent_at is None][:limit]
+
+    async def exchange_state(self) -> ExchangeState:
+        self._check()
+        return (dict(self.balances), list(self.positions.values()),
+                [order for order in self.orders.values() if order.status.is_open])
+
+    def _check(self) -> None:
+        if self.down:
+            raise DatabaseUnavailable("the in-memory database is down")
+
+
+class MemorySession:
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def find_orders(self, client_ids: Iterable[str], intake_refs: Iterable[str],
+                          order_ids: Iterable[str]) -> list[Order]:
+        clients, refs, ids = set(client_ids), set(intake_refs), set(order_ids)
+        return [order for order in self._store.orders.values()
+                if order.client_id in clients or order.intake_ref in refs
+                or order.order_id in ids]
+
+    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
+        wanted = set(client_ids)
+        return {(message.client_id, message.fingerprint) for message in self._store.rejected
+                if message.client_id in wanted and message.fingerprint is not None}
+
+    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
+        store, effects = self._store, work.effects
+        store._check()
+        for order in effects.created.values():  # every check first: all or nothing
+            if order.order_id in store.orders or any(
+                    order.client_id and (stored.client_id, stored.fingerprint)
+                    == (order.client_id, order.fingerprint) for stored in store.orders.values()):
+                raise WriteConflict(f"order {order.order_id} exists")
+        for order, version in effects.updated.values():
+            if store.orders[order.order_id].version != version:
+                raise WriteConflict(f"order {order.order_id} changed meanwhile")
+        for change in effects.balances:
+            if store.balances.get(change.asset) != change.previous:
+                raise WriteConflict(f"balance of {change.asset} changed meanwhile")
+        for position_change in effects.positions:
+            stored_position = store.positions.get(position_change.position.symbol)
+            if (stored_position.version if stored_position else 0) != position_change.previous_version:
+                raise WriteConflict(f"position in {position_change.position.symbol} changed meanwhile")
+        store.orders.update(effects.created)
+        store.orders.update((order_id, order) for order_id, (order, _) in effects.updated.items())
+        store.trades += effects.trades
+        store.events += effects.events
+        store.balances.update((change.asset, change.new) for change in effects.balances)
+        store.positions.update((change.position.symbol, change.position)
+                               for change in effects.positions)
+        store.outbox += [OutboxRow(message) for message in work.outbox]
+        store.rejected += work.rejected
+        store.control.update(work.control)
+        store.equity += work.equity
+        store.writes.append((work, list(published)))
+        await store.mark_sent(published, work.at)
+
+
+if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol
+    _CONFORMS: PipelineStore = MemoryStore()

@@ -1,0 +1,229 @@
+"""The pipeline with an in-memory store, a recording publisher and a clock the test moves:
+its ordering rule, outages of either side, timers, the tape and backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from execution_service.batch import BatchPlanner, KillSwitch
+from execution_service.bus.envelope import EntryRef, Envelope
+from execution_service.bus.health import Health
+from execution_service.bus.recording import RecordingPublisher
+from execution_service.clock import ManualClock
+from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import OrderStatus, Source
+from execution_service.engine.exchange import PaperExchange
+from execution_service.metrics import Metrics
+from execution_service.pipeline import Pipeline, rest_envelope
+from execution_service.store.memory import MemoryStore
+from execution_service.work import OutboxMessage
+from tests.helpers import wait_for
+from tests.paper import T0, make_exchange, tape
+
+
+class Rig:
+    """A pipeline and everything around it, all in memory."""
+
+    def __init__(self, **options: Any) -> None:
+        self.clock = ManualClock(T0)
+        self.log: list[tuple[str, list[str]]] = []  # ("publish" | "mark", event ids), in order
+        self.store = LoggedStore(self.log)
+        self.store.open_account({"USDT": Decimal(100_000)})
+        self.exchange: PaperExchange = make_exchange({"USDT": "100000"})
+        tape(self.exchange, "90000", quantity=None, when=T0)
+        self.publisher = CommittedFirst(self.store, self.log)
+        self.health = Health()
+        self.health.redis_up()
+        self.pipeline = Pipeline(
+            BatchPlanner(self.exchange), self.store, self.publisher, self.health,
+            Metrics(CollectorRegistry()), kill_switch=KillSwitch(),
+            max_message_bytes=65_536, clock=self.clock,
+            **{"batch_max": 100, "equity_interval_s": 3600.0, **options})
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Rig]:
+        task = asyncio.create_task(self.pipeline.run())
+        try:
+            yield self
+        finally:
+            self.pipeline.close(timeout_s=0)
+            await asyncio.wait_for(task, 5)
+
+    def published(self) -> list[dict[str, Any]]:
+        return [message.result for message in self.publisher.published]
+
+
+class CommittedFirst(RecordingPublisher):
+    """Fails the test if a result is published before its outbox row is committed."""
+
+    def __init__(self, store: MemoryStore, log: list[tuple[str, list[str]]]) -> None:
+        super().__init__()
+        self._store = store
+        self._log = log
+
+    async def publish(self, messages: Sequence[OutboxMessage], acks: Sequence[EntryRef]) -> None:
+        committed = {row.message.event_id for row in self._store.outbox}
+        assert all(message.event_id in committed for message in messages)
+        await super().publish(messages, acks)
+        self._log.append(("publish", [message.event_id for message in messages]))
+
+
+class LoggedStore(MemoryStore):
+    def __init__(self, log: list[tuple[str, list[str]]]) -> None:
+        super().__init__()
+        self._log = log
+
+    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
+        await super().mark_sent(event_ids, at)
+        if event_ids:
+            self._log.append(("mark", list(event_ids)))
+
+
+def order(client_id: str, **fields: str) -> dict[str, str]:
+    return {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "client_id": client_id,
+            **fields}
+
+
+def stream(entry_id: str, document: dict[str, str], after_ms: float = 0) -> Envelope:
+    return Envelope(Source.STREAM, T0 + timedelta(milliseconds=after_ms),
+                    entry=EntryRef("stream.orders", entry_id),
+                    payload={k.encode(): v.encode() for k, v in document.items()})
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async def probe() -> bool:
+        return condition()
+    await wait_for(probe, timeout_s=3.0, interval_s=0.005)
+
+
+async def test_committed_then_answered_then_published_and_acknowledged_then_marked_sent() -> None:
+    rig = Rig(batch_max=5)
+    async with rig.running():
+        await rig.pipeline.deliver([stream("1-0", order("a"))])
+        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("b"))))
+        assert reply.outcome == "created"
+        assert reply.body["order_id"] in rig.store.orders  # committed before answered
+        await until(lambda: len(rig.publisher.published) == 2)
+        assert rig.publisher.acked == [EntryRef("stream.orders", "1-0")]
+        for first in range(0, 50, 5):
+            await rig.pipeline.deliver([stream(f"{i}-1", order(f"n{i}"))
+                                        for i in range(first, first + 5)])
+        await until(lambda: len(rig.publisher.acked) == 51)
+    assert sorted(r["client_id"] for r in rig.published())[:2] == ["a", "b"]
+    assert {r["status"] for r in rig.published()} == {"FILLED"}
+    # Each result marked sent once, after it was published; while batches flow the marks
+    # travel with the next commit (no round trip of their own).
+    published: set[str] = set()
+    marked: list[str] = []
+    for step, event_ids in rig.log:
+        if step == "publish":
+            published.update(event_ids)
+        else:
+            assert published.issuperset(event_ids)
+            marked += event_ids
+    assert sorted(marked) == sorted(row.message.event_id for row in rig.store.outbox)
+    assert any(carried for _, carried in rig.store.writes)
+
+
+async def test_a_batch_is_held_while_the_database_is_away_and_committed_once_when_back() -> None:
+    rig = Rig()
+    rig.store.down = True
+    async with rig.running():
+        await rig.pipeline.deliver([stream("1-0", order("a")), stream("2-0", order("b"))])
+        await until(lambda: rig.health.db_error is not None)
+        await asyncio.sleep(0.3)  # a few retries
+        assert not rig.store.orders
+        assert not rig.publisher.published
+        assert not rig.publisher.acked
+        rig.store.down = False
+        await until(lambda: len(rig.publisher.acked) == 2)
+        assert rig.health.db_connected
+    assert len(rig.store.orders) == 2
+    assert sorted(r["client_id"] for r in rig.published()) == ["a", "b"]  # each once
+
+
+async def test_results_stay_in_the_outbox_while_redis_is_away_and_are_swept_once_back() -> None:
+    rig = Rig()
+    rig.publisher.down = True
+    async with rig.running():
+        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("a"))))
+        assert reply.outcome == "created"  # the commit does not need Redis
+        await until(lambda: not rig.health.redis_connected)
+        assert [row.sent_at for row in rig.store.outbox] == [None]
+        rig.publisher.down = False
+        rig.health.redis_up()
+        rig.pipeline.inbox.wake()
+        await until(lambda: rig.store.outbox[0].sent_at is not None)
+    assert [r["client_id"] for r in rig.published()] == ["a"]
+
+
+async def test_the_equity_timer_enters_as_a_command_when_the_clock_reaches_it() -> None:
+    rig = Rig(equity_interval_s=60.0)
+    async with rig.running():
+        rig.clock.advance(59)
+        rig.pipeline.inbox.wake()
+        await asyncio.sleep(0.05)
+        assert rig.store.equity == []
+        rig.clock.advance(2)
+        rig.pipeline.inbox.wake()
+        await until(lambda: len(rig.store.equity) == 1)
+        snapshot = rig.store.equity[0]
+        assert (snapshot.at, snapshot.quote_asset, snapshot.equity) == (
+            rig.clock.now(), "USDT", Decimal(100_000))
+        rig.pipeline.inbox.wake()
+        await asyncio.sleep(0.05)
+        assert len(rig.store.equity) == 1  # and next in another 60 s
+
+
+async def test_a_trade_counts_for_the_orders_that_arrived_after_it() -> None:
+    rig = Rig()
+    await rig.pipeline.deliver([stream("1-0", order("before"), after_ms=1),
+                                stream("3-0", order("after"), after_ms=3)])
+    rig.pipeline.on_tape([MarketTrade("BTCUSDT", Decimal(95_000), None, 0)],
+                         [T0 + timedelta(milliseconds=2)])
+    async with rig.running():
+        await until(lambda: len(rig.publisher.published) == 2)
+    prices = {r["client_id"]: Decimal(r["price"]) for r in rig.published()}
+    assert 90_000 < prices["before"] < 90_100  # the synthetic book around the last price
+    assert 95_000 < prices["after"] < 95_100
+
+
+async def test_a_full_inbox_makes_the_intake_wait() -> None:
+    rig = Rig(batch_max=2, inbox_batches=1)
+    await rig.pipeline.deliver([stream("1-0", order("a")), stream("2-0", order("b"))])
+    third = asyncio.create_task(rig.pipeline.deliver([stream("3-0", order("c"))]))
+    await asyncio.sleep(0.05)
+    assert not third.done()
+    async with rig.running():
+        await asyncio.wait_for(third, 2)
+        await until(lambda: len(rig.publisher.acked) == 3)
+
+
+async def test_a_command_that_fails_on_its_own_is_quarantined_and_the_rest_execute(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rig = Rig()
+    submit = rig.exchange.submit
+
+    def failing(command: Any, *args: Any) -> Any:
+        if command.client_id == "boom":
+            raise RuntimeError("a bug")
+        return submit(command, *args)
+
+    monkeypatch.setattr(rig.exchange, "submit", failing)
+    await rig.pipeline.deliver([stream(f"{i}-0", order(client_id))
+                                for i, client_id in enumerate(["a", "boom", "b"], 1)])
+    async with rig.running():
+        await until(lambda: len(rig.publisher.acked) == 3)
+    assert sorted(o.client_id or "" for o in rig.store.orders.values()) == ["a", "b"]
+    assert all(o.status is OrderStatus.FILLED for o in rig.store.orders.values())
+    assert [(m.intake_ref, m.reason) for m in rig.store.rejected] == [
+        ("stream.orders:2-0", "internal error while executing; see the service log")]
