@@ -19,7 +19,7 @@ from execution_service.domain.orders import Source
 from execution_service.errors import WriteConflict
 from execution_service.service import ExecutionService
 from execution_service.store import tables
-from execution_service.store.writer import BatchSession
+from execution_service.store.writer import Session
 from execution_service.work import UnitOfWork
 from tests.helpers import Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
@@ -309,7 +309,7 @@ async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarant
         lost = 0
 
         @contextlib.asynccontextmanager
-        async def contended() -> AsyncIterator[BatchSession]:
+        async def contended() -> AsyncIterator[Session]:
             nonlocal lost
             if lost < 10:
                 lost += 1

@@ -28,7 +28,7 @@ from execution_service.errors import WriteConflict
 from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
-from execution_service.store.writer import BatchWriter
+from execution_service.store.writer import BatchWriter, PostgresBatchSession
 from execution_service.work import OutboxMessage, UnitOfWork
 from tests.helpers import database_for
 
@@ -204,10 +204,30 @@ async def test_postgresql_plans_every_execution_for_its_values(postgres_url: str
     await db.migrate()
     writer = BatchWriter(db)
     async with writer.session() as session:
+        assert isinstance(session, PostgresBatchSession)
         for i in range(20):
             await session.find_orders([f"c{i}"], [], [])
-        conn = session.connection
-        assert await conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) == 0
+        cursor = await session.connection.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert await cursor.fetchone() == (0,)
+    await db.dispose()
+
+
+async def test_postgresql_prepares_the_batch_statement_once_and_keeps_a_generic_plan(
+        postgres_url: str) -> None:
+    # Planned at every execution, the statement cost more of the server's time than
+    # executing it (`python bench/commit.py`).
+    db = database_for(postgres_url)
+    await db.migrate()
+    writer = BatchWriter(db)
+    for i in range(12):
+        await writer.commit(UnitOfWork(at=NOW, effects=stored(order(f"MOCK_{i}"))))
+    async with writer.session() as session:
+        assert isinstance(session, PostgresBatchSession)
+        cursor = await session.connection.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE 'WITH d AS%'")
+        [(generic, custom)] = await cursor.fetchall()
+    assert (generic, custom) == (7, 5)  # PostgreSQL's rule: five custom plans, then generic
     await db.dispose()
 
 

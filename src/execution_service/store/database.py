@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -14,6 +15,8 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import set_json_loads
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -28,6 +31,7 @@ MIGRATIONS = "execution_service.store:migrations"
 _MIGRATION_LOCK = 7_215_040_001
 # A deadlock or serialization failure: another writer won; the server is fine.
 _LOST_RACE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+_NEVER = 2**62  # executions before psycopg prepares a statement by itself
 
 
 class Database:
@@ -43,29 +47,25 @@ class Database:
             url,
             json_serializer=lambda value: dumps(value).decode(),
             # Numbers in stored JSON come back as exact decimals, as they went in.
-            json_deserializer=functools.partial(json.loads, parse_float=Decimal),
+            json_deserializer=_load_json,
             # No pre-ping: a connection that died is found by its first statement, which
             # invalidates the whole pool, and the batch is retried like any outage.
             **_engine_options(url, self.schema, connect_timeout_s),
         )
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
-        # The same pool, its connections in autocommit mode, for a caller that makes its
-        # own transaction (a PostgreSQL batch: see store/writer.py).
-        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._connect_timeout_s = connect_timeout_s
+        self._batch_conn: psycopg.AsyncConnection[Any] | None = None
+        self._batch_lock = asyncio.Lock()
 
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def transaction(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
-        """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict.
-
-        With `autocommit`, the connection is in autocommit mode: the block makes its own
-        transaction. Errors of the driver used directly are mapped like those SQLAlchemy wraps.
-        """
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on success. Raises DatabaseUnavailable or WriteConflict."""
         try:
-            async with (self._autocommit_engine if autocommit else self.engine).begin() as conn:
+            async with self.engine.begin() as conn:
                 yield conn
         except (IntegrityError, psycopg.IntegrityError, *_LOST_RACE) as exc:
             raise WriteConflict(_first_line(exc)) from exc
@@ -77,6 +77,47 @@ class Database:
             raise DatabaseUnavailable(_first_line(exc)) from exc
         except (PoolTimeout, OSError, psycopg.OperationalError) as exc:
             raise DatabaseUnavailable(_first_line(exc)) from exc
+
+    @asynccontextmanager
+    async def batch_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """PostgreSQL: the connection batches are written on, psycopg's own, in autocommit
+        mode. A batch is a statement or two (store/pg_batch.py): SQLAlchemy's pool and its
+        bridge between asyncio and its synchronous core cost about a millisecond of the
+        event loop per batch to check a connection out and in, more than the statement's
+        own work. Errors are mapped as in `transaction()`; a connection that failed is
+        closed, and the next batch connects anew."""
+        async with self._batch_lock:
+            try:
+                if self._batch_conn is None or self._batch_conn.closed:
+                    self._batch_conn = await self._connect_for_batches()
+                conn = self._batch_conn
+                yield conn
+                if conn.info.transaction_status is not TransactionStatus.IDLE:
+                    await self._close_batch_connection()  # left mid-way (cancelled)
+            except (psycopg.IntegrityError, *_LOST_RACE) as exc:
+                raise WriteConflict(_first_line(exc)) from exc
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+                await self._close_batch_connection()
+                raise DatabaseUnavailable(_first_line(exc)) from exc
+            except BaseException:
+                if self._batch_conn is not None and (
+                        self._batch_conn.info.transaction_status is not TransactionStatus.IDLE):
+                    await self._close_batch_connection()
+                raise
+
+    async def _connect_for_batches(self) -> psycopg.AsyncConnection[Any]:
+        options = "-c timezone=UTC" + (f" -c search_path={self.schema}" if self.schema else "")
+        conn = await psycopg.AsyncConnection.connect(
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True, prepare_threshold=_NEVER, options=options,
+            connect_timeout=max(1, round(self._connect_timeout_s)))
+        set_json_loads(_load_json, conn)  # exact decimals, as through the engine
+        return conn
+
+    async def _close_batch_connection(self) -> None:
+        conn, self._batch_conn = self._batch_conn, None
+        if conn is not None:
+            await conn.close()
 
     async def ping(self) -> bool:
         try:
@@ -98,7 +139,12 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
+        async with self._batch_lock:
+            await self._close_batch_connection()
         await self.engine.dispose()
+
+
+_load_json = functools.partial(json.loads, parse_float=Decimal)
 
 
 def _engine_options(url: URL, schema: str, connect_timeout_s: float) -> dict[str, Any]:
@@ -107,9 +153,11 @@ def _engine_options(url: URL, schema: str, connect_timeout_s: float) -> dict[str
         return {"connect_args": {"timeout": 5.0}}
     connect_args: dict[str, Any] = {
         "connect_timeout": max(1, round(connect_timeout_s)),
-        # Never prepare: PostgreSQL would keep a generic plan chosen while the tables were
-        # small (a sequential scan for the duplicate lookup) that slows with every order.
-        "prepare_threshold": None,
+        # Never prepare on its own: PostgreSQL would keep a generic plan chosen while the
+        # tables were small (a sequential scan for the duplicate lookup) that slows with
+        # every order. A statement executed with `prepare=True` (the batch statement,
+        # store/pg_batch.py) is prepared all the same; None would refuse that too.
+        "prepare_threshold": _NEVER,
     }
     if schema:
         connect_args["options"] = f"-c search_path={schema}"

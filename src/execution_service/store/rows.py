@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from execution_service.domain.orders import (
     ErrorCode,
@@ -40,7 +39,7 @@ def order_values(order: Order) -> tuple[Any, ...]:
             order.reserved_asset, order.version, order.fingerprint)
 
 
-def order_from_row(row: RowMapping) -> Order:
+def order_from_row(row: Mapping[Any, Any]) -> Order:
     error_code = row["error_code"]
     return Order(
         order_id=row["order_id"],
@@ -88,7 +87,7 @@ def trade_values(trade: Trade) -> tuple[Any, ...]:
             trade.executed_at)
 
 
-def trade_from_row(row: RowMapping) -> Trade:
+def trade_from_row(row: Mapping[Any, Any]) -> Trade:
     return Trade(
         trade_id=row["trade_id"],
         order_id=row["order_id"],
@@ -104,7 +103,7 @@ def trade_from_row(row: RowMapping) -> Trade:
     )
 
 
-def position_from_row(row: RowMapping) -> Position:
+def position_from_row(row: Mapping[Any, Any]) -> Position:
     return Position(symbol=row["symbol"], quantity=row["quantity"],
                     avg_entry_price=row["avg_entry_price"], realized_pnl=row["realized_pnl"],
                     fees=row["fees"], quote_asset=row["quote_asset"], version=row["version"],

@@ -24,21 +24,18 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import (
     JSON,
     ColumnElement,
     LargeBinary,
-    String,
     Table,
     and_,
-    any_,
-    bindparam,
     delete,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from execution_service.domain.codec import dumps
@@ -100,11 +97,11 @@ class BatchWriter:
         self.upstream = upstream  # upstream's tables, written in the same transaction
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[BatchSession]:
-        """One transaction for one batch: look up, then write. Raises DatabaseUnavailable or
-        WriteConflict; nothing is written unless the block completes."""
+    async def session(self) -> AsyncIterator[Session]:
+        """One batch: look up, then write. Raises DatabaseUnavailable or WriteConflict;
+        nothing is written unless the block completes."""
         if self._db.backend == "postgresql":
-            async with self._db.transaction(autocommit=True) as conn:
+            async with self._db.batch_connection() as conn:
                 yield PostgresBatchSession(conn, self.upstream)
         else:
             async with self._db.transaction() as conn:
@@ -120,6 +117,7 @@ class BatchWriter:
     async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
         """Record that these outbox messages reached Redis."""
         async with self.session() as session:
+            assert isinstance(session, BatchSession | PostgresBatchSession)
             await session.mark_sent(event_ids, at)
 
     async def unsent(self, limit: int) -> list[OutboxMessage]:
@@ -219,10 +217,11 @@ class BatchSession:
         return column.in_(values)
 
 
-class PostgresBatchSession(BatchSession):
-    """PostgreSQL, in as few round trips and as little Python as the batch allows. Key
-    lists travel as one array parameter. The connection is in autocommit mode; the batch's
-    writes are one statement (store/pg_batch.py), its rows one JSON document:
+class PostgresBatchSession:
+    """PostgreSQL, in as few round trips and as little Python as the batch allows, on
+    psycopg directly (`Database.batch_connection()`). Key lists travel as one array
+    parameter each. The connection is in autocommit mode; the batch's writes are one
+    statement (store/pg_batch.py), prepared, its rows one JSON document:
 
     - Up to `_ONE_TRIP_ROWS` rows to insert: that statement alone, atomic on its own, one
       round trip, commit included.
@@ -236,17 +235,30 @@ class PostgresBatchSession(BatchSession):
     failure), so that nothing of the batch is committed. Upstream's rows, when written,
     follow in the same transaction."""
 
-    def _chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
-        if values:
-            yield values
+    def __init__(self, conn: psycopg.AsyncConnection[Any],
+                 upstream: UpstreamTables | None = None) -> None:
+        self.connection = conn
+        self._upstream = upstream
 
-    def _matches(self, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    async def find_orders(
+        self, client_ids: Iterable[str], intake_refs: Iterable[str], order_ids: Iterable[str]
+    ) -> list[Order]:
+        keys = [sorted(set(client_ids)), sorted(set(intake_refs)), sorted(set(order_ids))]
+        if not any(keys):
+            return []
+        async with self.connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(_FIND_ORDERS, keys)
+            return [order_from_row(row) for row in await cursor.fetchall()]
+
+    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
+        wanted = sorted(set(client_ids))
+        if not wanted:
+            return set()
+        cursor = await self.connection.execute(_FIND_REJECTED, (wanted,))
+        return {(client_id, fingerprint) for client_id, fingerprint in await cursor.fetchall()}
 
     async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
-        driver = (await self._conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, psycopg.AsyncConnection)
-        assert driver.autocommit  # the batch makes its own transaction
+        driver = self.connection
         if work.is_empty() and not published:
             return  # (autocommit: nothing to commit)
         inserts = [(table, columns, rows) for table, columns, rows in _rows(work) if rows]
@@ -264,11 +276,23 @@ class PostgresBatchSession(BatchSession):
             for statement, params in upstream:
                 await driver.execute(statement, params)
 
+    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
+        if event_ids:
+            await self.connection.execute(_MARK_SENT, (at, list(event_ids)))
+
+
+# Lookups are never prepared: their best plan depends on the keys (see store/database.py).
+_FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id = ANY(%s)"
+                " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
+_FIND_REJECTED = ("SELECT client_id, fingerprint FROM rejected_messages"
+                  " WHERE client_id = ANY(%s) AND fingerprint IS NOT NULL")
+_MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)"
+
 
 # A batch with at most this many rows to insert sends them in its one statement; a larger
 # one uses COPY (`python bench/commit.py`: a batch of 1,000 orders took 203 ms through the
 # JSON document against 165 to 190 ms with COPY).
-_ONE_TRIP_ROWS = 64
+_ONE_TRIP_ROWS = 250
 
 
 def _batch_statement(
