@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     tape_buffer: int = Field(100_000, ge=100)
     synthetic_tape_ms: float = Field(1000.0, ge=0, le=3_600_000)
     synthetic_trade_notional: Decimal = Field(Decimal(10_000), gt=0)
+    # Published results are deleted from the outbox this long after they were committed
+    # (0: kept for ever); the orders, trades and events they came from are kept.
+    outbox_retention_hours: float = Field(168.0, ge=0)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

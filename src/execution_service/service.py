@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ SHUTDOWN_BUDGET_S = 8.0
 SHUTDOWN_DEADLINE_S = 9.5
 MONITOR_INTERVAL_S = 2.0
 SUMMARY_INTERVAL_S = 60
+PRUNE_INTERVAL_S = 3600
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -86,7 +87,7 @@ class ExecutionService:
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         self.redis = connection.connect(settings.redis_connection_url(), password)
         self.redis_sync = connection.connect_sync(settings.redis_connection_url(), password)
-        self.writer = BatchWriter(self.database)
+        self.writer = BatchWriter(self.database, instance=settings.consumer_name)
         self.store = Store(self.database, self.writer)
         self._rng = random.Random(settings.random_seed)
         self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
@@ -220,6 +221,7 @@ class ExecutionService:
             log.info("writing each order into upstream's %s.orders%s too", self.writer.upstream.schema,
                      " and .trades" if self.writer.upstream.trades else "")
         await self.writer.open_account(self.settings.initial_balances, now)
+        await self.writer.register(now)
         self.exchange.load(*await self.writer.exchange_state())
         control = await self.store.control_state()
         self.pipeline.kill_switch = KillSwitch.from_dict(control.get(KILL_SWITCH_KEY))
@@ -269,10 +271,15 @@ class ExecutionService:
         what was done every `SUMMARY_INTERVAL_S`."""
         summarized = replace(self.pipeline.stats)
         next_summary = time.monotonic() + SUMMARY_INTERVAL_S
+        next_prune = time.monotonic()
         while not await self._stopping_within(MONITOR_INTERVAL_S):
             if time.monotonic() >= next_summary:
                 summarized = self._log_summary(summarized)
                 next_summary = time.monotonic() + SUMMARY_INTERVAL_S
+            if self.settings.outbox_retention_hours and time.monotonic() >= next_prune:
+                with contextlib.suppress(DatabaseUnavailable):
+                    await self._prune_outbox()
+                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
             if await self.database.ping():
                 self.health.db_up()
                 with contextlib.suppress(DatabaseUnavailable):
@@ -283,6 +290,20 @@ class ExecutionService:
                 with contextlib.suppress(*connection.REDIS_DOWN):
                     pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
                     self.metrics.intake_pending.set(sum(pending))
+
+    async def _prune_outbox(self) -> None:
+        """Published results older than `OUTBOX_RETENTION_HOURS` leave the outbox, a chunk
+        at a time so that no transaction runs long."""
+        older_than = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
+        pruned = 0
+        while (chunk := await self.writer.prune(older_than)) and not self._stop.is_set():
+            pruned += chunk
+            if chunk < 10_000:
+                break
+            await asyncio.sleep(0)
+        if pruned:
+            log.info("deleted %d published results older than %g hours from the outbox",
+                     pruned, self.settings.outbox_retention_hours)
 
     async def _stopping_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True as soon as a stop has been requested."""

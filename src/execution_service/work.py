@@ -33,6 +33,16 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class UnsentMessage:
+    """An outbox row not yet published: whose it is and where it stands in that instance's
+    outbox."""
+
+    instance: str
+    outbox_id: int
+    message: OutboxMessage
+
+
+@dataclass(frozen=True, slots=True)
 class RejectedMessage:
     """An intake payload that could not become a command, kept for inspection."""
 

@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, func, select, text
 
 from execution_service.domain.orders import (
     ErrorCode,
@@ -26,7 +29,7 @@ from execution_service.engine.exchange import Effects, OrderEvent
 from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.store import tables
-from execution_service.store.database import Database
+from execution_service.store.database import MIGRATIONS, Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter, PostgresBatchSession
 from execution_service.work import OutboxMessage, UnitOfWork
@@ -180,15 +183,31 @@ async def test_open_account_only_once(store: Store, writer: BatchWriter) -> None
     assert await store.get_balances() == {"USDT": {"free": Decimal(10), "locked": Decimal(0)}}
 
 
-async def test_outbox_unsent_until_marked(store: Store, writer: BatchWriter) -> None:
+async def test_outbox_rows_are_unsent_above_their_instance_mark(
+        database: Database, store: Store) -> None:
+    writers = {name: BatchWriter(database, instance=name) for name in ("one", "two")}
+    for writer in writers.values():
+        await writer.register(NOW)
     messages = [OutboxMessage.of(f"e{i}", None, {"n": Decimal(i) / 3}, NOW) for i in range(3)]
-    await writer.commit(UnitOfWork(at=NOW, outbox=messages))
-    unsent = await writer.unsent(10)
-    assert [row.event_id for row in unsent] == ["e0", "e1", "e2"]
-    assert unsent[1].payload == messages[1].payload
-    await writer.mark_sent(["e0", "e2"], NOW)
-    assert [row.event_id for row in await writer.unsent(10)] == ["e1"]
+    async with writers["one"].session() as session:
+        last = await session.write(UnitOfWork(at=NOW, outbox=messages[:2]))
+    async with writers["two"].session() as session:
+        await session.write(UnitOfWork(at=NOW, outbox=messages[2:]))
+    unsent = await writers["one"].unsent(10)  # every instance's, each in its own order
+    assert [(row.instance, row.message.event_id) for row in unsent] == [
+        ("one", "e0"), ("one", "e1"), ("two", "e2")]
+    assert unsent[1].outbox_id == last
+    assert unsent[1].message.result == {"n": Decimal(1) / 3}  # exact, as it went in
+    assert await store.count_unsent() == 3
+    # The next batch raises the mark with its own write; a mark never goes back.
+    async with writers["one"].session() as session:
+        assert await session.write(UnitOfWork(at=NOW), published_through=last) is None
+    await writers["one"].mark_sent({"one": unsent[0].outbox_id}, NOW)
+    assert [row.message.event_id for row in await writers["one"].unsent(10)] == ["e2"]
     assert await store.count_unsent() == 1
+    # Retention: published rows older than the cut go; unsent ones stay, however old.
+    assert await writers["one"].prune(NOW + timedelta(seconds=1)) == 2
+    assert [row.message.event_id for row in await writers["two"].unsent(10)] == ["e2"]
 
 
 async def test_control_state_is_replaced_not_duplicated(store: Store, writer: BatchWriter) -> None:
@@ -282,6 +301,13 @@ async def test_exchange_state_holds_balances_positions_and_only_open_orders(
         await writer.commit(UnitOfWork(at=NOW, effects=Effects(positions=[PositionChange(1, moved)])))
 
 
+def head() -> str:
+    """The newest migration's revision."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
 def vars_of(effects: Effects) -> dict[str, object]:
     return {"created": effects.created, "events": effects.events}
 
@@ -293,5 +319,31 @@ async def test_instances_starting_at_once_on_a_new_database_all_migrate(postgres
     databases = [database_for(postgres_url) for _ in range(6)]
     await asyncio.gather(*(db.migrate() for db in databases))
     async with databases[0].transaction() as conn:
-        assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+        assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == head()
     await asyncio.gather(*(db.dispose() for db in databases))
+
+
+async def test_the_outbox_migration_keeps_what_was_unsent(database_url: str) -> None:
+    # Rows from before migration 0005 become instance '' (empty), marked up to the first
+    # one that was not sent.
+    db = database_for(database_url)
+    async with db.transaction() as conn:
+        if db.schema:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
+        await conn.run_sync(_upgrade_to, "0004")
+        for number, sent in enumerate([True, True, False, True]):
+            await conn.execute(text(
+                "INSERT INTO outbox (event_id, payload, created_at, sent_at)"
+                " VALUES (:event_id, '{}', :at, :sent)"),
+                {"event_id": f"old{number}", "at": NOW, "sent": NOW if sent else None})
+    await db.migrate()
+    unsent = await BatchWriter(db, instance="new").unsent(10)
+    assert [(row.instance, row.message.event_id) for row in unsent] == [("", "old2"), ("", "old3")]
+    await db.dispose()
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

@@ -176,23 +176,25 @@ class Pipeline:
     async def _process(self, envelopes: list[Envelope]) -> None:
         decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
         try:
-            plan = await self._commit(decoded)
+            committed = await self._commit(decoded)
         except Exception:
             log.exception("batch of %d failed unexpectedly; retrying one by one", len(decoded))
             await self._process_singly(decoded)
             return
-        if plan is None:
+        if committed is None:
             for envelope in envelopes:
                 envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
             return
+        plan, through = committed
         self.kill_switch = plan.kill_switch
         for envelope, reply in plan.replies:
             envelope.answer(reply)
         self._count(plan)
-        await self.relay.send(plan.work.outbox, plan.acks, plan.answered)
+        await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through)
 
-    async def _commit(self, decoded: list[Decoded]) -> Plan | None:
-        """Plan and commit, retrying while the database is away; None if shutdown cut it short."""
+    async def _commit(self, decoded: list[Decoded]) -> tuple[Plan, int | None] | None:
+        """Plan and commit, retrying while the database is away; the plan and the id of the
+        batch's last outbox row, or None if shutdown cut it short."""
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
         conflict_backoff = ExponentialWithJitterBackoff(base=0.005, cap=0.2)
         outages = conflicts = 0
@@ -212,15 +214,15 @@ class Pipeline:
                     self._reload = True  # until the commit succeeds
                     plan = self._planner.plan(decoded, stored, self.kill_switch,
                                               self._clock.now(), rejected)
-                    await session.write(plan.work, published)
+                    through = await session.write(plan.work, published)
                 self._reload = False
                 self._recent.add(plan.work.effects.created.values())
-                self.relay.marked(len(published))
+                self.relay.marked(published)
                 self._metrics.db_commit.observe(self._clock.monotonic() - started)
                 if not self._health.db_connected:
                     log.info("database back; committed the batch held for %d retries", outages)
                 self._health.db_up()
-                return plan
+                return plan, through
             except DatabaseUnavailable as exc:
                 outages += 1
                 if self._health.db_connected:

@@ -3,10 +3,16 @@
 A batch's results are in its transaction's outbox rows. After the commit the relay
 publishes them (and acknowledges the batch's intake entries) while the commit loop plans
 and commits the next batch: one batch in flight at a time, so results leave in the order
-they were committed. What was published is marked sent by the next commit (no extra round
-trip), or on its own when no batch comes. Results that could not be published (Redis
-away) stay unsent in the outbox and are swept out, oldest first, once Redis is back; a
-crash between publishing and marking publishes them once more, never zero times.
+they were committed. How far this instance's outbox is published is one number, its
+mark (the outbox is append-only: `store/tables.py`), raised by the next commit (no
+extra round trip) or on its own when no batch comes.
+
+Results that could not be published (Redis away) stay above the mark. From then on,
+newer results wait behind them: the sweep, once Redis is back, publishes everything
+above the marks (every instance's, so that the results of an instance that died are
+not stranded), oldest first, and raises the marks; only then does the relay publish
+directly again. A crash between publishing and marking publishes results once more,
+never zero times.
 """
 
 from __future__ import annotations
@@ -40,26 +46,30 @@ class OutboxRelay:
         self._metrics = metrics
         self._clock = clock
         self._in_flight: asyncio.Task[None] | None = None
-        self._published: list[str] = []  # event ids published, not yet marked sent
+        self._published_through = 0  # this instance's outbox, published up to this id
+        self._marked_through = 0  # ... and marked so in the database
         self._unsent = True  # a previous run may have left results unsent
 
-    # The commit loop marks what was published with its next commit:
+    # The commit loop raises the mark with its next commit:
 
-    def published(self) -> list[str]:
-        return self._published[:]
+    def published(self) -> int | None:
+        """How far to mark this instance's outbox published, if further than marked."""
+        return self._published_through if self._published_through > self._marked_through else None
 
-    def marked(self, count: int) -> None:
-        """The first `count` of `published()` are marked sent (committed)."""
-        del self._published[:count]
+    def marked(self, through: int | None) -> None:
+        """The mark was raised to `through` (committed)."""
+        if through is not None:
+            self._marked_through = max(self._marked_through, through)
 
     # Sending
 
     async def send(self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
-                   answered: Sequence[datetime] = ()) -> None:
-        """Publish a committed batch's results in the background, after the previous one;
-        `answered` are the intake times of its orders, for the latency histogram."""
+                   answered: Sequence[datetime] = (), through: int | None = None) -> None:
+        """Publish a committed batch's results in the background, after the previous one.
+        `through` is the id of its last outbox row; `answered` are the intake times of its
+        orders, for the latency histogram."""
         await self.settle()
-        self._in_flight = asyncio.create_task(self._publish(outbox, acks, answered),
+        self._in_flight = asyncio.create_task(self._publish(outbox, acks, answered, through),
                                               name="publish")
 
     async def settle(self) -> None:
@@ -71,26 +81,32 @@ class OutboxRelay:
     async def idle(self) -> None:
         """No batch is coming: finish the one in flight and mark what was published."""
         await self.settle()
-        if not self._published:
+        through = self.published()
+        if through is None:
             return
-        marking = self._published[:]
         try:
-            await self._store.mark_sent(marking, self._clock.now())
+            await self._store.mark_sent({self._store.instance: through}, self._clock.now())
         except DatabaseUnavailable:
-            return  # they stay listed; at worst a crash meanwhile publishes them once more
-        self.marked(len(marking))
+            return  # raised by a later commit; at worst a crash meanwhile publishes them again
+        self.marked(through)
 
     async def sweep(self) -> None:
-        """Publish the results committed while Redis was away, if there may be any."""
+        """Publish the results above the marks, if there may be any and Redis is there."""
         if not self._unsent or not self._health.redis_connected:
             return
         await self.idle()  # so that what was published is not swept again
         swept = 0
         try:
             while unsent := await self._store.unsent(_SWEEP_CHUNK):
-                await self._publisher.publish(unsent, [])
-                await self._store.mark_sent([message.event_id for message in unsent],
-                                            self._clock.now())
+                await self._publisher.publish([row.message for row in unsent], [])
+                marks: dict[str, int] = {}
+                for row in unsent:
+                    marks[row.instance] = max(marks.get(row.instance, 0), row.outbox_id)
+                await self._store.mark_sent(marks, self._clock.now())
+                own = marks.get(self._store.instance)
+                if own is not None:
+                    self._published_through = max(self._published_through, own)
+                    self.marked(own)
                 swept += len(unsent)
         except REDIS_DOWN as exc:
             self._health.redis_down(exc)
@@ -102,9 +118,13 @@ class OutboxRelay:
             log.info("published %d results from the outbox", swept)
 
     async def _publish(self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
-                       answered: Sequence[datetime]) -> None:
+                       answered: Sequence[datetime], through: int | None) -> None:
+        if self._unsent:  # older results wait for the sweep: these go out after them
+            outbox = ()
         if not self._health.redis_connected and not acks:
             self._unsent = self._unsent or bool(outbox)
+            return
+        if not outbox and not acks:
             return
         try:
             await self._publisher.publish(outbox, acks)
@@ -112,7 +132,10 @@ class OutboxRelay:
             self._health.redis_down(exc)
             self._unsent = True
             return
+        if not outbox:
+            return
         published = self._clock.now()
         for received_at in answered:
             self._metrics.order_latency.observe((published - received_at).total_seconds())
-        self._published.extend(message.event_id for message in outbox)
+        if through is not None:
+            self._published_through = through

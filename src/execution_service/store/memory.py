@@ -8,7 +8,7 @@ to make it answer like a database that is away (`DatabaseUnavailable`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,13 +21,20 @@ from execution_service.engine.exchange import OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.store.writer import ExchangeState, PipelineStore
-from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.work import (
+    EquitySnapshot,
+    OutboxMessage,
+    RejectedMessage,
+    UnitOfWork,
+    UnsentMessage,
+)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OutboxRow:
+    id: int
+    instance: str
     message: OutboxMessage
-    sent_at: datetime | None = None
 
 
 @dataclass
@@ -38,11 +45,13 @@ class MemoryStore:
     balances: dict[str, Amounts] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     outbox: list[OutboxRow] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)  # instance: published through
     rejected: list[RejectedMessage] = field(default_factory=list)
     control: dict[str, object] = field(default_factory=dict)
     equity: list[EquitySnapshot] = field(default_factory=list)
-    writes: list[tuple[UnitOfWork, list[str]]] = field(default_factory=list)  # each commit
+    writes: list[tuple[UnitOfWork, int | None]] = field(default_factory=list)  # each commit
     down: bool = False
+    instance: str = "memory"
 
     def open_account(self, initial: dict[str, Decimal]) -> None:
         self.balances = {asset: Amounts(amount) for asset, amount in initial.items()}
@@ -56,16 +65,18 @@ class MemoryStore:
         async with self.session() as session:
             await session.write(work)
 
-    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
+    async def mark_sent(self, marks: Mapping[str, int], at: datetime) -> None:
         self._check()
-        marking = set(event_ids)
-        for row in self.outbox:
-            if row.message.event_id in marking:
-                row.sent_at = at
+        for instance, through in marks.items():
+            self.marks[instance] = max(self.marks.get(instance, 0), through)
 
-    async def unsent(self, limit: int) -> list[OutboxMessage]:
+    async def unsent(self, limit: int) -> list[UnsentMessage]:
         self._check()
-        return [row.message for row in self.outbox if row.sent_at is None][:limit]
+        return [UnsentMessage(row.instance, row.id, row.message) for row in self.outbox
+                if row.id > self.marks.get(row.instance, 0)][:limit]
+
+    def is_published(self, row: OutboxRow) -> bool:
+        return row.id <= self.marks.get(row.instance, 0)
 
     async def exchange_state(self) -> ExchangeState:
         self._check()
@@ -93,7 +104,7 @@ class MemorySession:
         return {(message.client_id, message.fingerprint) for message in self._store.rejected
                 if message.client_id in wanted and message.fingerprint is not None}
 
-    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
+    async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         store, effects = self._store, work.effects
         store._check()
         for order in effects.created.values():  # every check first: all or nothing
@@ -118,12 +129,16 @@ class MemorySession:
         store.balances.update((change.asset, change.new) for change in effects.balances)
         store.positions.update((change.position.symbol, change.position)
                                for change in effects.positions)
-        store.outbox += [OutboxRow(message) for message in work.outbox]
+        first = len(store.outbox) + 1
+        store.outbox += [OutboxRow(first + n, store.instance, message)
+                         for n, message in enumerate(work.outbox)]
         store.rejected += work.rejected
         store.control.update(work.control)
         store.equity += work.equity
-        store.writes.append((work, list(published)))
-        await store.mark_sent(published, work.at)
+        store.writes.append((work, published_through))
+        if published_through is not None:
+            await store.mark_sent({store.instance: published_through}, work.at)
+        return store.outbox[-1].id if work.outbox else None
 
 
 if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol

@@ -33,10 +33,11 @@ from execution_service.store.types import ExactDecimal, UTCDateTime
 
 
 def document(parts: dict[str, list[dict[str, Any]]], control: dict[str, Any], at: Any,
-             published: Sequence[str]) -> str:
+             instance: str, published_through: int | None) -> str:
     """The batch's JSON document: each part's rows as objects keyed by column."""
-    return dumps({"at": at, "published": list(published), "control": [
-        {"key": key, "value": value} for key, value in control.items()], **parts}).decode()
+    return dumps({"at": at, "instance": instance, "published_through": published_through,
+                  "control": [{"key": key, "value": value} for key, value in control.items()],
+                  **parts}).decode()
 
 
 def encode_bytes(value: bytes) -> str:
@@ -47,18 +48,22 @@ def encode_bytes(value: bytes) -> str:
 @functools.cache
 def statement(columns: tuple[tuple[str, tuple[str, ...]], ...],
               changes: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...],
-              marks_sent: bool, sets_control: bool) -> str:
+              marks_sent: bool, sets_control: bool, outbox: str | None = None) -> str:
     """The batch statement for these inserted parts (table, columns), compare-and-set
     parts (table, the columns it sets, the columns its WHERE compares: a `prev_` column
-    of the document for each), outbox rows to mark sent and control state to set. Only
-    the parts a batch has are in its statement: an empty one still costs its plan."""
+    of the document for each), the instance's outbox mark to raise and control state to
+    set. Only the parts a batch has are in its statement: an empty one still costs its
+    plan. Its one row ends with the id of the last outbox row the batch wrote: `outbox`
+    says whether the statement inserts them ("inserted") or a COPY before it did
+    ("copied")."""
     ctes: list[str] = []
     checks: list[str] = []
     for table_name, names in columns:
         table = tables.metadata.tables[table_name]
         ctes.append(f"ins_{table_name} AS (INSERT INTO {table_name} ({', '.join(names)})"
                     f" SELECT {', '.join(_value(table, name) for name in names)}"
-                    f" FROM {_records(table_name, table, names)})")
+                    f" FROM {_records(table_name, table, names)}"
+                    + (" RETURNING id)" if table_name == "outbox" else ")"))
     for table_name, setting, matching in changes:
         table = tables.metadata.tables[table_name]
         given = [*setting, *(f"prev_{name}" for name in matching)]
@@ -73,18 +78,24 @@ def statement(columns: tuple[tuple[str, tuple[str, ...]], ...],
         checks.append(f"execution_expect_rows('{table_name}',"
                       f" jsonb_array_length(d.doc -> 'changed_{table_name}'),"
                       f" (SELECT count(*) FROM upd_{table_name}))")
-    if marks_sent:  # = ANY(ARRAY(...)): an index scan, where IN (SELECT ...) scanned outbox
-        ctes.append("sent AS (UPDATE outbox SET sent_at = (d.doc ->> 'at')::timestamptz FROM d"
-                    " WHERE event_id = ANY(ARRAY("
-                    "SELECT jsonb_array_elements_text(d.doc -> 'published'))))")
+    if marks_sent:  # (a mark never goes back; a new instance's row is made by `register`)
+        ctes.append("sent AS (UPDATE outbox_marks SET published_through ="
+                    " (d.doc ->> 'published_through')::bigint,"
+                    " updated_at = (d.doc ->> 'at')::timestamptz FROM d"
+                    " WHERE instance = d.doc ->> 'instance'"
+                    " AND published_through < (d.doc ->> 'published_through')::bigint)")
     if sets_control:
         ctes.append("control AS (INSERT INTO control_state (key, value, updated_at)"
                     " SELECT x.key, x.value, (d.doc ->> 'at')::timestamptz FROM d,"
                     " jsonb_to_recordset(d.doc -> 'control') AS x(key text, value json)"
                     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
                     " updated_at = EXCLUDED.updated_at)")
+    through = {"inserted": "(SELECT max(id) FROM ins_outbox)",
+               # (rows copied earlier in the transaction are visible to the statement)
+               "copied": "(SELECT max(id) FROM outbox WHERE instance = d.doc ->> 'instance')",
+               None: "NULL::bigint"}[outbox]
     return ("WITH " + ", ".join(["d AS (SELECT %s::jsonb AS doc)", *ctes])
-            + " SELECT " + (", ".join(checks) if checks else "1") + " FROM d")
+            + " SELECT " + ", ".join([*checks, through]) + " FROM d")
 
 
 def _records(part: str, table: Table, names: Sequence[str],

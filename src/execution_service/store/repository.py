@@ -129,10 +129,14 @@ class Store:
                  "equity": row["equity"], "unpriced": row["unpriced"]} for row in reversed(rows)]
 
     async def count_unsent(self) -> int:
-        query = select(func.count()).select_from(tables.outbox).where(
-            tables.outbox.c.sent_at.is_(None))
+        """Outbox rows above their instance's mark: a range of one index per instance."""
+        outbox, marks = tables.outbox, tables.outbox_marks
+        per_instance = (select(func.count()).select_from(outbox)
+                        .where(outbox.c.instance == marks.c.instance,
+                               outbox.c.id > marks.c.published_through)
+                        .correlate(marks).scalar_subquery())
         async with self.database.transaction() as conn:
-            return int(await conn.scalar(query) or 0)
+            return int(await conn.scalar(select(func.sum(per_instance)).select_from(marks)) or 0)
 
     async def control_state(self) -> dict[str, Any]:
         async with self.database.transaction() as conn:

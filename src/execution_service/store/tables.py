@@ -22,6 +22,9 @@ from execution_service.store.types import ExactDecimal, UTCDateTime
 
 metadata = MetaData()
 
+# The statuses of open orders (`OrderStatus.is_open`), for the partial index on them.
+OPEN_STATUSES = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')"
+
 # SQLite autoincrements only an INTEGER PRIMARY KEY.
 SerialId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -61,7 +64,9 @@ orders = Table(
     Column("fingerprint", String(16)),  # see codec.fingerprint
     Index("ix_orders_created_at", "created_at"),
     Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),
-    Index("ix_orders_status", "status"),
+    # Open orders only (what a restart loads): a filled or rejected order never enters it.
+    Index("ix_orders_open", "status", postgresql_where=text(OPEN_STATUSES),
+          sqlite_where=text(OPEN_STATUSES)),
 )
 
 trades = Table(
@@ -103,17 +108,27 @@ balances = Table(
     CheckConstraint("CAST(locked AS NUMERIC) >= 0", name="ck_balances_locked_non_negative"),
 )
 
+# Append-only: each instance's rows are published in `id` order (its batches commit one
+# after the other), and `outbox_marks` holds how far they are published. Nothing here is
+# updated per result.
 outbox = Table(
     "outbox",
     metadata,
     Column("id", SerialId, primary_key=True, autoincrement=True),
-    Column("event_id", String(100), nullable=False, unique=True),
+    Column("instance", String(200), nullable=False, server_default=""),
+    Column("event_id", String(100), nullable=False),
     Column("order_id", String(64)),
     Column("payload", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    Column("sent_at", UTCDateTime()),
-    Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL"),
-          sqlite_where=text("sent_at IS NULL")),
+    Index("ix_outbox_instance_id", "instance", "id"),
+)
+
+outbox_marks = Table(
+    "outbox_marks",
+    metadata,
+    Column("instance", String(200), primary_key=True),
+    Column("published_through", BigInteger, nullable=False),  # every row of it up to this id
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 rejected_messages = Table(

@@ -16,13 +16,13 @@ database can never overdraw the account or fill an order twice: the loser gets
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-import orjson
 import psycopg
 from psycopg.rows import dict_row
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    func,
     insert,
     select,
     update,
@@ -55,7 +56,13 @@ from execution_service.store.rows import (
     trade_values,
 )
 from execution_service.store.upstream import UpstreamTables
-from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.work import (
+    EquitySnapshot,
+    OutboxMessage,
+    RejectedMessage,
+    UnitOfWork,
+    UnsentMessage,
+)
 
 _CHUNK = 1000
 
@@ -68,19 +75,28 @@ class Session(Protocol):
 
     async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]: ...
 
-    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None: ...
+    async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
+        """Write `work` and mark this instance's outbox rows up to `published_through`
+        published; return the id of the last outbox row written (None if none)."""
+        ...
 
 
 class PipelineStore(Protocol):
     """What the pipeline needs of the store: `BatchWriter`, or `store/memory.py`'s fake."""
 
+    instance: str  # whose outbox rows this store writes and marks
+
     def session(self) -> AbstractAsyncContextManager[Session]: ...
 
     async def commit(self, work: UnitOfWork) -> None: ...
 
-    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None: ...
+    async def mark_sent(self, marks: Mapping[str, int], at: datetime) -> None:
+        """Each instance's outbox rows are published up to these ids."""
+        ...
 
-    async def unsent(self, limit: int) -> list[OutboxMessage]: ...
+    async def unsent(self, limit: int) -> list[UnsentMessage]:
+        """Outbox rows not yet published, each instance's in order."""
+        ...
 
     async def exchange_state(self) -> ExchangeState: ...
 
@@ -92,9 +108,11 @@ class BatchWriter:
     """Commits units of work, and reads what the pipeline resumes from; see the module
     docstring."""
 
-    def __init__(self, database: Database, upstream: UpstreamTables | None = None) -> None:
+    def __init__(self, database: Database, upstream: UpstreamTables | None = None, *,
+                 instance: str = "") -> None:
         self._db = database
         self.upstream = upstream  # upstream's tables, written in the same transaction
+        self.instance = instance
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -102,10 +120,10 @@ class BatchWriter:
         nothing is written unless the block completes."""
         if self._db.backend == "postgresql":
             async with self._db.batch_connection() as conn:
-                yield PostgresBatchSession(conn, self.upstream)
+                yield PostgresBatchSession(conn, self.instance, self.upstream)
         else:
             async with self._db.transaction() as conn:
-                yield BatchSession(conn)
+                yield BatchSession(conn, self.instance)
 
     async def commit(self, work: UnitOfWork) -> None:
         """Write `work` in a transaction of its own."""
@@ -114,22 +132,48 @@ class BatchWriter:
         async with self.session() as session:
             await session.write(work)
 
-    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
-        """Record that these outbox messages reached Redis."""
-        async with self.session() as session:
-            assert isinstance(session, BatchSession | PostgresBatchSession)
-            await session.mark_sent(event_ids, at)
-
-    async def unsent(self, limit: int) -> list[OutboxMessage]:
-        """The oldest outbox messages not yet published."""
-        query = (select(tables.outbox.c.event_id, tables.outbox.c.order_id,
-                        tables.outbox.c.payload, tables.outbox.c.created_at)
-                 .where(tables.outbox.c.sent_at.is_(None))
-                 .order_by(tables.outbox.c.id).limit(limit))
+    async def register(self, at: datetime) -> None:
+        """Give this instance its outbox mark, so that its rows are found unsent (by any
+        instance's sweep) even if it dies before marking any."""
         async with self._db.transaction() as conn:
-            rows = (await conn.execute(query)).all()
-        return [OutboxMessage(event_id, order_id, orjson.loads(payload), payload.encode(), at)
-                for event_id, order_id, payload, at in rows]
+            await _raise_marks(conn, {self.instance: 0}, at)
+
+    async def mark_sent(self, marks: Mapping[str, int], at: datetime) -> None:
+        if marks:
+            async with self._db.transaction() as conn:
+                await _raise_marks(conn, marks, at)
+
+    async def unsent(self, limit: int) -> list[UnsentMessage]:
+        outbox = tables.outbox
+        unsent: list[UnsentMessage] = []
+        async with self._db.transaction() as conn:
+            marks = (await conn.execute(select(tables.outbox_marks.c.instance,
+                                               tables.outbox_marks.c.published_through))).all()
+            for instance, through in marks:  # a range of one index for each
+                rows = (await conn.execute(
+                    select(outbox.c.id, outbox.c.event_id, outbox.c.order_id, outbox.c.payload,
+                           outbox.c.created_at)
+                    .where(outbox.c.instance == instance, outbox.c.id > through)
+                    .order_by(outbox.c.id).limit(limit - len(unsent)))).all()
+                unsent += [UnsentMessage(instance, row_id, OutboxMessage(
+                    event_id, order_id, _exact_json(payload), payload.encode(), created_at))
+                    for row_id, event_id, order_id, payload, created_at in rows]
+                if len(unsent) >= limit:
+                    break
+        return unsent
+
+    async def prune(self, older_than: datetime, limit: int = 10_000) -> int:
+        """Delete up to `limit` published outbox rows created before `older_than`; return
+        how many went (fewer than `limit`: none is left)."""
+        outbox, marks = tables.outbox, tables.outbox_marks
+        published = (select(marks.c.published_through)
+                     .where(marks.c.instance == outbox.c.instance).scalar_subquery())
+        oldest = (select(outbox.c.id)
+                  .where(outbox.c.created_at < older_than, outbox.c.id <= published)
+                  .limit(limit))
+        async with self._db.transaction() as conn:
+            result = await conn.execute(delete(outbox).where(outbox.c.id.in_(oldest)))
+        return int(result.rowcount or 0)
 
     async def exchange_state(self) -> ExchangeState:
         """What the exchange resumes from: balances, positions and the open orders."""
@@ -159,9 +203,9 @@ class BatchWriter:
 class BatchSession:
     """The statements of one batch's transaction, portable (SQLite)."""
 
-    def __init__(self, conn: AsyncConnection, upstream: UpstreamTables | None = None) -> None:
+    def __init__(self, conn: AsyncConnection, instance: str = "") -> None:
         self._conn = conn
-        self._upstream = upstream
+        self._instance = instance
 
     @property
     def connection(self) -> AsyncConnection:
@@ -192,22 +236,21 @@ class BatchSession:
             found.update((row.client_id, row.fingerprint) for row in await self._conn.execute(query))
         return found
 
-    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
-        """Write `work`, and mark the `published` outbox rows sent."""
-        for table, columns, rows in _rows(work):
+    async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
+        for table, columns, rows in _rows(work, self._instance):
             if rows:
                 await _insert(self._conn, table, [dict(zip(columns, row, strict=True)) for row in rows])
         await _write_orders(self._conn, work.effects.updated.values(), work.at)
         await _write_balances(self._conn, work.effects.balances, work.at)
         await _write_positions(self._conn, work.effects.positions)
         await _write_control(self._conn, work.control, work.at)
-        await self.mark_sent(published, work.at)
-
-    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
-        for chunk in self._chunks(event_ids):
-            await self._conn.execute(update(tables.outbox)
-                                     .where(self._matches(tables.outbox.c.event_id, chunk))
-                                     .values(sent_at=at))
+        if published_through is not None:
+            await _raise_marks(self._conn, {self._instance: published_through}, work.at)
+        if not work.outbox:
+            return None
+        last = await self._conn.scalar(select(func.max(tables.outbox.c.id))
+                                       .where(tables.outbox.c.instance == self._instance))
+        return int(last)
 
     def _chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
         for start in range(0, len(values), _CHUNK):
@@ -235,9 +278,10 @@ class PostgresBatchSession:
     failure), so that nothing of the batch is committed. Upstream's rows, when written,
     follow in the same transaction."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any],
+    def __init__(self, conn: psycopg.AsyncConnection[Any], instance: str = "",
                  upstream: UpstreamTables | None = None) -> None:
         self.connection = conn
+        self._instance = instance
         self._upstream = upstream
 
     async def find_orders(
@@ -257,28 +301,33 @@ class PostgresBatchSession:
         cursor = await self.connection.execute(_FIND_REJECTED, (wanted,))
         return {(client_id, fingerprint) for client_id, fingerprint in await cursor.fetchall()}
 
-    async def write(self, work: UnitOfWork, published: Sequence[str] = ()) -> None:
+    async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         driver = self.connection
-        if work.is_empty() and not published:
-            return  # (autocommit: nothing to commit)
-        inserts = [(table, columns, rows) for table, columns, rows in _rows(work) if rows]
+        if work.is_empty() and published_through is None:
+            return None  # (autocommit: nothing to commit)
+        inserts = [(table, columns, rows)
+                   for table, columns, rows in _rows(work, self._instance) if rows]
         copied = inserts if sum(len(rows) for _, _, rows in inserts) > _ONE_TRIP_ROWS else []
-        sql, document = _batch_statement(work, published, [] if copied else inserts)
+        sql, document = _batch_statement(work, self._instance, published_through,
+                                         [] if copied else inserts, bool(copied))
         upstream = (self._upstream.statements(_changed_orders(work), work.effects.trades)
                     if self._upstream is not None else [])
         if not copied and not upstream:
-            await driver.execute(sql, (document,), prepare=True)
-            return
+            return await _through(await driver.execute(sql, (document,), prepare=True))
         async with driver.transaction():
             for table, columns, rows in copied:
                 await _copy(driver, table, columns, rows)
-            await driver.execute(sql, (document,), prepare=True)
+            through = await _through(await driver.execute(sql, (document,), prepare=True))
             for statement, params in upstream:
                 await driver.execute(statement, params)
+        return through
 
-    async def mark_sent(self, event_ids: Sequence[str], at: datetime) -> None:
-        if event_ids:
-            await self.connection.execute(_MARK_SENT, (at, list(event_ids)))
+
+async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
+    """The batch statement's answer: the id of the last outbox row it wrote, if any."""
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[-1]  # type: ignore[no-any-return]
 
 
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
@@ -286,7 +335,6 @@ _FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id 
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
 _FIND_REJECTED = ("SELECT client_id, fingerprint FROM rejected_messages"
                   " WHERE client_id = ANY(%s) AND fingerprint IS NOT NULL")
-_MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)"
 
 
 # A batch with at most this many rows to insert sends them in its one statement; a larger
@@ -294,13 +342,15 @@ _MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE event_id = ANY(%s)"
 # JSON document against 165 to 190 ms with COPY).
 _ONE_TRIP_ROWS = 250
 
+_exact_json = functools.partial(json.loads, parse_float=Decimal)  # as the result went in
+
 
 def _batch_statement(
-    work: UnitOfWork, published: Sequence[str],
-    inserts: list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]],
+    work: UnitOfWork, instance: str, published_through: int | None,
+    inserts: list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]], copied: bool,
 ) -> tuple[str, str]:
-    """The batch as one statement (store/pg_batch.py), with these `inserts`, and its JSON
-    document."""
+    """The batch as one statement (store/pg_batch.py), with these `inserts` (the rest
+    `copied` before it), and its JSON document."""
     parts: dict[str, list[dict[str, Any]]] = {}
     inserted: list[tuple[str, tuple[str, ...]]] = []
     for table, columns, rows in inserts:
@@ -343,8 +393,10 @@ def _batch_statement(
         if records:
             parts[f"changed_{name}"] = records
             changed.append((name, tuple(setting), matching))
-    sql = pg_batch.statement(tuple(inserted), tuple(changed), bool(published), bool(work.control))
-    return sql, pg_batch.document(parts, work.control, work.at, published)
+    outbox = "copied" if copied and work.outbox else "inserted" if work.outbox else None
+    sql = pg_batch.statement(tuple(inserted), tuple(changed), published_through is not None,
+                             bool(work.control), outbox)
+    return sql, pg_batch.document(parts, work.control, work.at, instance, published_through)
 
 
 def _changed_orders(work: UnitOfWork) -> list[Order]:
@@ -359,14 +411,17 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
         await conn.execute(insert(table), rows[start:start + _CHUNK])
 
 
-def _rows(work: UnitOfWork) -> list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]]:
-    """The rows `work` inserts, table by table, in the order foreign keys need."""
+def _rows(
+    work: UnitOfWork, instance: str,
+) -> list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]]:
+    """The rows `work` inserts, table by table, in the order foreign keys need (outbox rows
+    as `instance`'s)."""
     effects = work.effects
     return [
         (tables.orders, ORDER_COLUMNS, [order_values(order) for order in effects.created.values()]),
         (tables.trades, TRADE_COLUMNS, [trade_values(trade) for trade in effects.trades]),
         (tables.order_events, _EVENT_COLUMNS, [_event_values(event) for event in effects.events]),
-        (tables.outbox, _OUTBOX_COLUMNS, [_outbox_values(m) for m in work.outbox]),
+        (tables.outbox, _OUTBOX_COLUMNS, [_outbox_values(m, instance) for m in work.outbox]),
         (tables.rejected_messages, _REJECTED_COLUMNS, [_rejected_values(r) for r in work.rejected]),
         (tables.equity_snapshots, _EQUITY_COLUMNS, [_equity_values(e) for e in work.equity]),
     ]
@@ -481,7 +536,7 @@ async def _write_control(conn: AsyncConnection, control: dict[str, Any], at: dat
         await conn.execute(insert(tables.control_state).values(key=key, value=value, updated_at=at))
 
 
-_OUTBOX_COLUMNS = ("event_id", "order_id", "payload", "created_at")
+_OUTBOX_COLUMNS = ("instance", "event_id", "order_id", "payload", "created_at")
 _EQUITY_COLUMNS = ("at", "quote_asset", "equity", "unpriced", "detail")
 
 
@@ -494,8 +549,23 @@ _REJECTED_COLUMNS = ("source", "intake_ref", "client_id", "payload", "payload_by
                      "received_at", "fingerprint")
 
 
-def _outbox_values(message: OutboxMessage) -> tuple[Any, ...]:
-    return message.event_id, message.order_id, message.payload.decode(), message.created_at
+def _outbox_values(message: OutboxMessage, instance: str) -> tuple[Any, ...]:
+    return (instance, message.event_id, message.order_id, message.payload.decode(),
+            message.created_at)
+
+
+async def _raise_marks(conn: AsyncConnection, marks: Mapping[str, int], at: datetime) -> None:
+    """Each instance's outbox rows published up to its id (a mark never goes back)."""
+    table = tables.outbox_marks
+    for instance, through in marks.items():
+        result = await conn.execute(
+            update(table).where(table.c.instance == instance,
+                                table.c.published_through < through)
+            .values(published_through=through, updated_at=at))
+        if result.rowcount == 0 and await conn.scalar(
+                select(table.c.instance).where(table.c.instance == instance)) is None:
+            await conn.execute(insert(table).values(instance=instance,
+                                                    published_through=through, updated_at=at))
 
 
 def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
