@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -58,6 +59,7 @@ class Run:
     rss_mib: float
     rss_at_mark_mib: float | None = None
     cpu: CpuUse | None = None
+    bare_commits_s: list[float] = field(default_factory=list, repr=False)
 
     def percentile_ms(self, share: float) -> float:
         if not self.latencies_s:
@@ -74,10 +76,14 @@ class Run:
         if self.cpu is not None:
             cpu = (f" cpu/order: service={self.cpu.process_us(self.stored):.0f}µs"
                    f" machine={self.cpu.machine_us(self.stored):.0f}µs")
+        bare = ""
+        if self.bare_commits_s:
+            bare = (f" bare-commit: p50={_ms(self.bare_commits_s, 0.5):.2f}ms"
+                    f" p99={_ms(self.bare_commits_s, 0.99):.2f}ms")
         return (f"{self.label} offered={offered} orders={self.orders} stored={self.stored} "
                 f"results={len(self.latencies_s)} throughput={self.throughput:,.0f}/s "
                 f"p50={self.percentile_ms(0.5):.2f}ms p99={self.percentile_ms(0.99):.2f}ms "
-                f"{memory}{cpu}")
+                f"{memory}{cpu}{bare}")
 
 
 @dataclass
@@ -225,8 +231,17 @@ async def bench_service(args: argparse.Namespace) -> Run:
     try:
         await wait_ready(port, service)
         target = names["ORDERS_CHANNEL"] if args.intake == "pubsub" else names["ORDERS_STREAM"]
-        started, collected = await drive(args, names, target, service.pid,
-                                         args.intake == "pubsub")
+        bare: list[float] = []
+        probing = (asyncio.create_task(probe_commits(database.url, bare))
+                   if args.db == "postgresql" and args.rate > 0 else None)
+        try:
+            started, collected = await drive(args, names, target, service.pid,
+                                             args.intake == "pubsub")
+        finally:
+            if probing is not None:
+                probing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probing
         rss = rss_kib(service.pid)
     finally:
         service.send_signal(signal.SIGTERM)
@@ -238,7 +253,20 @@ async def bench_service(args: argparse.Namespace) -> Run:
     return Run(f"service intake={args.intake} db={args.db}", args.rate, args.count, stored,
                stored / max(collected.last - started, 1e-9), collected.latencies_s, rss / 1024,
                collected.rss_at_mark_kib / 1024 if collected.rss_at_mark_kib else None,
-               collected.cpu)
+               collected.cpu, bare)
+
+
+async def probe_commits(url: str, took_s: list[float], every_s: float = 0.01) -> None:
+    """The physical reference, measured beside the service in the same run: one row
+    INSERTed and COMMITted on the same PostgreSQL every `every_s` (a table of its own in
+    the run's database), its round trip timed."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE bench_probe (id bigserial PRIMARY KEY, at timestamptz)")
+        while True:
+            began = time.perf_counter()
+            await conn.execute("INSERT INTO bench_probe (at) VALUES (now())")
+            took_s.append(time.perf_counter() - began)
+            await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - began)))
 
 
 async def bench_reference(args: argparse.Namespace) -> Run:
@@ -305,8 +333,17 @@ def medians(runs: list[Run]) -> str:
         service = statistics.median(run.cpu.process_us(run.stored) for run in runs if run.cpu)
         machine = statistics.median(run.cpu.machine_us(run.stored) for run in runs if run.cpu)
         cpu = f" cpu/order: service={service:.0f}µs machine={machine:.0f}µs"
+    bare = ""
+    if all(run.bare_commits_s for run in runs):
+        bare = (f" bare-commit: p50={statistics.median(_ms(r.bare_commits_s, 0.5) for r in runs):.2f}ms"
+                f" p99={statistics.median(_ms(r.bare_commits_s, 0.99) for r in runs):.2f}ms")
     return (f"median of {len(runs)}: throughput={throughput:,.0f}/s p50={p50:.2f}ms "
-            f"p99={p99:.2f}ms{cpu}")
+            f"p99={p99:.2f}ms{cpu}{bare}")
+
+
+def _ms(times_s: list[float], share: float) -> float:
+    ordered = sorted(times_s)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
 
 
 def repeat(args: argparse.Namespace, bench: object) -> list[Run]:
