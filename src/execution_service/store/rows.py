@@ -17,13 +17,9 @@ from execution_service.domain.orders import (
     Trade,
 )
 from execution_service.engine.positions import Position
+from execution_service.store import tables
 
-ORDER_COLUMNS = ("order_id", "client_id", "intake_ref", "symbol", "side", "order_type",
-                 "quantity", "price", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
-                 "slippage_bps", "status", "error_code", "error_message", "strategy_id",
-                 "bot_id", "source", "metadata", "created_at", "updated_at", "time_in_force",
-                 "stop_price", "expire_at", "due_at", "triggered_at", "reserved",
-                 "reserved_asset", "version", "fingerprint")
+ORDER_COLUMNS = tables.written(tables.orders)
 
 
 def order_values(order: Order) -> tuple[Any, ...]:
@@ -76,8 +72,7 @@ def order_from_row(row: Mapping[Any, Any]) -> Order:
     )
 
 
-TRADE_COLUMNS = ("trade_id", "order_id", "symbol", "side", "quantity", "price", "fee",
-                 "fee_asset", "slippage_bps", "liquidity", "executed_at")
+TRADE_COLUMNS = tables.written(tables.trades)
 
 
 def trade_values(trade: Trade) -> tuple[Any, ...]:

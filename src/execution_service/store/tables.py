@@ -22,6 +22,12 @@ from execution_service.store.types import ExactDecimal, UTCDateTime
 
 metadata = MetaData()
 
+
+def written(table: Table) -> tuple[str, ...]:
+    """The columns a row of `table` is written with, in the table's order: all but a
+    serial `id`, which the database assigns. Each row is described once, here."""
+    return tuple(column.name for column in table.columns if column.name != "id")
+
 # The statuses of open orders (`OrderStatus.is_open`), for the partial index on them.
 OPEN_STATUSES = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')"
 

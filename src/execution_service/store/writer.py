@@ -450,7 +450,7 @@ def _json_text(value: Any) -> str:
     return dumps(value).decode()
 
 
-_EVENT_COLUMNS = ("order_id", "seq", "status", "detail", "at")
+_EVENT_COLUMNS = tables.written(tables.order_events)
 
 
 def _event_values(event: OrderEvent) -> tuple[Any, ...]:
@@ -483,10 +483,8 @@ async def _write_orders(
             raise WriteConflict(f"order {order.order_id} changed meanwhile")
 
 
-_BALANCE_COLUMNS = ("asset", "free", "locked", "updated_at")
-_CONTROL_COLUMNS = ("key", "value", "updated_at")
-_POSITION_COLUMNS = ("symbol", "quantity", "avg_entry_price", "realized_pnl", "fees",
-                     "quote_asset", "version", "updated_at")
+_BALANCE_COLUMNS = tables.written(tables.balances)
+_POSITION_COLUMNS = tables.written(tables.positions)
 
 
 def _position_values(position: Any) -> tuple[Any, ...]:
@@ -536,8 +534,8 @@ async def _write_control(conn: AsyncConnection, control: dict[str, Any], at: dat
         await conn.execute(insert(tables.control_state).values(key=key, value=value, updated_at=at))
 
 
-_OUTBOX_COLUMNS = ("instance", "event_id", "order_id", "payload", "created_at")
-_EQUITY_COLUMNS = ("at", "quote_asset", "equity", "unpriced", "detail")
+_OUTBOX_COLUMNS = tables.written(tables.outbox)
+_EQUITY_COLUMNS = tables.written(tables.equity_snapshots)
 
 
 def _equity_values(snapshot: EquitySnapshot) -> tuple[Any, ...]:
@@ -545,8 +543,7 @@ def _equity_values(snapshot: EquitySnapshot) -> tuple[Any, ...]:
             snapshot.detail)
 
 
-_REJECTED_COLUMNS = ("source", "intake_ref", "client_id", "payload", "payload_bytes", "reason",
-                     "received_at", "fingerprint")
+_REJECTED_COLUMNS = tables.written(tables.rejected_messages)
 
 
 def _outbox_values(message: OutboxMessage, instance: str) -> tuple[Any, ...]:
