@@ -25,8 +25,9 @@ metadata = MetaData()
 
 def written(table: Table) -> tuple[str, ...]:
     """The columns a row of `table` is written with, in the table's order: all but a
-    serial `id`, which the database assigns. Each row is described once, here."""
-    return tuple(column.name for column in table.columns if column.name != "id")
+    serial `id`, which the database assigns. Each row is described once, here. (Plain
+    `str`: SQLAlchemy's names are a subclass that orjson refuses as keys.)"""
+    return tuple(str(column.name) for column in table.columns if column.name != "id")
 
 # The statuses of open orders (`OrderStatus.is_open`), for the partial index on them.
 OPEN_STATUSES = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')"
