@@ -169,6 +169,20 @@ async def test_results_stay_in_the_outbox_while_redis_is_away_and_are_swept_once
     assert [r["client_id"] for r in rig.published()] == ["a"]
 
 
+async def test_results_committed_after_an_outage_wait_behind_the_ones_it_left_unsent() -> None:
+    rig = Rig()
+    rig.publisher.down = True
+    async with rig.running():
+        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("during"))))
+        await until(lambda: not rig.health.redis_connected)
+        rig.publisher.down = False
+        rig.health.redis_up()
+        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("after"))))
+        await until(lambda: len(rig.publisher.published) == 2)
+    assert [r["client_id"] for r in rig.published()] == ["during", "after"]  # commit order
+    assert all(rig.store.is_published(row) for row in rig.store.outbox)
+
+
 async def test_the_equity_timer_enters_as_a_command_when_the_clock_reaches_it() -> None:
     rig = Rig(equity_interval_s=60.0)
     async with rig.running():
