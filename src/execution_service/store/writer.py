@@ -2,15 +2,20 @@
 
 A batch (`session()`) looks up the orders already stored under its keys, then writes its
 `UnitOfWork` (new and changed orders, trades, order events, balance and position
-changes, outbox rows, rejected messages, control state, equity snapshots) and marks the
-results published since the previous batch, in one transaction. On PostgreSQL the batch's
-writes are one statement whose rows travel as one JSON document (store/pg_batch.py): a small
-batch is one round trip, commit included; a large one's rows go in with COPY first
-(`PostgresBatchSession`). Everything that is changed rather than inserted is
-written compare-and-set: balances `WHERE free = .. AND locked = <what the batch read>`,
-orders and positions `WHERE version = <the version read>`. Two instances sharing a
-database can never overdraw the account or fill an order twice: the loser gets
-`WriteConflict` and re-runs from the database's state.
+changes, outbox rows, rejected messages, control state, equity snapshots) and raises
+this instance's outbox mark over the results published since the previous batch, in one
+transaction. On PostgreSQL the batch's writes are one statement whose rows travel as one
+JSON document (store/pg_batch.py): a small batch is one round trip, commit included; a
+large one's rows go in with COPY first (`PostgresBatchSession`). SQLite gets one
+statement per table (`BatchSession`), and that is why there are two builders: SQLite
+allows no INSERT or UPDATE inside a WITH clause, and in-process it has no round trips to
+save. Both take their column lists from `tables.written`.
+
+Everything that is changed rather than inserted is written compare-and-set: balances
+`WHERE free = .. AND locked = <what the batch read>`, orders and positions
+`WHERE version = <the version read>`. Two instances sharing a database can never
+overdraw the account or fill an order twice: the loser gets `WriteConflict` and re-runs
+from the database's state.
 """
 
 from __future__ import annotations
