@@ -79,6 +79,21 @@ def test_what_this_service_took_from_a_level_is_not_there_for_the_next_order() -
     assert submit(live, order(BUY, "0.001")).order.avg_fill_price == Decimal("90009.02")
 
 
+def test_the_book_shown_is_what_the_next_order_would_meet_and_reading_it_changes_nothing() -> None:
+    live = priced({"USDT": "100000"})
+    submit(live, order(BUY, "0.1"))  # 0.1 of level 0's 0.11110 at 90009
+    shown = live.book("BTCUSDT", 2)
+    assert shown is not None
+    bids, asks = shown
+    # Level 1 holds 40,000 - 10,000 USDT (depth grows with the offset squared): 0.33326 BTC.
+    assert [(level.price, level.quantity) for level in asks] == [
+        (Decimal("90009.00"), Decimal("0.01110")), (Decimal("90018.00"), Decimal("0.33326"))]
+    assert bids[0].price == Decimal("89991.00")  # the other side untouched, 1 bp below
+    assert live.book("BTCUSDT", 2) == shown  # reading it moved no price, refilled nothing
+    assert submit(live, order(BUY, "0.0111")).order.avg_fill_price == Decimal("90009.00")
+    assert live.book("NEVERPRICED", 2) is None
+
+
 def test_sell_walks_the_bids_below_the_price() -> None:
     live = priced({"BTC": "1"})
     filled = submit(live, order(SELL, "0.01")).order

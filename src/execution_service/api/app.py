@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from execution_service import __version__
+from execution_service.api import binance
 from execution_service.api.context import ApiContext
 from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, health, kill_switch, orders
@@ -25,6 +26,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     for module in (health, orders, account, kill_switch):
         app.include_router(module.router)
+    app.include_router(binance.router)
+    app.add_exception_handler(binance.BinanceError, binance.binance_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]

@@ -125,6 +125,24 @@ class SyntheticBooks:
             index += 1
         return walk
 
+    def depth(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters,
+              count: int) -> list[Level]:
+        """The first `count` levels a taker on `side` would meet, with what is left at each
+        (what this service's orders took stays taken until the price moves). Changes
+        nothing: a book around another price is built aside, not kept."""
+        book = self._sides.get((symbol, side))
+        if book is None or book.mid != mid:
+            book = _Side(mid, side, filters, self.shape)
+        levels = []
+        for index in range(count):
+            level = book.level(index)
+            if level is None:
+                break
+            left = None if level.quantity is None else level.quantity - book.used[index]
+            if left is None or left > 0:
+                levels.append(Level(level.price, left))
+        return levels
+
     def consume(self, symbol: str, side: Side, walk: Walk) -> None:
         """Mark what `walk` took as used."""
         book = self._sides[(symbol, side)]

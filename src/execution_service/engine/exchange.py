@@ -44,7 +44,7 @@ from execution_service.domain.orders import (
 )
 from execution_service.domain.symbols import Pair, split_symbol
 from execution_service.engine.account import Account, Amounts, BalanceChange
-from execution_service.engine.book import SyntheticBooks, Walk
+from execution_service.engine.book import Level, SyntheticBooks, Walk
 from execution_service.engine.filters import ExchangeFilters, SymbolFilters
 from execution_service.engine.latency import LatencyModel
 from execution_service.engine.models import (
@@ -193,6 +193,16 @@ class PaperExchange:
 
     def open_orders(self) -> list[Order]:
         return list(self._open.values())
+
+    def book(self, symbol: str, count: int) -> tuple[list[Level], list[Level]] | None:
+        """The bids and asks market orders on `symbol` fill against now, `count` levels of
+        each, best first; None for a symbol never priced. Reading it moves no price."""
+        mid = self.prices.last(symbol)
+        if mid is None:
+            return None
+        filters = self.filters.of(symbol, mid)
+        return (self.books.depth(symbol, Side.SELL, mid, filters, count),
+                self.books.depth(symbol, Side.BUY, mid, filters, count))
 
     def next_due(self) -> datetime | None:
         """When the earliest timer runs out (perhaps one no longer needed)."""

@@ -142,6 +142,10 @@ class ExchangeFilters:
     def __init__(self, filters: Mapping[str, SymbolFilters] | None = None) -> None:
         self._filters: dict[str, SymbolFilters] = {**DEFAULT_FILTERS, **(filters or {})}
 
+    def known(self) -> dict[str, SymbolFilters]:
+        """Every symbol described so far: loaded, default, or derived for an order."""
+        return dict(self._filters)
+
     def of(self, symbol: str, price: Decimal) -> SymbolFilters:
         found = self._filters.get(symbol)
         if found is None:

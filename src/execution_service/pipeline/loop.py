@@ -37,6 +37,8 @@ from execution_service.bus.health import Health
 from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock, SystemClock
 from execution_service.domain.commands import MarketTrade
+from execution_service.engine.book import Level
+from execution_service.engine.filters import SymbolFilters
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.metrics import Metrics
 from execution_service.pipeline.inbox import Inbox, TapeSync
@@ -147,6 +149,14 @@ class Pipeline:
 
     def valuation(self) -> tuple[Decimal, list[str], dict[str, Any]]:
         return self._exchange.valuation(self.equity_quote)
+
+    def markets(self) -> dict[str, SymbolFilters]:
+        """Every symbol the exchange has filters for."""
+        return self._exchange.filters.known()
+
+    def book(self, symbol: str, count: int) -> tuple[list[Level], list[Level]] | None:
+        """Bids and asks market orders on `symbol` fill against now (None: never priced)."""
+        return self._exchange.book(symbol, count)
 
     # Running it
 

@@ -1,0 +1,37 @@
+"""Binance's error answers: `{"code": -1121, "msg": "Invalid symbol."}` with HTTP 400,
+the codes and texts of its errors.md, so that ccxt raises the exception class it would
+raise against Binance."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from execution_service.api.responses import JSONResponse
+
+
+class BinanceError(Exception):
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+    @classmethod
+    def bad_symbol(cls) -> BinanceError:
+        return cls(-1121, "Invalid symbol.")
+
+    @classmethod
+    def missing(cls, name: str) -> BinanceError:
+        return cls(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+    @classmethod
+    def illegal(cls, name: str, legal: str) -> BinanceError:
+        return cls(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.")
+
+    @classmethod
+    def bad_combination(cls) -> BinanceError:
+        return cls(-1128, "Combination of optional parameters invalid.")
+
+
+async def binance_error(_request: Request, exc: BinanceError) -> JSONResponse:
+    return JSONResponse({"code": exc.code, "msg": exc.msg}, status_code=exc.status)
