@@ -4,6 +4,7 @@ with nothing asked of any other host."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,17 +12,23 @@ from typing import Any
 
 import ccxt
 import httpx
+import orjson
 import pytest
+import redis
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.helpers import Names
+from tests.helpers import REDIS_URL, Names, wait_for_sync
 from tests.processes import ServiceProcess, starter
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    names = Names.new()
+def names() -> Names:
+    return Names.new()
+
+
+@pytest.fixture(scope="module")
+def service(names: Names, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     env = {**names.env(), "MOCK_SUCCESS_RATE": "1", "INITIAL_BALANCES": "USDT=10000"}
     with starter(env, Path(tmp_path_factory.mktemp("binance"))) as start:
         process = start()
@@ -112,3 +119,31 @@ def test_errors_are_binances_codes_and_texts(service: ServiceProcess) -> None:
     assert status == 200
     assert [s["symbol"] for s in info["symbols"]] == ["ETHBTC", "BTCUSDT"]
     assert ask("ping") == (200, {})
+
+
+def test_the_history_is_the_tape_the_service_saw(service: ServiceProcess, names: Names) -> None:
+    minute = int(time.time() * 1000) // 60_000 * 60_000 - 120_000
+    tape = [(minute + 1_000, "3000.5", "1"), (minute + 2_000, "3002", "0.5"),
+            (minute + 61_000, "2999", "2")]
+    publisher = redis.Redis.from_url(REDIS_URL)
+    for ts_ms, price, quantity in tape:
+        publisher.publish(names.market_data_channel, orjson.dumps({
+            "symbol": "ETHUSDT", "ts_ms": ts_ms, "price": price, "trade_qty": quantity}))
+    wait_for_sync(lambda: len(httpx.get(f"{service.url}/api/v3/trades?symbol=ETHUSDT").json()) == 3,
+                  what="the three trades on the tape")
+    client = ccxt_client(service)
+    client.load_markets()
+    trades = client.fetch_trades("ETH/USDT")
+    assert [(t["timestamp"], t["price"], t["amount"]) for t in trades] == [
+        (minute + 1_000, 3000.5, 1.0), (minute + 2_000, 3002.0, 0.5), (minute + 61_000, 2999.0, 2.0)]
+    candles = client.fetch_ohlcv("ETH/USDT", "1m", since=minute)
+    assert candles == [[minute, 3000.5, 3002.0, 3000.5, 3002.0, 1.5],
+                       [minute + 60_000, 2999.0, 2999.0, 2999.0, 2999.0, 2.0]]
+    ticker = client.fetch_ticker("ETH/USDT")
+    assert (ticker["open"], ticker["high"], ticker["low"], ticker["last"]) == (
+        3000.5, 3002.0, 2999.0, 2999.0)
+    assert (ticker["baseVolume"], ticker["info"]["count"]) == (3.5, 3)
+    assert ticker["bid"] < ticker["last"] < ticker["ask"]
+    with pytest.raises(ccxt.BadRequest):  # -1120
+        client.public_get_klines({"symbol": "ETHUSDT", "interval": "7m"})
+    assert all(url.startswith(service.url) for url in client.requested)

@@ -39,6 +39,7 @@ from execution_service.clock import Clock, SystemClock
 from execution_service.domain.commands import MarketTrade
 from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
+from execution_service.engine.tape import TapeHistory
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.metrics import Metrics
 from execution_service.pipeline.inbox import Inbox, TapeSync
@@ -104,6 +105,7 @@ class Pipeline:
         self._give_up_at = float("inf")
         self._reload = False  # the exchange's state may be ahead of the database
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
+        self.tape_history = TapeHistory()  # the committed batches' market trades
 
     # Feeding it
 
@@ -196,6 +198,8 @@ class Pipeline:
                 envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
             return
         plan, through = committed
+        self.tape_history.record([command for _, command in decoded
+                                  if isinstance(command, MarketTrade)])
         self.kill_switch = plan.kill_switch
         for envelope, reply in plan.replies:
             envelope.answer(reply)

@@ -1,0 +1,43 @@
+"""The kept tape: bounded per symbol, and the candles and day figures built from it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from execution_service.domain.commands import MarketTrade
+from execution_service.engine.tape import DAY_MS, TapeHistory
+
+
+def trade(price: str, ts_ms: int, quantity: str | None = "1", symbol: str = "BTCUSDT") -> MarketTrade:
+    return MarketTrade(symbol, Decimal(price), Decimal(quantity) if quantity else None, ts_ms)
+
+
+def test_tape_keeps_the_newest_trades_of_each_symbol_only() -> None:
+    history = TapeHistory(keep=3)
+    history.record([trade(str(100 + n), n) for n in range(5)] + [trade("7", 9, symbol="ETHBTC")])
+    assert [t.price for t in history.recent("BTCUSDT", 10)] == [Decimal(102), Decimal(103), Decimal(104)]
+    assert [t.price for t in history.recent("BTCUSDT", 2)] == [Decimal(103), Decimal(104)]
+    assert len(history.recent("ETHBTC", 10)) == 1
+    assert history.recent("XRPUSDT", 10) == []
+
+
+def test_tape_candles_skip_empty_intervals_and_keep_the_newest_when_limited() -> None:
+    history = TapeHistory()
+    history.record([trade("10", 0), trade("12", 30_000, "2"), trade("9", 59_999),
+                    trade("11", 180_000, None)])  # a trade without a quantity counts as 0
+    first, last = history.candles("BTCUSDT", 60_000, 0, 200_000, limit=10)
+    assert (first.open, first.high, first.low, first.close, first.volume, first.trades) == (
+        Decimal(10), Decimal(12), Decimal(9), Decimal(9), Decimal(4), 3)
+    assert first.quote_volume == Decimal(10 + 24 + 9)
+    assert (last.open_ms, last.close_ms, last.volume) == (180_000, 239_999, Decimal(0))
+    assert history.candles("BTCUSDT", 60_000, 0, 200_000, limit=1) == [last]
+
+
+def test_tape_day_covers_the_last_24_hours() -> None:
+    history = TapeHistory()
+    history.record([trade("50", 0), trade("60", 1_000), trade("40", DAY_MS + 500)])
+    day = history.day("BTCUSDT", DAY_MS + 600)
+    assert day is not None
+    assert (day.open, day.high, day.low, day.last, day.count) == (
+        Decimal(60), Decimal(60), Decimal(40), Decimal(40), 2)
+    assert history.day("ETHBTC", DAY_MS) is None
