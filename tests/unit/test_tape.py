@@ -13,7 +13,7 @@ def trade(price: str, ts_ms: int, quantity: str | None = "1", symbol: str = "BTC
 
 
 def test_tape_keeps_the_newest_trades_of_each_symbol_only() -> None:
-    history = TapeHistory(keep=3)
+    history = TapeHistory(keep_trades=3)
     history.record([trade(str(100 + n), n) for n in range(5)] + [trade("7", 9, symbol="ETHBTC")])
     assert [t.price for t in history.recent("BTCUSDT", 10)] == [Decimal(102), Decimal(103), Decimal(104)]
     assert [t.price for t in history.recent("BTCUSDT", 2)] == [Decimal(103), Decimal(104)]
@@ -35,9 +35,20 @@ def test_tape_candles_skip_empty_intervals_and_keep_the_newest_when_limited() ->
 
 def test_tape_day_covers_the_last_24_hours() -> None:
     history = TapeHistory()
-    history.record([trade("50", 0), trade("60", 1_000), trade("40", DAY_MS + 500)])
-    day = history.day("BTCUSDT", DAY_MS + 600)
+    history.record([trade("50", 0), trade("60", 1_000), trade("70", 60_000),
+                    trade("40", DAY_MS + 60_500)])
+    day = history.day("BTCUSDT", DAY_MS + 60_600)
     assert day is not None
-    assert (day.open, day.high, day.low, day.last, day.count) == (
-        Decimal(60), Decimal(60), Decimal(40), Decimal(40), 2)
+    # By whole minutes: the first minute has ended before the window, the second has not.
+    assert (day.open, day.high, day.low, day.close, day.trades) == (
+        Decimal(70), Decimal(70), Decimal(40), Decimal(40), 2)
     assert history.day("ETHBTC", DAY_MS) is None
+
+
+def test_tape_minute_candles_are_kept_for_their_window_and_longer_intervals_merge_them() -> None:
+    history = TapeHistory(keep_trades=2, keep_minutes=3)
+    history.record([trade(str(10 + n), n * 60_000) for n in range(5)])  # one a minute
+    hours = history.candles("BTCUSDT", 3_600_000, 0, 10**9, limit=10)
+    assert [(c.open_ms, c.open, c.close, c.trades) for c in hours] == [
+        (0, Decimal(12), Decimal(14), 3)]  # the two oldest minutes are gone
+    assert len(history.recent("BTCUSDT", 10)) == 2

@@ -1,10 +1,12 @@
 """The market-data trades the service has seen, kept per symbol for the public history
-endpoints (Binance's `trades`, `aggTrades`, `klines`, `ticker/24hr`).
+endpoints (Binance's `trades`, `aggTrades`, `klines`, `ticker/24hr`), in bounded memory:
+the newest `keep_trades` trades, and one-minute candles for the last `keep_minutes`
+(longer intervals and the 24-hour figures are built from those; one-second candles from
+the kept trades).
 
 Only trades of committed batches are recorded (the pipeline records them after the
-commit, so a batch run again after a failed commit records nothing twice), and only the
-newest `keep` of each symbol are kept, so memory stays bounded. The service's own fills
-are not tape trades: paper orders do not trade with the market.
+commit, so a batch run again after a failed commit records nothing twice). The
+service's own fills are not tape trades: paper orders do not trade with the market.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from execution_service.domain.commands import MarketTrade
 
 ZERO = Decimal(0)
+MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 
 
@@ -40,70 +43,96 @@ class Candle:
     volume: Decimal
     quote_volume: Decimal
     trades: int
+    first_id: int
+    last_id: int
 
+    def merged(self, later: Candle) -> Candle:
+        """This candle and a later one as one."""
+        return replace(self, close_ms=later.close_ms, high=max(self.high, later.high),
+                       low=min(self.low, later.low), close=later.close,
+                       volume=self.volume + later.volume,
+                       quote_volume=self.quote_volume + later.quote_volume,
+                       trades=self.trades + later.trades, last_id=later.last_id)
 
-@dataclass(frozen=True, slots=True)
-class DayStats:
-    """Over the trades of the last 24 hours kept."""
-
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    last: Decimal
-    volume: Decimal
-    quote_volume: Decimal
-    first: TapeTrade
-    last_trade: TapeTrade
-    count: int
+    def spanning(self, open_ms: int, close_ms: int) -> Candle:
+        return replace(self, open_ms=open_ms, close_ms=close_ms)
 
 
 class TapeHistory:
-    def __init__(self, keep: int = 50_000) -> None:
-        self._keep = keep
+    def __init__(self, keep_trades: int = 1000, keep_minutes: int = 7 * 1440) -> None:
+        self._keep_minutes = keep_minutes
+        self._keep_trades = keep_trades
         self._trades: dict[str, deque[TapeTrade]] = {}
+        self._minutes: dict[str, list[Candle]] = {}  # oldest first
         self._ids = itertools.count(1)
 
     def record(self, trades: list[MarketTrade]) -> None:
         for trade in trades:
-            kept = self._trades.setdefault(trade.symbol, deque(maxlen=self._keep))
-            kept.append(TapeTrade(next(self._ids), trade.price, trade.quantity or ZERO,
-                                  trade.ts_ms))
+            kept = TapeTrade(next(self._ids), trade.price, trade.quantity or ZERO, trade.ts_ms)
+            self._trades.setdefault(trade.symbol, deque(maxlen=self._keep_trades)).append(kept)
+            self._add_to_minute(self._minutes.setdefault(trade.symbol, []), kept)
 
     def recent(self, symbol: str, limit: int) -> list[TapeTrade]:
-        """The newest `limit` trades, oldest first."""
+        """The newest `limit` kept trades, oldest first."""
         kept = self._trades.get(symbol, deque())
         return list(itertools.islice(kept, max(0, len(kept) - limit), None))
 
     def between(self, symbol: str, start_ms: int, end_ms: int) -> list[TapeTrade]:
-        """Trades at `start_ms` <= time <= `end_ms`, oldest first (feeds send them in order)."""
-        kept = list(self._trades.get(symbol, ()))
-        times = [trade.time_ms for trade in kept]
-        return kept[bisect.bisect_left(times, start_ms):bisect.bisect_right(times, end_ms)]
-
-    def day(self, symbol: str, now_ms: int) -> DayStats | None:
-        trades = self.between(symbol, now_ms - DAY_MS, now_ms)
-        if not trades:
-            return None
-        prices = [trade.price for trade in trades]
-        return DayStats(open=prices[0], high=max(prices), low=min(prices), last=prices[-1],
-                        volume=sum((t.quantity for t in trades), ZERO),
-                        quote_volume=sum((t.quantity * t.price for t in trades), ZERO),
-                        first=trades[0], last_trade=trades[-1], count=len(trades))
+        """Kept trades at `start_ms` <= time <= `end_ms`, in the order they came."""
+        return [trade for trade in self._trades.get(symbol, ())
+                if start_ms <= trade.time_ms <= end_ms]
 
     def candles(self, symbol: str, interval_ms: int, start_ms: int, end_ms: int,
                 limit: int) -> list[Candle]:
         """The intervals from `start_ms` to `end_ms` that hold trades, oldest first, at
         most `limit` (the newest when there are more)."""
-        buckets: dict[int, list[TapeTrade]] = {}
-        for trade in self.between(symbol, start_ms, end_ms):
-            buckets.setdefault(trade.time_ms // interval_ms * interval_ms, []).append(trade)
-        candles = [_candle(opened, interval_ms, trades)
-                   for opened, trades in sorted(buckets.items())]
-        return candles[-limit:]
+        if interval_ms < MINUTE_MS:
+            pieces = [_candle(trade, interval_ms) for trade in self.between(symbol, start_ms, end_ms)]
+        else:
+            pieces = [minute for minute in self._minutes.get(symbol, [])
+                      if start_ms <= minute.close_ms and minute.open_ms <= end_ms]
+        merged: list[Candle] = []
+        for piece in pieces:
+            opened = piece.open_ms // interval_ms * interval_ms
+            if merged and merged[-1].open_ms == opened:
+                merged[-1] = merged[-1].merged(piece)
+            else:
+                merged.append(piece.spanning(opened, opened + interval_ms - 1))
+        return merged[-limit:]
+
+    def day(self, symbol: str, now_ms: int) -> Candle | None:
+        """The last 24 hours (by whole minutes) as one candle, or None without a trade."""
+        minutes = self.candles(symbol, MINUTE_MS, now_ms - DAY_MS, now_ms, limit=1440)
+        if not minutes:
+            return None
+        day = minutes[0]
+        for minute in minutes[1:]:
+            day = day.merged(minute)
+        return day
+
+    def last_trade(self, symbol: str) -> TapeTrade | None:
+        kept = self._trades.get(symbol)
+        return kept[-1] if kept else None
+
+    def _add_to_minute(self, minutes: list[Candle], trade: TapeTrade) -> None:
+        candle = _candle(trade, MINUTE_MS)
+        if minutes and minutes[-1].open_ms == candle.open_ms:
+            minutes[-1] = minutes[-1].merged(candle)
+            return
+        if not minutes or minutes[-1].open_ms < candle.open_ms:
+            minutes.append(candle)
+        else:  # a trade older than the newest minute (feeds are mostly in order)
+            at = bisect.bisect_left([m.open_ms for m in minutes], candle.open_ms)
+            if at < len(minutes) and minutes[at].open_ms == candle.open_ms:
+                old = minutes[at]
+                minutes[at] = replace(old.merged(candle), close=old.close, last_id=old.last_id)
+            else:
+                minutes.insert(at, candle)
+        if len(minutes) > self._keep_minutes:
+            del minutes[:len(minutes) - self._keep_minutes]
 
 
-def _candle(opened: int, interval_ms: int, trades: list[TapeTrade]) -> Candle:
-    prices = [trade.price for trade in trades]
-    return Candle(opened, opened + interval_ms - 1, prices[0], max(prices), min(prices),
-                  prices[-1], sum((t.quantity for t in trades), ZERO),
-                  sum((t.quantity * t.price for t in trades), ZERO), len(trades))
+def _candle(trade: TapeTrade, interval_ms: int) -> Candle:
+    opened = trade.time_ms // interval_ms * interval_ms
+    return Candle(opened, opened + interval_ms - 1, trade.price, trade.price, trade.price,
+                  trade.price, trade.quantity, trade.quantity * trade.price, 1, trade.id, trade.id)

@@ -5,7 +5,8 @@ The symbols are those the service has filters for (its built-in pairs, an
 `EXCHANGE_INFO_FILE`'s, and any it derived for an order); prices and the book are the
 ones market orders fill against now: the last price (live or the random walk) and the
 synthetic book around it, less what this service's orders took from it. The history is
-the market-data trades of committed batches (`engine/tape.py`), live or synthetic.
+the market-data trades of committed batches (`engine/tape.py`), live or synthetic: the
+newest 1,000 trades and a week of one-minute candles per symbol.
 """
 
 from __future__ import annotations
@@ -266,7 +267,9 @@ def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
     if last is None or book is None:
         return None
     now = _now_ms()
-    day = context.pipeline.tape_history.day(name, now)
+    history = context.pipeline.tape_history
+    day = history.day(name, now)
+    last_trade = history.last_trade(name)
     opened = day.open if day else last
     (bid, *_), (ask, *_) = book[0] or [_EMPTY], book[1] or [_EMPTY]
     change = last - opened
@@ -275,16 +278,16 @@ def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
         "priceChangePercent": f"{change / opened * 100:.3f}" if opened else "0.000",
         "weightedAvgPrice": _text(day.quote_volume / day.volume if day and day.volume else last),
         "prevClosePrice": _text(opened), "lastPrice": _text(last),
-        "lastQty": _text(day.last_trade.quantity if day else Decimal(0)),
+        "lastQty": _text(last_trade.quantity if last_trade else Decimal(0)),
         "bidPrice": _text(bid.price), "bidQty": _quantity(bid, context, name),
         "askPrice": _text(ask.price), "askQty": _quantity(ask, context, name),
         "openPrice": _text(opened), "highPrice": _text(max(day.high, last) if day else last),
         "lowPrice": _text(min(day.low, last) if day else last),
         "volume": _text(day.volume if day else Decimal(0)),
         "quoteVolume": _text(day.quote_volume if day else Decimal(0)),
-        "openTime": day.first.time_ms if day else now - DAY_MS, "closeTime": now,
-        "firstId": day.first.id if day else -1, "lastId": day.last_trade.id if day else -1,
-        "count": day.count if day else 0,
+        "openTime": day.open_ms if day else now - DAY_MS, "closeTime": now,
+        "firstId": day.first_id if day else -1, "lastId": day.last_id if day else -1,
+        "count": day.trades if day else 0,
     }
 
 
