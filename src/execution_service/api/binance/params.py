@@ -1,0 +1,107 @@
+"""Reading Binance's request parameters, and writing numbers as Binance does."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from execution_service.api.binance.errors import BinanceError
+from execution_service.api.deps import Context
+from execution_service.domain.symbols import split_symbol
+from execution_service.engine.book import Level
+from execution_service.engine.filters import SymbolFilters
+
+PRECISION = 8  # every asset's, as the service keeps amounts
+_SYMBOLS_RANGE = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
+
+SymbolParam = Annotated[str | None, Query(max_length=40)]
+SymbolsParam = Annotated[str | None, Query(max_length=20_000)]
+LimitParam = Annotated[str | None, Query(max_length=10)]
+TimeParam = Annotated[str | None, Query(max_length=20)]
+
+
+def named_symbols(markets: dict[str, SymbolFilters], symbol: str | None,
+                  symbols: str | None) -> list[str]:
+    """The symbols a request names (`symbol`, or `symbols` as a JSON array), each one the
+    service lists; none: all of them."""
+    if symbol and symbols:
+        raise BinanceError.bad_combination()
+    if symbols:
+        try:
+            names = json.loads(symbols)
+        except ValueError:
+            raise BinanceError.illegal("symbols", _SYMBOLS_RANGE) from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BinanceError.illegal("symbols", _SYMBOLS_RANGE)
+    else:
+        names = [symbol] if symbol else []
+    for name in names:
+        if name not in markets or split_symbol(name) is None:
+            raise BinanceError.bad_symbol()
+    return names
+
+
+def tickers(context: Context, symbol: str | None, symbols: str | None,
+            view: Callable[[str], dict[str, Any] | None]) -> Any:
+    """Binance's ticker answer: one object for `symbol`, a list for `symbols` or for every
+    symbol. `view` gives a symbol's object, or None while it has no price (refused when
+    named, left out otherwise)."""
+    named = named_symbols(context.pipeline.markets(), symbol, symbols)
+    views = []
+    for name in named or sorted(context.pipeline.markets()):
+        found = view(name)
+        if found is not None:
+            views.append(found)
+        elif named:
+            raise BinanceError.bad_symbol()
+    return views[0] if symbol else views
+
+
+def listed_symbol(context: Context, symbol: str | None) -> str:
+    if not symbol:
+        raise BinanceError.missing("symbol")
+    if symbol not in context.pipeline.markets() or split_symbol(symbol) is None:
+        raise BinanceError.bad_symbol()
+    return symbol
+
+
+def parse_limit(value: str | None, default: int, most: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise BinanceError.illegal("limit", f"1-{most}")
+    return min(int(value), most)
+
+
+def parse_time(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise BinanceError.illegal(name, "a time in milliseconds")
+    return int(value)
+
+
+EMPTY = Level(Decimal(0), Decimal(0))
+
+
+def quantity(level: Level, context: Context, symbol: str) -> str:
+    """A level's quantity; a level without a limit (the slippage model off) shows the
+    most one order may take (LOT_SIZE's maxQty)."""
+    if level.quantity is not None:
+        return text(level.quantity)
+    return text(context.pipeline.markets()[symbol].max_qty)
+
+
+def text(value: Decimal) -> str:
+    """A decimal as Binance writes one: eight places, more only where the value has them."""
+    places = max(PRECISION, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+    return f"{value:.{places}f}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
