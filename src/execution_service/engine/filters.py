@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from execution_service.domain.orders import QUANTITY_STEP, OrderType
@@ -142,9 +143,10 @@ class ExchangeFilters:
     def __init__(self, filters: Mapping[str, SymbolFilters] | None = None) -> None:
         self._filters: dict[str, SymbolFilters] = {**DEFAULT_FILTERS, **(filters or {})}
 
-    def known(self) -> dict[str, SymbolFilters]:
-        """Every symbol described so far: loaded, default, or derived for an order."""
-        return dict(self._filters)
+    def known(self) -> Mapping[str, SymbolFilters]:
+        """Every symbol described so far: loaded, default, or derived for an order (a
+        read-only view, not a copy: the API reads it for every symbol it lists)."""
+        return MappingProxyType(self._filters)
 
     def of(self, symbol: str, price: Decimal) -> SymbolFilters:
         found = self._filters.get(symbol)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -152,7 +152,7 @@ class Pipeline:
     def valuation(self) -> tuple[Decimal, list[str], dict[str, Any]]:
         return self._exchange.valuation(self.equity_quote)
 
-    def markets(self) -> dict[str, SymbolFilters]:
+    def markets(self) -> Mapping[str, SymbolFilters]:
         """Every symbol the exchange has filters for."""
         return self._exchange.filters.known()
 

@@ -67,7 +67,7 @@ class Database:
         try:
             async with self.engine.begin() as conn:
                 yield conn
-        except (IntegrityError, psycopg.IntegrityError, *_LOST_RACE) as exc:
+        except IntegrityError as exc:
             raise WriteConflict(_first_line(exc)) from exc
         except DBAPIError as exc:
             if isinstance(exc.orig, _LOST_RACE):
@@ -75,7 +75,7 @@ class Database:
             if not _is_outage(exc):
                 raise
             raise DatabaseUnavailable(_first_line(exc)) from exc
-        except (PoolTimeout, OSError, psycopg.OperationalError) as exc:
+        except (PoolTimeout, OSError) as exc:
             raise DatabaseUnavailable(_first_line(exc)) from exc
 
     @asynccontextmanager
@@ -90,20 +90,16 @@ class Database:
             try:
                 if self._batch_conn is None or self._batch_conn.closed:
                     self._batch_conn = await self._connect_for_batches()
-                conn = self._batch_conn
-                yield conn
-                if conn.info.transaction_status is not TransactionStatus.IDLE:
-                    await self._close_batch_connection()  # left mid-way (cancelled)
+                yield self._batch_conn
             except (psycopg.IntegrityError, *_LOST_RACE) as exc:
                 raise WriteConflict(_first_line(exc)) from exc
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
                 await self._close_batch_connection()
                 raise DatabaseUnavailable(_first_line(exc)) from exc
-            except BaseException:
-                if self._batch_conn is not None and (
-                        self._batch_conn.info.transaction_status is not TransactionStatus.IDLE):
+            finally:  # a batch left mid-way (cancelled) leaves no half transaction behind
+                conn = self._batch_conn
+                if conn is not None and conn.info.transaction_status is not TransactionStatus.IDLE:
                     await self._close_batch_connection()
-                raise
 
     async def _connect_for_batches(self) -> psycopg.AsyncConnection[Any]:
         options = "-c timezone=UTC" + (f" -c search_path={self.schema}" if self.schema else "")

@@ -32,7 +32,6 @@ import psycopg
 from psycopg.rows import dict_row
 from sqlalchemy import (
     JSON,
-    ColumnElement,
     LargeBinary,
     Table,
     and_,
@@ -225,8 +224,8 @@ class BatchSession:
                 (tables.orders.c.order_id, sorted(set(order_ids)))]
         found: dict[str, Order] = {}
         for column, values in keys:
-            for chunk in self._chunks(values):
-                query = select(tables.orders).where(self._matches(column, chunk))
+            for chunk in _chunks(values):
+                query = select(tables.orders).where(column.in_(chunk))
                 for row in (await self._conn.execute(query)).mappings():
                     found[row["order_id"]] = order_from_row(row)
         return list(found.values())
@@ -235,9 +234,9 @@ class BatchSession:
         """The (client_id, fingerprint) of the invalid messages kept under these client ids."""
         table = tables.rejected_messages
         found: set[tuple[str, str]] = set()
-        for chunk in self._chunks(sorted(set(client_ids))):
+        for chunk in _chunks(sorted(set(client_ids))):
             query = (select(table.c.client_id, table.c.fingerprint)
-                     .where(self._matches(table.c.client_id, chunk), table.c.fingerprint.is_not(None)))
+                     .where(table.c.client_id.in_(chunk), table.c.fingerprint.is_not(None)))
             found.update((row.client_id, row.fingerprint) for row in await self._conn.execute(query))
         return found
 
@@ -257,12 +256,11 @@ class BatchSession:
                                        .where(tables.outbox.c.instance == self._instance))
         return int(last)
 
-    def _chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
-        for start in range(0, len(values), _CHUNK):
-            yield values[start:start + _CHUNK]
 
-    def _matches(self, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
-        return column.in_(values)
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """SQLite limits a statement's parameters: key lists go in chunks."""
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
 
 
 class PostgresBatchSession:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ LimitParam = Annotated[str | None, Query(max_length=10)]
 TimeParam = Annotated[str | None, Query(max_length=20)]
 
 
-def named_symbols(markets: dict[str, SymbolFilters], symbol: str | None,
+def named_symbols(markets: Mapping[str, SymbolFilters], symbol: str | None,
                   symbols: str | None) -> list[str]:
     """The symbols a request names (`symbol`, or `symbols` as a JSON array), each one the
     service lists; none: all of them."""
