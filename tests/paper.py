@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from execution_service.domain.commands import MarketTrade, SubmitOrder
-from execution_service.domain.orders import OrderType, Side, Source, TimeInForce
-from execution_service.engine.account import Account, Amounts
+from execution_service.domain.orders import DEFAULT_ACCOUNT, OrderType, Side, Source, TimeInForce
+from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
 from execution_service.engine.exchange import ExchangeRules, FillMode, Intake, PaperExchange, Result
 from execution_service.engine.filters import ExchangeFilters
@@ -29,16 +29,18 @@ def make_exchange(
     balances: dict[str, str] | None = None, *, seed: int = 7, success_rate: float = 1.0,
     fill_mode: FillMode = FillMode.TRADE_THROUGH, latency: LatencyModel | None = None,
     shape: BookShape | None = None, fees: FeeSchedule = FEES, round_down: bool = False,
-    volatility_bps: str = "2",
+    volatility_bps: str = "2", accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,),
 ) -> PaperExchange:
+    """An exchange whose `accounts` each hold `balances`."""
     rng = random.Random(seed)
     prices = MarketPrices(REFERENCE_PRICES, rng, Decimal(volatility_bps), live_max_age_s=60)
     rules = ExchangeRules(fees=fees, fill_mode=fill_mode, latency=latency or LatencyModel(),
                           round_quantity_down=round_down, success_rate=success_rate)
-    account = Account({asset: Amounts(Decimal(amount))
-                       for asset, amount in (balances or {"USDT": "100000"}).items()})
-    return PaperExchange(prices, SyntheticBooks(shape or BookShape()), ExchangeFilters(), rules,
-                         rng, account)
+    exchange = PaperExchange(prices, SyntheticBooks(shape or BookShape()), ExchangeFilters(),
+                             rules, rng, accounts)
+    exchange.load({(account, asset): Amounts(Decimal(amount)) for account in accounts
+                   for asset, amount in (balances or {"USDT": "100000"}).items()}, [], [])
+    return exchange
 
 
 def order(side: Side, quantity: str, order_type: OrderType = OrderType.MARKET, *,
@@ -63,8 +65,8 @@ def tape(exchange: PaperExchange, price: str, quantity: str | None = "1", when: 
 
 
 def free(exchange: PaperExchange, asset: str) -> Decimal:
-    return exchange.account.free(asset)
+    return exchange.account().free(asset)
 
 
 def locked(exchange: PaperExchange, asset: str) -> Decimal:
-    return exchange.account.locked(asset)
+    return exchange.account().locked(asset)

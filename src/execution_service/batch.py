@@ -187,10 +187,13 @@ class _Known:
 
     def target(self, command: CancelOrder, exchange: PaperExchange) -> Order | None:
         """The order a cancel names: by order id, or the newest under its client id, an open
-        one first (a client id names several orders when they differ)."""
+        one first (a client id names several orders when they differ); of the cancel's
+        account only, when it names one."""
         if command.order_id:
-            return self.by_id.get(command.order_id)
-        named = self.by_client.get(command.client_id or "", [])
+            order = self.by_id.get(command.order_id)
+            return order if order and command.account in (None, order.account) else None
+        named = [order for order in self.by_client.get(command.client_id or "", [])
+                 if command.account in (None, order.account)]
         open_ones = [order for order in named if exchange.open_order(order.order_id)]
         newest = open_ones or named
         return newest[-1] if newest else None
@@ -244,8 +247,10 @@ class BatchPlanner:
         effects = self.exchange.end()
         plan.work.effects = effects
         if snapshot:
-            plan.work.equity.append(EquitySnapshot(
-                now, self.equity_quote, *self.exchange.valuation(self.equity_quote)))
+            plan.work.equity.extend(
+                EquitySnapshot(now, self.equity_quote,
+                               *self.exchange.valuation(self.equity_quote, account), account)
+                for account in self.exchange.accounts.names())
         for result in effects.results:
             plan.work.outbox.append(OutboxMessage.of(result.event_id, result.order.order_id,
                                                      result.message, plan.work.at))

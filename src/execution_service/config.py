@@ -8,7 +8,9 @@ with one line naming the variable (`ConfigError`), so nothing fails late. Secret
 from __future__ import annotations
 
 import os
+import re
 import socket
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from execution_service.domain.codec import ACCOUNT_NAME
+from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.filters import load_exchange_info
 from execution_service.errors import ConfigError
 
@@ -44,6 +48,38 @@ def parse_decimal_map(value: Any) -> Any:
         except InvalidOperation:
             raise ValueError(f"{number.strip()!r} is not a number") from None
     return result
+
+
+_API_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key of the Binance-compatible API: its HMAC secret and the account it trades."""
+
+    key: str
+    secret: SecretStr
+    account: str
+
+
+def parse_api_keys(text: str) -> dict[str, ApiKey]:
+    """`KEY:SECRET:ACCOUNT,KEY2:SECRET2` (an account left out is the default one), by key.
+    Errors never quote a secret."""
+    keys: dict[str, ApiKey] = {}
+    for number, item in enumerate(filter(None, (p.strip() for p in text.split(","))), 1):
+        key, _, rest = item.partition(":")
+        secret, _, account = rest.partition(":")
+        account = account or DEFAULT_ACCOUNT
+        if not _API_KEY.fullmatch(key) or not secret or ":" in account:
+            raise ValueError(f"item {number}: expected KEY:SECRET or KEY:SECRET:ACCOUNT"
+                             " (a key of letters, digits, '_' or '-')")
+        if not ACCOUNT_NAME.fullmatch(account):
+            raise ValueError(f"item {number}: account {account[:64]!r} must be 1 to 64"
+                             " letters, digits, '_', '.' or '-'")
+        if key in keys:
+            raise ValueError(f"item {number}: key {key[:8]}... is given twice")
+        keys[key] = ApiKey(key, SecretStr(secret), account)
+    return keys
 
 
 class Settings(BaseSettings):
@@ -80,6 +116,9 @@ class Settings(BaseSettings):
     http_port: int = Field(8003, ge=0, le=65535)
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    # Binance-compatible API keys: "KEY:SECRET:ACCOUNT,..." (see `parse_api_keys`).
+    binance_api_keys: SecretStr | None = None
+    binance_api_keys_file: Path | None = None
 
     # Wire names
     orders_channel: str = "orders"
@@ -104,6 +143,8 @@ class Settings(BaseSettings):
     taker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     maker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     initial_balances: DecimalMap = Field(default_factory=lambda: {"USDT": Decimal(100_000)})
+    # Sub-accounts besides the default one and those of the API keys: "bot-a,bot-b".
+    accounts: str = Field("", pattern=r"^[A-Za-z0-9_.,\s-]*$")
     reference_prices: DecimalMap = Field(default_factory=dict)
     slippage_spread_bps: Decimal = Field(Decimal("1"), ge=0, le=1000)
     slippage_impact_bps: Decimal = Field(Decimal("10"), ge=0, le=1000)
@@ -190,7 +231,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
-        for name in ("redis_password", "postgres_password", "api_token"):
+        for name in ("redis_password", "postgres_password", "api_token", "binance_api_keys"):
             path: Path | None = getattr(self, f"{name}_file")
             if path is None:
                 continue
@@ -199,6 +240,11 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"{name.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
             object.__setattr__(self, name, SecretStr(secret))
+        if self.binance_api_keys is not None:
+            try:
+                parse_api_keys(self.binance_api_keys.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"BINANCE_API_KEYS: {exc}") from None
         return self
 
     # Derived values
@@ -227,6 +273,18 @@ class Settings(BaseSettings):
 
     def token(self) -> str | None:
         return self.api_token.get_secret_value() if self.api_token else None
+
+    def api_keys(self) -> dict[str, ApiKey]:
+        """The Binance-compatible API's keys, by key."""
+        if self.binance_api_keys is None:
+            return {}
+        return parse_api_keys(self.binance_api_keys.get_secret_value())
+
+    def account_names(self) -> list[str]:
+        """Every configured sub-account: the default one, ACCOUNTS', the API keys'."""
+        named = [name.strip() for name in self.accounts.split(",") if name.strip()]
+        keyed = [key.account for key in self.api_keys().values()]
+        return list(dict.fromkeys([DEFAULT_ACCOUNT, *named, *keyed]))
 
 
 def _sqlalchemy_url(raw: str) -> URL:

@@ -220,7 +220,8 @@ class ExecutionService:
         if self.writer.upstream is not None:
             log.info("writing each order into upstream's %s.orders%s too", self.writer.upstream.schema,
                      " and .trades" if self.writer.upstream.trades else "")
-        await self.writer.open_account(self.settings.initial_balances, now)
+        await self.writer.open_accounts(self.settings.account_names(),
+                                        self.settings.initial_balances, now)
         await self.writer.register(now)
         self.exchange.load(*await self.writer.exchange_state())
         control = await self.store.control_state()
@@ -385,7 +386,8 @@ def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random)
                              settings.latency_jitter_ms),
         round_quantity_down=settings.quantity_rounding == "down",
         success_rate=settings.mock_success_rate)
-    return PaperExchange(prices, SyntheticBooks(shape), ExchangeFilters(loaded), rules, rng)
+    return PaperExchange(prices, SyntheticBooks(shape), ExchangeFilters(loaded), rules, rng,
+                         settings.account_names())
 
 
 def _exit_stuck() -> None:

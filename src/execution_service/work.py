@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from execution_service.domain.codec import dumps
-from execution_service.domain.orders import Source
+from execution_service.domain.orders import DEFAULT_ACCOUNT, Source
 from execution_service.engine.exchange import Effects
 
 
@@ -58,13 +58,14 @@ class RejectedMessage:
 
 @dataclass(frozen=True, slots=True)
 class EquitySnapshot:
-    """The account's value in one quote asset at one moment (`GET /equity`)."""
+    """A sub-account's value in one quote asset at one moment (`GET /equity`)."""
 
     at: datetime
     quote_asset: str
     equity: Decimal
     unpriced: list[str]  # assets held that have no price in the quote asset
     detail: dict[str, Any]
+    account: str = DEFAULT_ACCOUNT
 
 
 @dataclass(slots=True)

@@ -147,7 +147,7 @@ async def test_failed_batch_leaves_nothing_behind(store: Store, writer: BatchWri
 
 
 async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -> None:
-    await writer.open_account({"USDT": Decimal("100.5")}, NOW)
+    await writer.open_accounts(["default"], {"USDT": Decimal("100.5")}, NOW)
     await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
         BalanceChange("USDT", changed("100.5"), changed("0.000000000000000001", "7.25")),
         BalanceChange("BTC", None, changed("12345678901234567.12345678"))])))
@@ -168,7 +168,7 @@ async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -
 
 
 async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
-    await writer.open_account({"USDT": Decimal(1)}, NOW)
+    await writer.open_accounts(["default"], {"USDT": Decimal(1)}, NOW)
     with pytest.raises(WriteConflict):
         await writer.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
             BalanceChange("USDT", changed("1"), changed("-0.00000001"))])))
@@ -178,8 +178,8 @@ async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
 
 
 async def test_open_account_only_once(store: Store, writer: BatchWriter) -> None:
-    await writer.open_account({"USDT": Decimal(10)}, NOW)
-    await writer.open_account({"USDT": Decimal(99), "BTC": Decimal(1)}, NOW)
+    await writer.open_accounts(["default"], {"USDT": Decimal(10)}, NOW)
+    await writer.open_accounts(["default"], {"USDT": Decimal(99), "BTC": Decimal(1)}, NOW)
     assert await store.get_balances() == {"USDT": {"free": Decimal(10), "locked": Decimal(0)}}
 
 
@@ -284,14 +284,14 @@ async def test_orders_change_compare_and_set_on_their_version(
 
 async def test_exchange_state_holds_balances_positions_and_only_open_orders(
         store: Store, writer: BatchWriter) -> None:
-    await writer.open_account({"USDT": Decimal(100)}, NOW)
+    await writer.open_accounts(["default"], {"USDT": Decimal(100)}, NOW)
     resting = order("MOCK_open", status=OrderStatus.PARTIALLY_FILLED)
     position = Position("BTCUSDT", Decimal("0.5"), Decimal("90000.123456789012345678"),
                         Decimal("-1.5"), Decimal("0.04"), "USDT", 1, NOW)
     await writer.commit(UnitOfWork(at=NOW, effects=Effects(
         **vars_of(stored(resting, order("MOCK_done"))), positions=[PositionChange(0, position)])))
     balances, positions, open_orders = await writer.exchange_state()
-    assert balances == {"USDT": Amounts(Decimal(100), Decimal(0))}
+    assert balances == {("default", "USDT"): Amounts(Decimal(100), Decimal(0))}
     assert positions == [position]
     assert [o.order_id for o in open_orders] == ["MOCK_open"]
     moved = Position("BTCUSDT", Decimal(0), Decimal(0), Decimal(2), Decimal("0.05"), "USDT", 2, NOW)
@@ -339,6 +339,33 @@ async def test_the_outbox_migration_keeps_what_was_unsent(database_url: str) -> 
     await db.migrate()
     unsent = await BatchWriter(db, instance="new").unsent(10)
     assert [(row.instance, row.message.event_id) for row in unsent] == [("", "old2"), ("", "old3")]
+    await db.dispose()
+
+
+async def test_the_accounts_migration_gives_what_was_stored_to_the_default_account(
+        database_url: str) -> None:
+    db = database_for(database_url)
+    async with db.transaction() as conn:
+        if db.schema:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
+        await conn.run_sync(_upgrade_to, "0005")
+        await conn.execute(text("INSERT INTO balances (asset, free, locked, updated_at)"
+                                " VALUES ('USDT', '99.5', '0.5', :at)"), {"at": NOW})
+        await conn.execute(text(
+            "INSERT INTO positions (symbol, quantity, avg_entry_price, realized_pnl, fees,"
+            " quote_asset, version, updated_at) VALUES ('BTCUSDT', '0.1', '90000', '0', '9',"
+            " 'USDT', 3, :at)"), {"at": NOW})
+    await db.migrate()
+    writer = BatchWriter(db)
+    balances, positions, _ = await writer.exchange_state()
+    assert balances == {("default", "USDT"): Amounts(Decimal("99.5"), Decimal("0.5"))}
+    assert [(p.account, p.symbol, p.quantity, p.version) for p in positions] == [
+        ("default", "BTCUSDT", Decimal("0.1"), 3)]
+    # Another account gets the initial balances; the default one keeps what it had.
+    await writer.open_accounts(["default", "bot-a"], {"USDT": Decimal(10)}, NOW)
+    balances, _, _ = await writer.exchange_state()
+    assert balances == {("default", "USDT"): Amounts(Decimal("99.5"), Decimal("0.5")),
+                        ("bot-a", "USDT"): Amounts(Decimal(10))}
     await db.dispose()
 
 

@@ -168,9 +168,12 @@ def test_fok_fills_all_at_once_or_expires_untouched() -> None:
                   "deep": (600, order(BUY, "0.2", LIMIT, price="90018.00", tif=FOK))})
     assert run.of("short").status is OrderStatus.EXPIRED
     assert run.fills("short") == []
-    # 0.11110 @ 90,009.00 + 0.08890 @ 90,018.00 = 18,002.6001: 90,013.0005 on average
-    assert run.fills("deep") == [(D("0.2"), D("90013.0005"), D("18.00260010"), Liquidity.TAKER)]
+    # One trade per level: 0.11110 @ 90,009.00 + 0.08890 @ 90,018.00 = 18,002.6001,
+    # 90,013.0005 on average; each level's fee on its own.
+    assert run.fills("deep") == [(D("0.11110"), D("90009.00"), D("9.99999990"), Liquidity.TAKER),
+                                 (D("0.08890"), D("90018.00"), D("8.00260020"), Liquidity.TAKER)]
     assert run.of("deep").status is OrderStatus.FILLED
+    assert run.of("deep").avg_fill_price == D("90013.0005")
     assert free(run.exchange, "USDT") == D("100000") - D("18002.6001") - D("18.0026001")
 
 
@@ -270,7 +273,7 @@ def test_every_fill_mode_keeps_the_books_exact(mode: FillMode) -> None:
     sold = sum((t.quantity for t in run.trades if t.side is SELL), D(0))
     paid = sum((t.quantity * t.price * (1 if t.side is BUY else -1) + t.fee for t in run.trades),
                D(0))
-    balances = run.exchange.account.balances()
+    balances = run.exchange.account().balances()
     assert balances["BTC"].total == 1 + bought - sold
     assert balances["USDT"].total == 100000 - paid
     expected_locked = sum((o.reserved for o in run.exchange.open_orders()), D(0))

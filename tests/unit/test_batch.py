@@ -171,6 +171,24 @@ def test_plan_cancel_of_filled_order_is_refused_and_unknown_is_not_found() -> No
     assert [m.result["error_code"] for m in result.work.outbox] == ["ORDER_NOT_OPEN", "UNKNOWN_ORDER"]
 
 
+def test_plan_cancel_naming_an_account_finds_only_that_accounts_orders() -> None:
+    limit = {**ORDER, "order_type": "LIMIT", "price": "80000"}
+    result = plan([pubsub(limit),
+                   pubsub({"type": "cancel", "client_id": "c-1", "account": "bot-b"}),
+                   pubsub({"type": "cancel", "client_id": "c-1", "account": "default"})])
+    assert [reply.outcome for _, reply in result.replies] == ["created", "not_found", "ok"]
+    stored = created(result)[0]
+    foreign = plan([pubsub({"type": "cancel", "order_id": stored.order_id, "account": "bot-b"})],
+                   stored=[stored])
+    assert [reply.body["error_message"] for _, reply in foreign.replies] == ["Unknown order sent."]
+
+
+def test_an_orders_account_is_part_of_what_makes_a_copy_the_same_order() -> None:
+    result = plan([pubsub({**ORDER, "account": "default"}), pubsub({**ORDER, "account": "bot-b"})])
+    assert [reply.outcome for _, reply in result.replies] == ["created", "created"]
+    assert [o.error_code for o in created(result)] == [None, ErrorCode.UNKNOWN_ACCOUNT]
+
+
 def test_plan_kill_switch_applies_to_the_orders_after_it_in_the_batch() -> None:
     engage = Envelope(Source.CONTROL, NOW, command=SetKillSwitch(True, "drawdown", "9-0"))
     result = plan([pubsub({**ORDER, "client_id": "a"}), engage, pubsub({**ORDER, "client_id": "b"})])

@@ -258,7 +258,7 @@ def test_order_result_has_the_pipeline_fields_with_exact_numbers() -> None:
         "filled_quantity": 0.001, "price": 90009.12345678, "fee": 0.09000913,
         "fees": 0.09000913, "fee_asset": "USDT", "slippage_bps": 1.01, "timestamp": 1767323045,
         "event_time_ms": 1767323045678, "strategy_id": "s", "bot_id": None, "source": "pubsub",
-        "error_code": None, "error_message": None, "signal_id": "sig"}
+        "account": "default", "error_code": None, "error_message": None, "signal_id": "sig"}
     assert b'"price":90009.12345678' in codec.dumps(codec.order_result(filled_order(), 0))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from execution_service.domain import codec
 from execution_service.domain.commands import MarketTrade
 from execution_service.domain.orders import ErrorCode, OrderStatus, OrderType, Side
 from execution_service.domain.symbols import split_symbol
+from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
 from execution_service.engine.filters import DEFAULT_FILTERS
 from execution_service.engine.models import EXACT, BookShape
@@ -63,6 +65,40 @@ def test_a_larger_market_order_walks_two_levels_at_their_average() -> None:
     assert filled.avg_fill_price == Decimal("90013.0005")
     assert filled.fee == Decimal("18.00260010")
     assert free(live, "USDT") == Decimal(100000) - Decimal("18002.6001") - Decimal("18.0026001")
+    # One trade per level, each with its own fee and slippage, as Binance's `fills`.
+    trades = live.end().trades
+    assert [(t.quantity, t.price, t.fee, t.slippage_bps) for t in trades] == [
+        (Decimal("0.11110"), Decimal("90009.00"), Decimal("9.99999990"), Decimal("1.0000")),
+        (Decimal("0.08890"), Decimal("90018.00"), Decimal("8.00260020"), Decimal("2.0000"))]
+    assert filled.slippage_bps == Decimal("1.4445")  # of the average price
+
+
+def test_each_account_trades_its_own_balances() -> None:
+    live = priced({"USDT": "1000"}, accounts=("default", "bot-a"))
+    bought = submit(live, replace(order(BUY, "0.01"), account="bot-a")).order
+    assert bought.status is OrderStatus.FILLED
+    assert bought.account == "bot-a"
+    assert live.account("bot-a").free("BTC") == Decimal("0.01")
+    assert live.account("bot-a").free("USDT") < 200
+    assert live.account().balances() == {"USDT": Amounts(Decimal(1000))}  # untouched
+    # The default account cannot sell what bot-a holds; bot-a can.
+    assert submit(live, order(SELL, "0.01")).order.error_code is ErrorCode.INSUFFICIENT_BALANCE
+    assert submit(live, replace(order(SELL, "0.01"), account="bot-a")).order.status \
+        is OrderStatus.FILLED
+    effects = live.end()
+    assert {(c.account, c.asset) for c in effects.balances} == {("bot-a", "USDT"),
+                                                                ("bot-a", "BTC")}
+    assert [(p.position.account, p.position.symbol) for p in effects.positions] == [
+        ("bot-a", "BTCUSDT")]
+    assert {t.account for t in effects.trades} == {"bot-a"}
+
+
+def test_an_order_for_an_account_not_configured_is_rejected() -> None:
+    live = priced({"USDT": "1000"})
+    rejected = submit(live, replace(order(BUY, "0.001"), account="nobody")).order
+    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.error_code is ErrorCode.UNKNOWN_ACCOUNT
+    assert rejected.error_message == "unknown account 'nobody'"
 
 
 def test_what_this_service_took_from_a_level_is_not_there_for_the_next_order() -> None:
@@ -298,7 +334,7 @@ def test_accounting_balances_equal_initial_plus_fills_minus_fees(
         expected[pair.base] = expected.get(pair.base, Decimal(0)) + sign * trade.quantity
         expected[pair.quote] = (expected.get(pair.quote, Decimal(0)) - sign * trade.notional
                                 - trade.fee)
-    balances = live.account.balances()
+    balances = live.account().balances()
     for asset in {*expected, *balances}:
         amounts = balances.get(asset)
         assert (amounts.total if amounts else 0) == expected.get(asset, Decimal(0))

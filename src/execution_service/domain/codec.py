@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
@@ -21,7 +22,14 @@ from typing import Any
 import orjson
 
 from execution_service.domain.commands import CancelOrder, SubmitOrder
-from execution_service.domain.orders import REQUESTED_QUANTITY, Order, OrderType, Side, TimeInForce
+from execution_service.domain.orders import (
+    DEFAULT_ACCOUNT,
+    REQUESTED_QUANTITY,
+    Order,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from execution_service.domain.symbols import normalize_symbol
 from execution_service.errors import InvalidMessage
 
@@ -37,7 +45,8 @@ _ECHOED = ("signal_id", "reason", "stop_loss_pct")
 _ECHOED_METADATA = (*_ECHOED, "client_timestamp", REQUESTED_QUANTITY)
 _KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", "order_type",
           "price", "strategy_id", "bot_id", *_ECHOED, "timestamp", "time_in_force",
-          "stop_price", "expire_at"}
+          "stop_price", "expire_at", "account"}
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 InboundCommand = SubmitOrder | CancelOrder
 
@@ -150,7 +159,7 @@ def _cancel(document: Mapping[str, Any], client_id: str | None) -> CancelOrder:
     order_id = _optional_text(document, "order_id")
     if order_id is None and client_id is None:
         raise ValueError("a cancel needs order_id or client_id")
-    return CancelOrder(order_id=order_id, client_id=client_id)
+    return CancelOrder(order_id=order_id, client_id=client_id, account=_account(document))
 
 
 def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
@@ -194,7 +203,15 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
         stop_price=stop_price if kind.has_stop_price else None,
         expire_at=_moment(document, "expire_at"),
         fingerprint=fingerprint(document) if client_id else None,
+        account=_account(document) or DEFAULT_ACCOUNT,
     )
+
+
+def _account(document: Mapping[str, Any]) -> str | None:
+    name = _optional_text(document, "account")
+    if name is not None and not ACCOUNT_NAME.fullmatch(name):
+        raise ValueError("account must be 1 to 64 letters, digits, '_', '.' or '-'")
+    return name
 
 
 def _positive(document: Mapping[str, Any], key: str) -> Decimal | None:
@@ -329,6 +346,7 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         "strategy_id": order.strategy_id,
         "bot_id": order.bot_id,
         "source": order.source.value,
+        "account": order.account,
         "error_code": order.error_code.value if order.error_code else None,
         "error_message": order.error_message,
     }

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from execution_service.domain.orders import OrderType, Side, TimeInForce
+from execution_service.domain.orders import DEFAULT_ACCOUNT, OrderType, Side, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +27,17 @@ class SubmitOrder:
     stop_price: Decimal | None = None
     expire_at: datetime | None = None
     fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
+    account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
 
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
-    """Cancel an open order, named by `order_id` or by `client_id`."""
+    """Cancel an open order, named by `order_id` or by `client_id`; with `account`, only
+    that sub-account's orders are found (an order of another is unknown to it)."""
 
     order_id: str | None = None
     client_id: str | None = None
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

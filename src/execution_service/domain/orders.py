@@ -11,6 +11,7 @@ from typing import Any
 ZERO = Decimal(0)
 QUANTITY_STEP = Decimal("1e-8")  # the exchange's finest quantity: 8 decimal places
 REQUESTED_QUANTITY = "requested_quantity"  # metadata key: the quantity asked, before rounding
+DEFAULT_ACCOUNT = "default"  # the sub-account of orders that name none
 
 
 class Side(StrEnum):
@@ -78,6 +79,7 @@ class ErrorCode(StrEnum):
     FILTER_FAILURE = "FILTER_FAILURE"  # an exchange filter: LOT_SIZE, MIN_NOTIONAL, ...
     WOULD_TAKE = "WOULD_TAKE"  # a LIMIT_MAKER that would match at once
     WOULD_TRIGGER = "WOULD_TRIGGER"  # a stop whose price has already traded
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"  # a sub-account that is not configured
 
 
 class Source(StrEnum):
@@ -131,6 +133,7 @@ class Order:
     reserved_asset: str | None = None
     version: int = 0  # the seq of its latest `order_events` row
     fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
+    account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
 
     @property
     def remaining(self) -> Decimal:
@@ -157,6 +160,7 @@ class Trade:
     slippage_bps: Decimal
     liquidity: Liquidity
     executed_at: datetime
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def notional(self) -> Decimal:

@@ -1,20 +1,22 @@
-"""The paper account: free and locked amounts per asset.
+"""The paper accounts: free and locked amounts per asset, per sub-account.
 
 An order locks what it may spend when it is accepted (`lock`), pays its fills out of
 that (`spend`), and gives back the rest when it ends (`release`). The account remembers,
 for every asset a batch touched, the amounts it had before (`changes()`), so the batch
 writer can store the new amounts compare-and-set: two instances sharing a database can
 never overdraw it.
+
+Each sub-account (`Ledger`) has amounts of its own: an order spends only its account's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from execution_service.domain.orders import ZERO
+from execution_service.domain.orders import DEFAULT_ACCOUNT, ZERO
 
 
 class Amounts(NamedTuple):
@@ -28,11 +30,13 @@ class Amounts(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class BalanceChange:
-    """An asset's amounts before and after a batch; `previous` is None for a new asset."""
+    """An asset's amounts in one account before and after a batch; `previous` is None for
+    an asset the account never held."""
 
     asset: str
     previous: Amounts | None
     new: Amounts
+    account: str = DEFAULT_ACCOUNT
 
 
 class Account:
@@ -84,10 +88,41 @@ class Account:
         # The exchange runs in the EXACT context: sums of amounts are never rounded.
         self._amounts[asset] = Amounts(current.free + free, current.locked + locked)
 
-    def changes(self) -> list[BalanceChange]:
+    def changes(self, account: str = DEFAULT_ACCOUNT) -> list[BalanceChange]:
         """What changed since the last call, asset by asset (in a stable order)."""
-        changes = [BalanceChange(asset, previous, self._amounts[asset])
+        changes = [BalanceChange(asset, previous, self._amounts[asset], account)
                    for asset, previous in sorted(self._before.items())
                    if self._amounts[asset] != previous]
         self._before = {}
         return changes
+
+
+class Ledger:
+    """The sub-accounts by name. Those configured exist from the start (their initial
+    balances come from the database, where `open_accounts` put them); one that holds
+    stored balances exists too, even when no longer configured."""
+
+    def __init__(self, names: Iterable[str] = (DEFAULT_ACCOUNT,)) -> None:
+        self._configured = tuple(dict.fromkeys(names))
+        self._accounts = {name: Account() for name in self._configured}
+
+    def get(self, name: str) -> Account | None:
+        return self._accounts.get(name)
+
+    def __getitem__(self, name: str) -> Account:
+        return self._accounts[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._accounts)
+
+    def reset(self, balances: Mapping[tuple[str, str], Amounts]) -> None:
+        """Take every account's amounts as the database has them, keyed (account, asset)."""
+        per_account: dict[str, dict[str, Amounts]] = {name: {} for name in self._configured}
+        for (account, asset), amounts in balances.items():
+            per_account.setdefault(account, {})[asset] = amounts
+        self._accounts = {name: Account(amounts) for name, amounts in per_account.items()}
+
+    def changes(self) -> list[BalanceChange]:
+        """What changed since the last call, account by account."""
+        return [change for name in sorted(self._accounts)
+                for change in self._accounts[name].changes(name)]

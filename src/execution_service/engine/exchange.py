@@ -4,9 +4,11 @@ Orders arrive (`submit`), are checked (kill switch, symbol, filters, funds), loc
 they may spend, and then either take the synthetic book at once (market orders and
 marketable limit orders, taker fee), or rest: limit orders until the tape trades through
 their price (maker fee, capped by the traded quantity), stop orders until the tape
-reaches their stop price. Time moves through `advance(now)`: latency delays and GTD
-expiries are timers. Every status change passes the state machine (`domain.states`),
-becomes an `order_events` row and, at the end of the step that made it, one result.
+reaches their stop price. A taker fill is one trade per price level it takes, each with
+its own fee, as on Binance. Each order trades its own sub-account's balances (`Ledger`).
+Time moves through `advance(now)`: latency delays and GTD expiries are timers. Every
+status change passes the state machine (`domain.states`), becomes an `order_events` row
+and, at the end of the step that made it, one result.
 
 A batch runs between `begin()` and `end()`, which hands over the `Effects` to commit.
 The exchange changes its state in place as it goes; when a commit fails, the caller
@@ -29,6 +31,7 @@ from typing import Any
 from execution_service.domain import codec, states
 from execution_service.domain.commands import MarketTrade, SubmitOrder
 from execution_service.domain.orders import (
+    DEFAULT_ACCOUNT,
     QUANTITY_STEP,
     REQUESTED_QUANTITY,
     ZERO,
@@ -43,7 +46,7 @@ from execution_service.domain.orders import (
     Trade,
 )
 from execution_service.domain.symbols import Pair, split_symbol
-from execution_service.engine.account import Account, Amounts, BalanceChange
+from execution_service.engine.account import Account, Amounts, BalanceChange, Ledger
 from execution_service.engine.book import Level, SyntheticBooks, Walk
 from execution_service.engine.filters import ExchangeFilters, SymbolFilters
 from execution_service.engine.latency import LatencyModel
@@ -142,15 +145,14 @@ class PaperExchange:
         filters: ExchangeFilters,
         rules: ExchangeRules,
         rng: random.Random,
-        account: Account | None = None,
-        positions: Positions | None = None,
+        accounts: Iterable[str] = (DEFAULT_ACCOUNT,),
     ) -> None:
         self.prices = prices
         self.books = books
         self.filters = filters
         self.rules = rules
-        self.account = account or Account()
-        self.positions = positions or Positions()
+        self.accounts = Ledger(accounts)
+        self.positions = Positions()
         self._fees = rules.fees
         self._rng = rng
         self._open: dict[str, Order] = {}
@@ -165,10 +167,11 @@ class PaperExchange:
 
     # State
 
-    def load(self, balances: dict[str, Amounts], positions: Iterable[Position],
+    def load(self, balances: dict[tuple[str, str], Amounts], positions: Iterable[Position],
              open_orders: Iterable[Order]) -> None:
-        """Take the state the database holds: at start, and after a failed commit."""
-        self.account.reset(balances)
+        """Take the state the database holds (balances keyed (account, asset)): at start,
+        and after a failed commit."""
+        self.accounts.reset(balances)
         self.positions.reset(positions)
         self._open.clear()
         self._resting.clear()
@@ -208,14 +211,19 @@ class PaperExchange:
         """When the earliest timer runs out (perhaps one no longer needed)."""
         return self._timers[0][0] if self._timers else None
 
-    def valuation(self, quote: str) -> tuple[Decimal, list[str], dict[str, Any]]:
-        """The account's worth in `quote` at the last prices: the total, the assets that have
-        no price, and per asset its amount, price and value."""
+    def account(self, name: str = DEFAULT_ACCOUNT) -> Account:
+        """A sub-account's balances (KeyError for one that does not exist)."""
+        return self.accounts[name]
+
+    def valuation(self, quote: str, account: str = DEFAULT_ACCOUNT
+                  ) -> tuple[Decimal, list[str], dict[str, Any]]:
+        """A sub-account's worth in `quote` at the last prices: the total, the assets that
+        have no price, and per asset its amount, price and value."""
         total = ZERO
         unpriced: list[str] = []
         detail: dict[str, Any] = {}
         with localcontext(EXACT):
-            for asset, amounts in sorted(self.account.balances().items()):
+            for asset, amounts in sorted(self.accounts[account].balances().items()):
                 amount = amounts.total
                 if not amount:
                     continue
@@ -256,7 +264,7 @@ class PaperExchange:
 
     def end(self) -> Effects:
         effects, self._fx = self._fx, Effects()
-        effects.balances = self.account.changes()
+        effects.balances = self.accounts.changes()
         effects.positions = self.positions.changes()
         return effects
 
@@ -313,13 +321,16 @@ class PaperExchange:
             updated_at=intake.at, strategy_id=command.strategy_id, bot_id=command.bot_id,
             intake_ref=intake.ref, metadata=command.metadata, time_in_force=tif,
             stop_price=command.stop_price, expire_at=command.expire_at,
-            fingerprint=command.fingerprint)
+            fingerprint=command.fingerprint, account=command.account)
         self._fx.created[order.order_id] = order
         return order
 
     def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
         if halted is not None:
             return self._reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}", now)
+        if self.accounts.get(order.account) is None:
+            return self._reject(order, ErrorCode.UNKNOWN_ACCOUNT,
+                                f"unknown account {order.account!r}", now)
         pair = split_symbol(order.symbol)
         mid = self.prices.quote(order.symbol, _ms(now)) if pair else None
         if pair is None or mid is None:
@@ -392,10 +403,11 @@ class PaperExchange:
                 price = reference * (1 + self.books.shape.max_offset_bps / BPS)
                 rate = self._fees.taker
             amount = (order.quantity * price * (1 + rate)).quantize(FEE_PLACES, rounding=ROUND_UP)
-        free = self.account.free(asset)
+        wallet = self.accounts[order.account]
+        free = wallet.free(asset)
         if free < amount:
             return f"{order.side} {order.quantity} {order.symbol} needs {amount} {asset}, {free} free"
-        self.account.lock(asset, amount)
+        wallet.lock(asset, amount)
         order.reserved, order.reserved_asset = amount, asset
         return None
 
@@ -405,7 +417,7 @@ class PaperExchange:
             asset, needed = pair.quote, _cost(walk, self._fees)
         else:
             asset, needed = pair.base, order.quantity
-        free = self.account.free(asset)
+        free = self.accounts[order.account].free(asset)
         if free >= needed:
             return None
         return f"{order.side} {order.quantity} {order.symbol} needs {needed} {asset}, {free} free"
@@ -455,7 +467,8 @@ class PaperExchange:
             return self._finish(order, EXPIRED, "FOK: the book cannot fill it all at once", now)
         if walk.quantity > 0:
             self.books.consume(order.symbol, order.side, walk)
-            self._fill(order, walk.quantity, walk.average_price(), mid, now, Liquidity.TAKER)
+            for _level, quantity, price in walk.taken:  # one trade per price level
+                self._fill(order, quantity, price, mid, now, Liquidity.TAKER)
         if order.remaining == 0:
             return None
         if order.limit_price is None or order.time_in_force is TimeInForce.IOC:
@@ -471,13 +484,13 @@ class PaperExchange:
             return None
         pair = split_symbol(order.symbol)
         assert pair is not None
-        return self.account.free(pair.quote) + order.reserved
+        return self.accounts[order.account].free(pair.quote) + order.reserved
 
     def _walk(self, order: Order, mid: Decimal, filters: SymbolFilters,
               budget: Decimal | None) -> Walk:
         walk = self.books.walk(order.symbol, order.side, mid, filters, order.remaining,
                                order.limit_price, budget, self._fees.taker)
-        if budget is not None:  # the fill is booked at the rounded average, with the fee rounded up
+        if budget is not None:  # (each level's fee is rounded up on its own)
             step = filters.step_size or QUANTITY_STEP
             while walk.quantity > 0 and _cost(walk, self._fees) > budget:
                 walk = self.books.walk(order.symbol, order.side, mid, filters,
@@ -514,26 +527,31 @@ class PaperExchange:
         self._track(order)
         notional = quantity * price
         fee = self._fees.fee(notional, maker=liquidity is Liquidity.MAKER)
+        wallet = self.accounts[order.account]
         if order.side is Side.BUY:
             self._pay(order, pair.quote, notional + fee)
-            self.account.credit(pair.base, quantity)
+            wallet.credit(pair.base, quantity)
         else:
             self._pay(order, pair.base, quantity)
-            self.account.credit(pair.quote, notional - fee)
+            wallet.credit(pair.quote, notional - fee)
         filled = order.filled_quantity + quantity
         paid = (order.avg_fill_price or ZERO) * order.filled_quantity + notional
         order.filled_quantity = filled
         order.avg_fill_price = (paid / filled).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
         order.fee += fee
         order.fee_asset = pair.quote
-        bps = slippage_bps(order.side is Side.BUY, mid, price) if liquidity is Liquidity.TAKER else ZERO
-        order.slippage_bps = bps
+        taker = liquidity is Liquidity.TAKER
+        bps = slippage_bps(order.side is Side.BUY, mid, price) if taker else ZERO
+        # The order's own slippage is its average price's, across the levels it took.
+        order.slippage_bps = (slippage_bps(order.side is Side.BUY, mid, order.avg_fill_price)
+                              if taker else ZERO)
         status = FILLED if order.remaining == 0 else PARTIALLY_FILLED
         seq = self._transition(order, status, f"{quantity} @ {price}, fee {fee} {pair.quote}, "
                                               f"{liquidity.value}", now)
         trade = Trade(trade_id=f"{order.order_id}-{seq}", order_id=order.order_id,
                       symbol=order.symbol, side=order.side, quantity=quantity, price=price, fee=fee,
-                      fee_asset=pair.quote, slippage_bps=bps, liquidity=liquidity, executed_at=now)
+                      fee_asset=pair.quote, slippage_bps=bps, liquidity=liquidity, executed_at=now,
+                      account=order.account)
         self._fx.trades.append(trade)
         self.positions.book(trade, pair.quote)
         if status is FILLED:
@@ -542,7 +560,7 @@ class PaperExchange:
 
     def _pay(self, order: Order, asset: str, amount: Decimal) -> None:
         from_locked = min(amount, order.reserved) if order.reserved_asset == asset else ZERO
-        self.account.spend(asset, amount, from_locked)
+        self.accounts[order.account].spend(asset, amount, from_locked)
         order.reserved -= from_locked
 
     def _trigger(self, order: Order, price: Decimal, now: datetime) -> None:
@@ -600,7 +618,7 @@ class PaperExchange:
     def _release(self, order: Order) -> None:
         if order.reserved and order.reserved_asset:
             self._track(order)
-            self.account.release(order.reserved_asset, order.reserved)
+            self.accounts[order.account].release(order.reserved_asset, order.reserved)
             order.reserved = ZERO
 
     def _rest(self, order: Order) -> None:
@@ -654,11 +672,9 @@ def _crossed(order: Order, price: Decimal, strict: bool) -> bool:
 
 
 def _cost(walk: Walk, fees: FeeSchedule) -> Decimal:
-    """What a buyer pays for a taker fill of `walk`: value at the average price, plus fee."""
-    if not walk.quantity:
-        return ZERO
-    notional = walk.quantity * walk.average_price()
-    return notional + fees.taker_fee(notional)
+    """What a buyer pays for a taker fill of `walk`: each level's value plus its own fee."""
+    return sum((quantity * price + fees.taker_fee(quantity * price)
+                for _level, quantity, price in walk.taken), ZERO)
 
 
 def _ms(at: datetime) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from execution_service.domain.orders import ZERO, Side, Trade
+from execution_service.domain.orders import DEFAULT_ACCOUNT, ZERO, Side, Trade
 
 _SCALE = Decimal("1e-18")
 
@@ -29,6 +29,7 @@ class Position:
     quote_asset: str = ""
     version: int = 0
     updated_at: datetime | None = None
+    account: str = DEFAULT_ACCOUNT
 
     def unrealized(self, last: Decimal | None) -> Decimal:
         if last is None or not self.quantity:
@@ -54,7 +55,7 @@ class Position:
             elif (quantity > 0) != (direction > 0):
                 average = trade.price
         return Position(self.symbol, quantity, average, realized, self.fees + trade.fee,
-                        quote_asset, self.version + 1, trade.executed_at)
+                        quote_asset, self.version + 1, trade.executed_at, self.account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,30 +65,31 @@ class PositionChange:
 
 
 class Positions:
-    """Every symbol's position, and which changed since `changes()` was last asked."""
+    """Every (account, symbol)'s position, and which changed since `changes()` was last asked."""
 
     def __init__(self, positions: Iterable[Position] = ()) -> None:
-        self._positions: dict[str, Position] = {}
-        self._before: dict[str, int] = {}
+        self._positions: dict[tuple[str, str], Position] = {}
+        self._before: dict[tuple[str, str], int] = {}
         self.reset(positions)
 
     def reset(self, positions: Iterable[Position]) -> None:
-        self._positions = {position.symbol: position for position in positions}
+        self._positions = {(p.account, p.symbol): p for p in positions}
         self._before = {}
 
-    def get(self, symbol: str) -> Position | None:
-        return self._positions.get(symbol)
+    def get(self, symbol: str, account: str = DEFAULT_ACCOUNT) -> Position | None:
+        return self._positions.get((account, symbol))
 
     def all(self) -> list[Position]:
-        return [self._positions[symbol] for symbol in sorted(self._positions)]
+        return [self._positions[key] for key in sorted(self._positions)]
 
     def book(self, trade: Trade, quote_asset: str) -> None:
-        current = self._positions.get(trade.symbol) or Position(trade.symbol)
-        self._before.setdefault(trade.symbol, current.version)
-        self._positions[trade.symbol] = current.after(trade, quote_asset)
+        key = (trade.account, trade.symbol)
+        current = self._positions.get(key) or Position(trade.symbol, account=trade.account)
+        self._before.setdefault(key, current.version)
+        self._positions[key] = current.after(trade, quote_asset)
 
     def changes(self) -> list[PositionChange]:
-        changes = [PositionChange(version, self._positions[symbol])
-                   for symbol, version in sorted(self._before.items())]
+        changes = [PositionChange(version, self._positions[key])
+                   for key, version in sorted(self._before.items())]
         self._before = {}
         return changes

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from execution_service.domain.orders import Order, Trade
+from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, Trade
 from execution_service.engine.account import Amounts
 from execution_service.engine.exchange import OrderEvent
 from execution_service.engine.positions import Position
@@ -42,8 +42,8 @@ class MemoryStore:
     orders: dict[str, Order] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     events: list[OrderEvent] = field(default_factory=list)
-    balances: dict[str, Amounts] = field(default_factory=dict)
-    positions: dict[str, Position] = field(default_factory=dict)
+    balances: dict[tuple[str, str], Amounts] = field(default_factory=dict)  # (account, asset)
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)  # (account, symbol)
     outbox: list[OutboxRow] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)  # instance: published through
     rejected: list[RejectedMessage] = field(default_factory=list)
@@ -53,8 +53,9 @@ class MemoryStore:
     down: bool = False
     instance: str = "memory"
 
-    def open_account(self, initial: dict[str, Decimal]) -> None:
-        self.balances = {asset: Amounts(amount) for asset, amount in initial.items()}
+    def open_account(self, initial: dict[str, Decimal], account: str = DEFAULT_ACCOUNT) -> None:
+        self.balances.update(((account, asset), Amounts(amount))
+                             for asset, amount in initial.items())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[MemorySession]:
@@ -116,19 +117,21 @@ class MemorySession:
             if store.orders[order.order_id].version != version:
                 raise WriteConflict(f"order {order.order_id} changed meanwhile")
         for change in effects.balances:
-            if store.balances.get(change.asset) != change.previous:
+            if store.balances.get((change.account, change.asset)) != change.previous:
                 raise WriteConflict(f"balance of {change.asset} changed meanwhile")
         for position_change in effects.positions:
-            stored_position = store.positions.get(position_change.position.symbol)
+            position = position_change.position
+            stored_position = store.positions.get((position.account, position.symbol))
             if (stored_position.version if stored_position else 0) != position_change.previous_version:
                 raise WriteConflict(f"position in {position_change.position.symbol} changed meanwhile")
         store.orders.update(effects.created)
         store.orders.update((order_id, order) for order_id, (order, _) in effects.updated.items())
         store.trades += effects.trades
         store.events += effects.events
-        store.balances.update((change.asset, change.new) for change in effects.balances)
-        store.positions.update((change.position.symbol, change.position)
-                               for change in effects.positions)
+        store.balances.update(((change.account, change.asset), change.new)
+                              for change in effects.balances)
+        store.positions.update(((change.position.account, change.position.symbol),
+                                change.position) for change in effects.positions)
         first = len(store.outbox) + 1
         store.outbox += [OutboxRow(first + n, store.instance, message)
                          for n, message in enumerate(work.outbox)]

@@ -32,7 +32,7 @@ def order_values(order: Order) -> tuple[Any, ...]:
             order.metadata, order.created_at, order.updated_at,
             order.time_in_force.value if order.time_in_force else None, order.stop_price,
             order.expire_at, order.due_at, order.triggered_at, order.reserved,
-            order.reserved_asset, order.version, order.fingerprint)
+            order.reserved_asset, order.version, order.fingerprint, order.account)
 
 
 def order_from_row(row: Mapping[Any, Any]) -> Order:
@@ -69,6 +69,7 @@ def order_from_row(row: Mapping[Any, Any]) -> Order:
         reserved_asset=row["reserved_asset"],
         version=row["version"],
         fingerprint=row["fingerprint"],
+        account=row["account"],
     )
 
 
@@ -79,7 +80,7 @@ def trade_values(trade: Trade) -> tuple[Any, ...]:
     """A `trades` row, in `TRADE_COLUMNS` order."""
     return (trade.trade_id, trade.order_id, trade.symbol, trade.side.value, trade.quantity,
             trade.price, trade.fee, trade.fee_asset, trade.slippage_bps, trade.liquidity.value,
-            trade.executed_at)
+            trade.executed_at, trade.account)
 
 
 def trade_from_row(row: Mapping[Any, Any]) -> Trade:
@@ -95,6 +96,7 @@ def trade_from_row(row: Mapping[Any, Any]) -> Trade:
         slippage_bps=row["slippage_bps"],
         liquidity=Liquidity(row["liquidity"]),
         executed_at=row["executed_at"],
+        account=row["account"],
     )
 
 
@@ -102,4 +104,4 @@ def position_from_row(row: Mapping[Any, Any]) -> Position:
     return Position(symbol=row["symbol"], quantity=row["quantity"],
                     avg_entry_price=row["avg_entry_price"], realized_pnl=row["realized_pnl"],
                     fees=row["fees"], quote_asset=row["quote_asset"], version=row["version"],
-                    updated_at=row["updated_at"])
+                    updated_at=row["updated_at"], account=row["account"])

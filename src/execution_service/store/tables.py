@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -31,6 +32,14 @@ def written(table: Table) -> tuple[str, ...]:
 
 # The statuses of open orders (`OrderStatus.is_open`), for the partial index on them.
 OPEN_STATUSES = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')"
+
+# Rows written before sub-accounts existed belong to this one (domain.orders.DEFAULT_ACCOUNT).
+_DEFAULT_ACCOUNT = "default"
+
+
+def _account() -> Column[str]:
+    return Column("account", String(64), nullable=False, server_default=_DEFAULT_ACCOUNT)
+
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY.
 SerialId = BigInteger().with_variant(Integer(), "sqlite")
@@ -69,7 +78,9 @@ orders = Table(
     Column("reserved_asset", String(16)),
     Column("version", Integer, nullable=False, server_default="0"),
     Column("fingerprint", String(16)),  # see codec.fingerprint
+    _account(),
     Index("ix_orders_created_at", "created_at"),
+    Index("ix_orders_account_symbol", "account", "symbol", "created_at"),
     Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),
     # Open orders only (what a restart loads): a filled or rejected order never enters it.
     Index("ix_orders_open", "status", postgresql_where=text(OPEN_STATUSES),
@@ -90,7 +101,9 @@ trades = Table(
     Column("slippage_bps", ExactDecimal(), nullable=False),
     Column("liquidity", String(8), nullable=False),
     Column("executed_at", UTCDateTime(), nullable=False),
+    _account(),
     Index("ix_trades_order_id", "order_id"),
+    Index("ix_trades_account_symbol", "account", "symbol", "executed_at"),
     Index("ix_trades_executed_at", "executed_at"),
 )
 
@@ -107,10 +120,12 @@ order_events = Table(
 balances = Table(
     "balances",
     metadata,
-    Column("asset", String(16), primary_key=True),
+    Column("asset", String(16), nullable=False),
     Column("free", ExactDecimal(), nullable=False),
     Column("locked", ExactDecimal(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    _account(),
+    PrimaryKeyConstraint("account", "asset", name="pk_balances_account_asset"),
     CheckConstraint("CAST(free AS NUMERIC) >= 0", name="ck_balances_free_non_negative"),
     CheckConstraint("CAST(locked AS NUMERIC) >= 0", name="ck_balances_locked_non_negative"),
 )
@@ -164,7 +179,7 @@ control_state = Table(
 positions = Table(
     "positions",
     metadata,
-    Column("symbol", String(20), primary_key=True),
+    Column("symbol", String(20), nullable=False),
     Column("quantity", ExactDecimal(), nullable=False),
     Column("avg_entry_price", ExactDecimal(), nullable=False),
     Column("realized_pnl", ExactDecimal(), nullable=False),
@@ -172,6 +187,8 @@ positions = Table(
     Column("quote_asset", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    _account(),
+    PrimaryKeyConstraint("account", "symbol", name="pk_positions_account_symbol"),
 )
 
 equity_snapshots = Table(
@@ -183,5 +200,7 @@ equity_snapshots = Table(
     Column("equity", ExactDecimal(), nullable=False),
     Column("unpriced", JSON, nullable=False),  # assets held that have no price
     Column("detail", JSON, nullable=False),  # per asset: amount, price, value
+    _account(),
     Index("ix_equity_snapshots_at", "at"),
+    Index("ix_equity_snapshots_account_at", "account", "at"),
 )

@@ -105,7 +105,7 @@ class PipelineStore(Protocol):
     async def exchange_state(self) -> ExchangeState: ...
 
 
-ExchangeState = tuple[dict[str, Amounts], list[Position], list[Order]]
+ExchangeState = tuple[dict[tuple[str, str], Amounts], list[Position], list[Order]]
 
 
 class BatchWriter:
@@ -187,21 +187,28 @@ class BatchWriter:
             positions = (await conn.execute(select(tables.positions))).mappings().all()
             orders = (await conn.execute(select(tables.orders).where(
                 tables.orders.c.status.in_(open_statuses)))).mappings().all()
-        return ({row["asset"]: Amounts(row["free"], row["locked"]) for row in balances},
+        return ({(row["account"], row["asset"]): Amounts(row["free"], row["locked"])
+                 for row in balances},
                 [position_from_row(row) for row in positions],
                 [order_from_row(row) for row in orders])
 
-    async def open_account(self, initial: dict[str, Decimal], at: datetime) -> None:
-        """Give a new account its initial balances; an account that exists is left alone."""
+    async def open_accounts(self, names: Iterable[str], initial: dict[str, Decimal],
+                            at: datetime) -> None:
+        """Give each new account its initial balances; an account that holds any balance
+        row already is left alone."""
+        if not initial:
+            return
+        table = tables.balances
         try:
             async with self._db.transaction() as conn:
-                existing = await conn.scalar(tables.balances.select().limit(1))
-                if existing is None and initial:
-                    await _insert(conn, tables.balances, [
-                        {"asset": asset, "free": amount, "locked": ZERO, "updated_at": at}
-                        for asset, amount in initial.items()])
+                opened = set((await conn.scalars(select(table.c.account).distinct())).all())
+                await _insert(conn, table, [
+                    {"account": name, "asset": asset, "free": amount, "locked": ZERO,
+                     "updated_at": at}
+                    for name in dict.fromkeys(names) if name not in opened
+                    for asset, amount in initial.items()])
         except WriteConflict:
-            pass  # another instance opened it at the same moment
+            pass  # another instance opened them at the same moment
 
 
 class BatchSession:
@@ -367,7 +374,8 @@ def _batch_statement(
             inserted.append((str(table.name), tuple(columns)))
     effects = work.effects
     new_balances = [{"asset": c.asset, "free": c.new.free, "locked": c.new.locked,
-                     "updated_at": work.at} for c in effects.balances if c.previous is None]
+                     "updated_at": work.at, "account": c.account}
+                    for c in effects.balances if c.previous is None]
     new_positions = [dict(zip(_POSITION_COLUMNS, _position_values(m.position), strict=True))
                      for m in effects.positions if m.previous_version == 0]
     for name, records, columns in (("balances", new_balances, _BALANCE_COLUMNS),
@@ -381,15 +389,14 @@ def _batch_statement(
                     for order, version in effects.updated.values()],
                    _ORDER_CHANGES, ("order_id", "version")),
         "balances": ([{"free": c.new.free, "locked": c.new.locked, "updated_at": work.at,
-                       "prev_asset": c.asset, "prev_free": c.previous.free,
-                       "prev_locked": c.previous.locked}
+                       "prev_account": c.account, "prev_asset": c.asset,
+                       "prev_free": c.previous.free, "prev_locked": c.previous.locked}
                       for c in effects.balances if c.previous is not None],
-                     ("free", "locked", "updated_at"), ("asset", "free", "locked")),
-        "positions": ([{**dict(zip(_POSITION_COLUMNS[1:], _position_values(m.position)[1:],
-                                   strict=True)),
+                     ("free", "locked", "updated_at"), ("account", "asset", "free", "locked")),
+        "positions": ([{**_position_change(m.position), "prev_account": m.position.account,
                         "prev_symbol": m.position.symbol, "prev_version": m.previous_version}
                        for m in effects.positions if m.previous_version != 0],
-                      _POSITION_COLUMNS[1:], ("symbol", "version")),
+                      _POSITION_CHANGES, ("account", "symbol", "version")),
     }
     changed: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     for name, (records, setting, matching) in changes.items():
@@ -490,9 +497,19 @@ _BALANCE_COLUMNS = tables.written(tables.balances)
 _POSITION_COLUMNS = tables.written(tables.positions)
 
 
-def _position_values(position: Any) -> tuple[Any, ...]:
+# What can change on a stored position: all but its key.
+_POSITION_CHANGES = tuple(name for name in _POSITION_COLUMNS if name not in ("account", "symbol"))
+
+
+def _position_values(position: Position) -> tuple[Any, ...]:
     return (position.symbol, position.quantity, position.avg_entry_price, position.realized_pnl,
-            position.fees, position.quote_asset, position.version, position.updated_at)
+            position.fees, position.quote_asset, position.version, position.updated_at,
+            position.account)
+
+
+def _position_change(position: Position) -> dict[str, Any]:
+    values = dict(zip(_POSITION_COLUMNS, _position_values(position), strict=True))
+    return {name: values[name] for name in _POSITION_CHANGES}
 
 
 async def _write_positions(conn: AsyncConnection, changes: Sequence[PositionChange]) -> None:
@@ -504,9 +521,10 @@ async def _write_positions(conn: AsyncConnection, changes: Sequence[PositionChan
             continue
         result = await conn.execute(
             update(table)
-            .where(and_(table.c.symbol == change.position.symbol,
+            .where(and_(table.c.account == change.position.account,
+                        table.c.symbol == change.position.symbol,
                         table.c.version == change.previous_version))
-            .values(values))
+            .values(_position_change(change.position)))
         if result.rowcount != 1:
             raise WriteConflict(f"position in {change.position.symbol} changed meanwhile")
 
@@ -518,12 +536,13 @@ async def _write_balances(
     for change in changes:
         if change.previous is None:
             await conn.execute(insert(table).values(
-                asset=change.asset, free=change.new.free, locked=change.new.locked,
-                updated_at=at))
+                account=change.account, asset=change.asset, free=change.new.free,
+                locked=change.new.locked, updated_at=at))
             continue
         result = await conn.execute(
             update(table)
-            .where(and_(table.c.asset == change.asset, table.c.free == change.previous.free,
+            .where(and_(table.c.account == change.account, table.c.asset == change.asset,
+                        table.c.free == change.previous.free,
                         table.c.locked == change.previous.locked))
             .values(free=change.new.free, locked=change.new.locked, updated_at=at)
         )
@@ -543,7 +562,7 @@ _EQUITY_COLUMNS = tables.written(tables.equity_snapshots)
 
 def _equity_values(snapshot: EquitySnapshot) -> tuple[Any, ...]:
     return (snapshot.at, snapshot.quote_asset, snapshot.equity, snapshot.unpriced,
-            snapshot.detail)
+            snapshot.detail, snapshot.account)
 
 
 _REJECTED_COLUMNS = tables.written(tables.rejected_messages)
