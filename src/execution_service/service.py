@@ -116,7 +116,8 @@ class ExecutionService:
         self.app = create_app(ApiContext(
             pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
             intake_probe=self.intake_status, api_token=settings.token(),
-            max_body_bytes=settings.max_message_bytes))
+            max_body_bytes=settings.max_message_bytes, api_keys=settings.api_keys(),
+            fees=self.exchange.rules.fees))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
         self._exit_on_overrun = False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from execution_service.bus.health import Health
+from execution_service.config import ApiKey
+from execution_service.engine.models import FeeSchedule
 from execution_service.metrics import Metrics
 from execution_service.pipeline import Pipeline
 from execution_service.store.repository import Store
@@ -23,3 +25,5 @@ class ApiContext:
     intake_probe: IntakeProbe
     api_token: str | None
     max_body_bytes: int
+    fees: FeeSchedule
+    api_keys: Mapping[str, ApiKey] = field(default_factory=dict)  # the Binance API's, by key

@@ -37,6 +37,7 @@ from execution_service.bus.health import Health
 from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock, SystemClock
 from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
 from execution_service.engine.tape import TapeHistory
@@ -149,8 +150,15 @@ class Pipeline:
     def last_price(self, symbol: str) -> Decimal | None:
         return self._exchange.prices.last(symbol)
 
-    def valuation(self) -> tuple[Decimal, list[str], dict[str, Any]]:
-        return self._exchange.valuation(self.equity_quote)
+    def valuation(self, account: str = DEFAULT_ACCOUNT
+                  ) -> tuple[Decimal, list[str], dict[str, Any]] | None:
+        """An account's worth now (None: no such account)."""
+        if self._exchange.accounts.get(account) is None:
+            return None
+        return self._exchange.valuation(self.equity_quote, account)
+
+    def accounts(self) -> list[str]:
+        return self._exchange.accounts.names()
 
     def markets(self) -> Mapping[str, SymbolFilters]:
         """Every symbol the exchange has filters for."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Float, cast, func, select
 
-from execution_service.domain.orders import Order, OrderStatus, Trade
+from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, OrderStatus, Trade
 from execution_service.engine.exchange import Effects, OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.store import tables
@@ -66,13 +66,16 @@ class Store:
             return int(await conn.scalar(select(func.count()).select_from(tables.orders)) or 0)
 
     async def get_recent_orders(
-        self, limit: int = 20, symbol: str | None = None, status: OrderStatus | None = None
+        self, limit: int = 20, symbol: str | None = None, status: OrderStatus | None = None,
+        account: str | None = None,
     ) -> list[Order]:
         query = select(tables.orders).order_by(tables.orders.c.created_at.desc()).limit(limit)
         if symbol:
             query = query.where(tables.orders.c.symbol == symbol)
         if status:
             query = query.where(tables.orders.c.status == status.value)
+        if account:
+            query = query.where(tables.orders.c.account == account)
         async with self.database.transaction() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [order_from_row(row) for row in rows]
@@ -95,32 +98,100 @@ class Store:
         return OrderDetail(order_from_row(row), [trade_from_row(t) for t in trades],
                            [{str(key): value for key, value in e.items()} for e in events])
 
+    # One account's orders and trades (the Binance-compatible API)
+
+    async def account_orders(
+        self, account: str, symbol: str | None = None, *, open_only: bool = False,
+        start: datetime | None = None, end: datetime | None = None, limit: int | None = None,
+    ) -> list[Order]:
+        """An account's orders, oldest first: the `limit` newest of those created within
+        [start, end] (with `start`, the oldest from it)."""
+        table = tables.orders
+        query = select(table).where(table.c.account == account)
+        if symbol:
+            query = query.where(table.c.symbol == symbol)
+        if open_only:
+            query = query.where(table.c.status.in_([s.value for s in OrderStatus if s.is_open]))
+        query = _within(query, table.c.created_at, start, end)
+        newest_first = start is None
+        query = query.order_by(table.c.created_at.desc() if newest_first else table.c.created_at,
+                               table.c.order_id.desc() if newest_first else table.c.order_id)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        orders = [order_from_row(row) for row in rows]
+        return orders[::-1] if newest_first else orders
+
+    async def account_order(self, account: str, symbol: str, order_id: str | None = None,
+                            client_id: str | None = None) -> Order | None:
+        """One of an account's orders on `symbol`: by id (and then its client id must
+        match, when given), else the newest under `client_id`."""
+        table = tables.orders
+        query = select(table).where(table.c.account == account, table.c.symbol == symbol)
+        if order_id is not None:
+            query = query.where(table.c.order_id == order_id)
+        if client_id is not None:
+            query = query.where(table.c.client_id == client_id)
+        query = query.order_by(table.c.created_at.desc()).limit(1)
+        async with self.database.transaction() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return order_from_row(row) if row else None
+
+    async def account_trades(
+        self, account: str, symbol: str, *, order_id: str | None = None,
+        start: datetime | None = None, end: datetime | None = None, limit: int = 500,
+    ) -> list[Trade]:
+        """An account's fills on `symbol`, oldest first: the `limit` newest of those within
+        [start, end] (with `start`, the oldest from it)."""
+        table = tables.trades
+        query = select(table).where(table.c.account == account, table.c.symbol == symbol)
+        if order_id is not None:
+            query = query.where(table.c.order_id == order_id)
+        query = _within(query, table.c.executed_at, start, end)
+        newest_first = start is None
+        query = query.order_by(
+            table.c.executed_at.desc() if newest_first else table.c.executed_at,
+            table.c.trade_id.desc() if newest_first else table.c.trade_id).limit(limit)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        trades = [trade_from_row(row) for row in rows]
+        return trades[::-1] if newest_first else trades
+
     # Everything else
 
-    async def get_trades(self, limit: int = 20, symbol: str | None = None) -> list[Trade]:
+    async def get_trades(self, limit: int = 20, symbol: str | None = None,
+                         account: str | None = None) -> list[Trade]:
         query = select(tables.trades).order_by(tables.trades.c.executed_at.desc()).limit(limit)
         if symbol:
             query = query.where(tables.trades.c.symbol == symbol)
+        if account:
+            query = query.where(tables.trades.c.account == account)
         async with self.database.transaction() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [trade_from_row(row) for row in rows]
 
-    async def get_balances(self) -> dict[str, dict[str, Decimal]]:
+    async def get_balances(self, account: str = DEFAULT_ACCOUNT) -> dict[str, dict[str, Decimal]]:
+        table = tables.balances
         async with self.database.transaction() as conn:
-            rows = (await conn.execute(
-                select(tables.balances).order_by(tables.balances.c.asset))).mappings().all()
+            rows = (await conn.execute(select(table).where(table.c.account == account)
+                                       .order_by(table.c.asset))).mappings().all()
         return {row["asset"]: {"free": row["free"], "locked": row["locked"]} for row in rows}
 
-    async def get_positions(self) -> list[Position]:
+    async def get_positions(self, account: str = DEFAULT_ACCOUNT) -> list[Position]:
+        table = tables.positions
         async with self.database.transaction() as conn:
-            rows = (await conn.execute(
-                select(tables.positions).order_by(tables.positions.c.symbol))).mappings().all()
+            rows = (await conn.execute(select(table).where(table.c.account == account)
+                                       .order_by(table.c.symbol))).mappings().all()
         return [position_from_row(row) for row in rows]
 
-    async def get_equity(self, limit: int, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Stored equity snapshots, oldest first: the `limit` most recent (after `since`)."""
+    async def get_equity(self, limit: int, since: datetime | None = None,
+                         account: str = DEFAULT_ACCOUNT) -> list[dict[str, Any]]:
+        """An account's stored equity snapshots, oldest first: the `limit` most recent
+        (after `since`)."""
         table = tables.equity_snapshots
-        query = select(table).order_by(table.c.at.desc()).limit(limit)
+        query = (select(table).where(table.c.account == account)
+                 .order_by(table.c.at.desc()).limit(limit))
         if since is not None:
             query = query.where(table.c.at > since)
         async with self.database.transaction() as conn:
@@ -156,6 +227,14 @@ class Store:
         else:
             notional = trades.c.quantity * trades.c.price
         return select(trades.c.fee_asset, func.sum(notional)).group_by(trades.c.fee_asset)
+
+
+def _within(query: Any, column: Any, start: datetime | None, end: datetime | None) -> Any:
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column <= end)
+    return query
 
 
 def _event(order: Order) -> OrderEvent:

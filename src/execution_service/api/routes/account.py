@@ -1,15 +1,19 @@
-"""The paper account: trades, balances, positions and equity."""
+"""The paper accounts: trades, balances, positions and equity.
+
+Trades are every account's unless `account` names one; balances, positions and equity are
+one account's: the default one unless `account` names another."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse, trade_view
-from execution_service.api.routes.orders import symbol_filter
+from execution_service.api.routes.orders import AccountFilter, symbol_filter
+from execution_service.domain.orders import DEFAULT_ACCOUNT
 
 router = APIRouter(tags=["account"])
 
@@ -19,24 +23,31 @@ async def list_trades(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
+    account: AccountFilter = None,
 ) -> JSONResponse:
     """The most recent fills first."""
-    trades = await context.store.get_trades(limit, symbol_filter(symbol))
+    trades = await context.store.get_trades(limit, symbol_filter(symbol), account)
     return JSONResponse([trade_view(trade) for trade in trades])
 
 
-@router.get("/balances")
-async def balances(context: Context) -> JSONResponse:
+@router.get("/accounts")
+async def accounts(context: Context) -> JSONResponse:
+    """The sub-accounts: the default one, those configured and those holding balances."""
+    return JSONResponse(context.pipeline.accounts())
+
+
+@router.get("/balances", responses={404: {"description": "unknown account"}})
+async def balances(context: Context, account: AccountFilter = None) -> JSONResponse:
     """Free and locked amount per asset."""
-    return JSONResponse(await context.store.get_balances())
+    return JSONResponse(await context.store.get_balances(_known(context, account)))
 
 
-@router.get("/positions")
-async def positions(context: Context) -> JSONResponse:
+@router.get("/positions", responses={404: {"description": "unknown account"}})
+async def positions(context: Context, account: AccountFilter = None) -> JSONResponse:
     """Per symbol: net quantity, average entry price, realized PnL and fees, and the
     unrealized PnL marked to the last price."""
     views = []
-    for position in await context.store.get_positions():
+    for position in await context.store.get_positions(_known(context, account)):
         last = context.pipeline.last_price(position.symbol)
         unrealized = position.unrealized(last)
         views.append({
@@ -44,24 +55,36 @@ async def positions(context: Context) -> JSONResponse:
             "avg_entry_price": position.avg_entry_price, "last_price": last,
             "realized_pnl": position.realized_pnl, "unrealized_pnl": unrealized,
             "fees": position.fees, "net_pnl": position.realized_pnl + unrealized - position.fees,
-            "quote_asset": position.quote_asset,
+            "quote_asset": position.quote_asset, "account": position.account,
             "updated_at": position.updated_at.isoformat() if position.updated_at else None,
         })
     return JSONResponse(views)
 
 
-@router.get("/equity")
+@router.get("/equity", responses={404: {"description": "unknown account"}})
 async def equity(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     since: datetime | None = None,
+    account: AccountFilter = None,
 ) -> JSONResponse:
     """The account's value now, and the stored snapshots (every EQUITY_INTERVAL_S), oldest first."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    total, unpriced, detail = context.pipeline.valuation()
+    name = _known(context, account)
+    valued = context.pipeline.valuation(name)
+    assert valued is not None  # (_known checked it)
+    total, unpriced, detail = valued
     return JSONResponse({
         "current": {"at": datetime.now(UTC).isoformat(), "quote_asset": context.pipeline.equity_quote,
-                    "equity": total, "unpriced": unpriced, "assets": detail},
-        "snapshots": await context.store.get_equity(limit, since),
+                    "account": name, "equity": total, "unpriced": unpriced, "assets": detail},
+        "snapshots": await context.store.get_equity(limit, since, name),
     })
+
+
+def _known(context: Context, account: str | None) -> str:
+    """The account named (the default one when none is), which must exist."""
+    name = account or DEFAULT_ACCOUNT
+    if name not in context.pipeline.accounts():
+        raise HTTPException(404, f"unknown account {name!r}")
+    return name

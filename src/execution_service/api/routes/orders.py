@@ -40,6 +40,10 @@ _ORDER_BODY: dict[str, Any] = {
 }
 
 
+AccountFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                           description="one sub-account's only")]
+
+
 def symbol_filter(symbol: Annotated[str | None, Query(max_length=32)] = None) -> str | None:
     if not symbol:
         return None
@@ -55,9 +59,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
     status: OrderStatus | None = None,
+    account: AccountFilter = None,
 ) -> JSONResponse:
-    """The most recent orders first."""
-    orders = await context.store.get_recent_orders(limit, symbol_filter(symbol), status)
+    """The most recent orders first (of every account, or of `account`)."""
+    orders = await context.store.get_recent_orders(limit, symbol_filter(symbol), status, account)
     return JSONResponse([order_view(order) for order in orders])
 
 

@@ -1,0 +1,132 @@
+"""Binance's SIGNED requests: the API key, the HMAC signature and the timing checks.
+
+A signed request names its key in the `X-MBX-APIKEY` header and carries `timestamp`,
+perhaps `recvWindow`, and `signature`: the HMAC-SHA256 (hex) of the query string followed
+by the body, as sent, without the `signature` parameter itself. The checks run in
+Binance's order, each with its error: the key's format (-2014) and whether it is known
+(-2015), the timestamp and window (-1102, -1131, -1021), then the signature (-1022).
+Secrets are only ever used to compute an HMAC: never logged, never answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Request
+
+from execution_service.api.binance.errors import BinanceError
+from execution_service.api.deps import Context
+from execution_service.config import ApiKey
+
+DEFAULT_RECV_WINDOW_MS = Decimal(5000)
+MAX_RECV_WINDOW_MS = Decimal(60000)
+_AHEAD_MS = 1000  # a timestamp may be this far ahead of the server's clock
+_FORM = "application/x-www-form-urlencoded"
+_MAX_BODY = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A request that passed the checks: whose key it is and its parameters (the query's
+    and the body's; a name sent twice is refused)."""
+
+    key: ApiKey
+    params: dict[str, str]
+
+    @property
+    def account(self) -> str:
+        return self.key.account
+
+
+async def signed(request: Request, context: Context) -> Signed:
+    """The dependency of every SIGNED endpoint."""
+    given = request.headers.get("x-mbx-apikey")
+    if not given or len(given) > 128 or not given.isascii():
+        raise BinanceError(-2014, "API-key format invalid.", 401)
+    key = context.api_keys.get(given)
+    if key is None:
+        raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    query = request.url.query
+    body = await _form_body(request)
+    params = _params(query, body)
+    _check_timing(params)
+    signature = params.pop("signature", None)
+    if not signature:
+        raise BinanceError.missing("signature")
+    payload = _without_signature(query) + _without_signature(body)
+    expected = hmac.new(key.secret.get_secret_value().encode(), payload.encode(),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower()):  # HMAC's hex is not case-sensitive
+        raise BinanceError(-1022, "Signature for this request is not valid.")
+    return Signed(key, params)
+
+
+SignedRequest = Annotated[Signed, Depends(signed)]
+
+
+async def _form_body(request: Request) -> str:
+    if request.method in ("GET", "HEAD"):
+        return ""
+    raw = await request.body()
+    if not raw:
+        return ""
+    if len(raw) > _MAX_BODY:
+        raise BinanceError(-1101, "Too many parameters sent for this endpoint.")
+    kind = request.headers.get("content-type", _FORM).split(";")[0].strip().lower()
+    if kind != _FORM:
+        raise BinanceError(-1102, f"Parameters must be sent as {_FORM}, not {kind[:40]}.")
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
+
+
+def _params(query: str, body: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for part in (query, body):
+        for name, value in parse_qsl(part, keep_blank_values=True):
+            if name in params:
+                raise BinanceError(-1101, "Duplicate values for a parameter detected.")
+            params[name] = value
+    return params
+
+
+def _check_timing(params: dict[str, str]) -> None:
+    raw = params.get("timestamp", "")
+    if not raw.isdigit():
+        raise BinanceError.missing("timestamp")
+    stamp = int(raw)
+    now_ms = time.time_ns() / 1_000_000
+    stamp_ms = stamp / 1000 if len(raw) >= 16 else stamp  # microseconds are accepted too
+    window = _recv_window(params.get("recvWindow"))
+    if stamp_ms >= now_ms + _AHEAD_MS:
+        raise BinanceError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now_ms - stamp_ms > window:
+        raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _recv_window(raw: str | None) -> float:
+    if raw is None:
+        return float(DEFAULT_RECV_WINDOW_MS)
+    try:
+        window = Decimal(raw)
+    except InvalidOperation:
+        raise BinanceError.illegal("recvWindow", "0-60000") from None
+    if not window.is_finite() or window <= 0 or window.as_tuple().exponent < -3:  # type: ignore[operator]
+        raise BinanceError.illegal("recvWindow", "0-60000")
+    if window > MAX_RECV_WINDOW_MS:
+        raise BinanceError(-1131, "recvWindow must be less than 60000")
+    return float(window)
+
+
+def _without_signature(encoded: str) -> str:
+    """The text as sent, less its `signature=...` part (the only part not signed)."""
+    if "signature=" not in encoded:
+        return encoded
+    return "&".join(part for part in encoded.split("&") if not part.startswith("signature="))

@@ -1,0 +1,394 @@
+"""Binance's SIGNED account and order endpoints: account, order (POST, GET, DELETE),
+openOrders (GET, DELETE), allOrders, myTrades.
+
+Each key trades its own sub-account. An order sent here goes through the same pipeline
+as one from Redis: committed before it is answered, stored, published on the results
+channel and `stream.fills`, counted. Its answer is read back from what was committed.
+
+Where this differs from Binance: order and trade ids are the service's own (`MOCK_...`
+text, not numbers; `orderId` and `fromId` filters compare by time); `quoteOrderQty`,
+icebergs and trailing stops are refused with Binance's "not supported" texts.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter
+
+from execution_service.api.binance.errors import BinanceError
+from execution_service.api.binance.params import now_ms, text
+from execution_service.api.binance.signing import SignedRequest
+from execution_service.api.deps import Context
+from execution_service.api.responses import JSONResponse
+from execution_service.bus.envelope import Envelope, Reply
+from execution_service.domain import codec
+from execution_service.domain.commands import CancelOrder
+from execution_service.domain.orders import (
+    ErrorCode,
+    Order,
+    OrderType,
+    Side,
+    Source,
+    TimeInForce,
+    Trade,
+)
+from execution_service.domain.symbols import split_symbol
+from execution_service.engine.models import BPS
+from execution_service.errors import InvalidMessage
+
+router = APIRouter()
+
+_ZERO = "0.00000000"
+_RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
+_CLIENT_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_UNSUPPORTED = {
+    "quoteOrderQty": "Quote order qty market orders are not support for this symbol.",
+    "icebergQty": "Iceberg orders are not supported for this symbol.",
+    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
+    "pegPriceType": "Pegged orders are not supported for this symbol.",
+}
+# The engine's refusals as Binance words them (-2010 unless said otherwise).
+_REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
+    ErrorCode.INSUFFICIENT_BALANCE: (-2010, "Account has insufficient balance for requested action."),
+    ErrorCode.WOULD_TAKE: (-2010, "Order would immediately match and take."),
+    ErrorCode.WOULD_TRIGGER: (-2010, "Order would trigger immediately."),
+    ErrorCode.KILL_SWITCH: (-2010, "This account may not place or cancel orders."),
+    ErrorCode.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
+    ErrorCode.FILTER_FAILURE: (-1013, None),  # "Filter failure: LOT_SIZE", ...
+    ErrorCode.INVALID_ORDER: (-1013, None),
+    ErrorCode.MOCK_REJECTION: (-2010, None),
+    ErrorCode.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
+}
+_UNKNOWN_ORDER = "Unknown order sent."
+
+
+@router.get("/account")
+async def account(context: Context, request: SignedRequest) -> JSONResponse:
+    fees = context.fees
+    balances = await context.store.get_balances(request.account)
+    omit_zero = request.params.get("omitZeroBalances", "false").lower() == "true"
+    return JSONResponse({
+        "makerCommission": int(fees.maker * BPS), "takerCommission": int(fees.taker * BPS),
+        "buyerCommission": 0, "sellerCommission": 0,
+        "commissionRates": {"maker": text(fees.maker), "taker": text(fees.taker),
+                            "buyer": _ZERO, "seller": _ZERO},
+        "canTrade": not context.pipeline.kill_switch.active, "canWithdraw": False,
+        "canDeposit": False, "brokered": False, "requireSelfTradePrevention": False,
+        "preventSor": False, "updateTime": now_ms(), "accountType": "SPOT",
+        "balances": [{"asset": asset, "free": text(amounts["free"]),
+                      "locked": text(amounts["locked"])}
+                     for asset, amounts in balances.items()
+                     if not omit_zero or amounts["free"] or amounts["locked"]],
+        "permissions": ["SPOT"], "uid": zlib.crc32(request.account.encode()),
+    })
+
+
+@router.post("/order")
+async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
+    params = request.params
+    for name, refusal in _UNSUPPORTED.items():
+        if params.get(name):
+            raise BinanceError(-2010, refusal)
+    document = _order_document(params, request.account)
+    answer = params.get("newOrderRespType") or (
+        "FULL" if document["order_type"] in ("MARKET", "LIMIT") else "ACK")
+    if answer not in _RESPONSE_TYPES:
+        raise BinanceError.illegal("newOrderRespType", "ACK, RESULT, FULL")
+    if "newClientOrderId" in params:  # Binance: unique among the account's open orders
+        same = await context.store.account_order(request.account, document["symbol"],
+                                                 client_id=document["client_id"])
+        if same is not None and same.status.is_open:
+            raise BinanceError(-2010, "Duplicate order sent.")
+    try:
+        command = codec.decode_mapping(document)
+    except InvalidMessage as invalid:
+        raise BinanceError(-1013, invalid.reason) from None
+    reply = await context.pipeline.submit(
+        Envelope(source=Source.REST, received_at=datetime.now(UTC), command=command))
+    if reply.outcome == "duplicate":
+        raise BinanceError(-2010, "Duplicate order sent.")
+    order_id = _committed(reply)
+    if reply.body.get("status") == "REJECTED":
+        code, message = _REFUSALS.get(ErrorCode(reply.body["error_code"]), (-2010, None))
+        raise BinanceError(code, message or str(reply.body.get("error_message")))
+    detail = await context.store.get_order_by_id(order_id)
+    assert detail is not None  # committed before the reply
+    view = {"symbol": detail.order.symbol, "orderId": order_id, "orderListId": -1,
+            "clientOrderId": _client_id(detail.order),
+            "transactTime": _ms(detail.order.created_at)}
+    if answer == "ACK":
+        return JSONResponse(view)
+    view = {**view, **_order_fields(detail.order)}
+    del view["time"], view["updateTime"], view["isWorking"]
+    if answer == "FULL":
+        view["fills"] = [{"price": text(t.price), "qty": text(t.quantity),
+                          "commission": text(t.fee), "commissionAsset": t.fee_asset,
+                          "tradeId": t.trade_id} for t in detail.trades]
+    return JSONResponse(view)
+
+
+@router.get("/order")
+async def query_order(context: Context, request: SignedRequest) -> JSONResponse:
+    order = await _named_order(context, request)
+    if order is None:
+        raise BinanceError(-2013, "Order does not exist.")
+    return JSONResponse(_order_view(order))
+
+
+@router.delete("/order")
+async def cancel_order(context: Context, request: SignedRequest) -> JSONResponse:
+    order = await _named_order(context, request)
+    if order is None:
+        raise BinanceError(-2011, _UNKNOWN_ORDER)
+    return JSONResponse(await _cancel(context, order, request.params))
+
+
+@router.get("/openOrders")
+async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
+    symbol = request.params.get("symbol") or None
+    if symbol is not None:
+        _symbol(request.params)
+    orders = await context.store.account_orders(request.account, symbol, open_only=True)
+    return JSONResponse([_order_view(order) for order in orders])
+
+
+@router.delete("/openOrders")
+async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONResponse:
+    symbol = _symbol(request.params)
+    orders = await context.store.account_orders(request.account, symbol, open_only=True)
+    canceled = []
+    for order in orders:
+        try:
+            canceled.append(await _cancel(context, order, request.params))
+        except BinanceError as refused:
+            if refused.code != -2011:  # (one that filled meanwhile is left out)
+                raise
+    if not canceled:
+        raise BinanceError(-2011, _UNKNOWN_ORDER)
+    return JSONResponse(canceled)
+
+
+@router.get("/allOrders")
+async def all_orders(context: Context, request: SignedRequest) -> JSONResponse:
+    params = request.params
+    symbol = _symbol(params)
+    start, end = _time_range(params)
+    if params.get("orderId"):  # the orders from that one on (ids here are not numbers)
+        first = await context.store.account_order(request.account, symbol, params["orderId"])
+        if first is None:
+            return JSONResponse([])
+        start = max(start, first.created_at) if start else first.created_at
+    orders = await context.store.account_orders(request.account, symbol, start=start, end=end,
+                                                limit=_limit(params))
+    return JSONResponse([_order_view(order) for order in orders])
+
+
+@router.get("/myTrades")
+async def my_trades(context: Context, request: SignedRequest) -> JSONResponse:
+    params = request.params
+    symbol = _symbol(params)
+    start, end = _time_range(params)
+    if params.get("fromId"):  # the trades from that one on (ids here are not numbers)
+        found = [t for t in await context.store.account_trades(
+            request.account, symbol, order_id=params["fromId"].rsplit("-", 1)[0], limit=1000)
+            if t.trade_id == params["fromId"]]
+        if not found:
+            return JSONResponse([])
+        start = found[0].executed_at
+    trades = await context.store.account_trades(
+        request.account, symbol, order_id=params.get("orderId") or None, start=start, end=end,
+        limit=_limit(params))
+    return JSONResponse([_trade_view(trade) for trade in trades])
+
+
+# Reading the parameters
+
+
+def _order_document(params: Mapping[str, str], account: str) -> dict[str, Any]:
+    """A new order's parameters as the service's order message (see `codec`)."""
+    symbol = _symbol(params)
+    side = params.get("side", "")
+    if not side:
+        raise BinanceError.missing("side")
+    if side not in Side.__members__:
+        raise BinanceError(-1117, "Invalid side.")
+    kind = params.get("type", "")
+    if not kind:
+        raise BinanceError.missing("type")
+    if kind not in OrderType.__members__:
+        raise BinanceError(-1116, "Invalid orderType.")
+    order_type = OrderType(kind)
+    tif = params.get("timeInForce") or None
+    if tif is not None and tif not in TimeInForce.__members__:
+        raise BinanceError(-1115, "Invalid timeInForce.")
+    needs_tif = order_type.has_limit_price and order_type is not OrderType.LIMIT_MAKER
+    if needs_tif and tif is None:
+        raise BinanceError.missing("timeInForce")
+    if tif is not None and not needs_tif:
+        raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+    document: dict[str, Any] = {
+        "symbol": symbol, "side": side, "order_type": kind, "time_in_force": tif,
+        "quantity": _decimal(params, "quantity", required=True),
+        "price": _decimal(params, "price", required=order_type.has_limit_price),
+        "stop_price": _decimal(params, "stopPrice", required=order_type.has_stop_price),
+        "client_id": _new_client_id(params.get("newClientOrderId")),
+        "strategy_id": params.get("strategyId") or None, "account": account,
+    }
+    for name, wanted in (("price", order_type.has_limit_price),
+                         ("stopPrice", order_type.has_stop_price)):
+        if params.get(name) and not wanted:
+            raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
+    return document
+
+
+def _symbol(params: Mapping[str, str]) -> str:
+    symbol = params.get("symbol", "")
+    if not symbol:
+        raise BinanceError.missing("symbol")
+    if split_symbol(symbol) is None:
+        raise BinanceError.bad_symbol()
+    return symbol
+
+
+def _decimal(params: Mapping[str, str], name: str, *, required: bool) -> str | None:
+    raw = params.get(name) or None
+    if raw is None:
+        if required:
+            raise BinanceError.missing(name)
+        return None
+    try:
+        number = Decimal(raw)
+    except InvalidOperation:
+        raise BinanceError.illegal(name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
+    if not number.is_finite() or number < 0:
+        raise BinanceError.illegal(name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$")
+    if number == 0:
+        raise BinanceError(-1013, f"Invalid {name}.")
+    return raw
+
+
+def _new_client_id(given: str | None) -> str:
+    if given is None or given == "":
+        return "paper" + uuid.uuid4().hex[:17]  # 22 characters, as Binance makes them
+    if len(given) > 36 or not set(given) <= _CLIENT_ID:
+        raise BinanceError.illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
+    return given
+
+
+def _time_range(params: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    bounds = []
+    for name in ("startTime", "endTime"):
+        raw = params.get(name) or None
+        if raw is not None and not raw.isdigit():
+            raise BinanceError.illegal(name, "a time in milliseconds")
+        bounds.append(datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None)
+    return bounds[0], bounds[1]
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    raw = params.get("limit") or "500"
+    if not raw.isdigit() or int(raw) < 1:
+        raise BinanceError.illegal("limit", "1-1000")
+    return min(int(raw), 1000)
+
+
+async def _named_order(context: Context, request: Any) -> Order | None:
+    params = request.params
+    symbol = _symbol(params)
+    order_id = params.get("orderId") or None
+    client_id = params.get("origClientOrderId") or None
+    if order_id is None and client_id is None:
+        raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent,"
+                                  " but both were empty/null!")
+    order = await context.store.account_order(request.account, symbol, order_id)
+    if order is None or client_id is None:
+        return order if order_id else await context.store.account_order(
+            request.account, symbol, client_id=client_id)
+    return order if _client_id(order) == client_id else None
+
+
+async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> dict[str, Any]:
+    reply = await context.pipeline.submit(Envelope(
+        source=Source.REST, received_at=datetime.now(UTC),
+        command=CancelOrder(order_id=order.order_id, account=order.account)))
+    if reply.outcome in ("not_found", "not_open"):
+        raise BinanceError(-2011, _UNKNOWN_ORDER)
+    _committed(reply)
+    detail = await context.store.get_order_by_id(order.order_id)
+    assert detail is not None
+    view = {**_order_view(detail.order), "origClientOrderId": _client_id(detail.order),
+            "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),
+            "transactTime": _ms(detail.order.updated_at)}
+    for name in ("time", "updateTime", "isWorking", "workingTime"):
+        del view[name]
+    return view
+
+
+def _committed(reply: Reply) -> str:
+    """The order id of a committed answer; a 503 when the commit did not happen in time."""
+    if reply.outcome == "unavailable":
+        raise BinanceError(-1007, "Timeout waiting for response from backend server. Send"
+                                  " status unknown; execution status unknown.", 503)
+    order_id = reply.body.get("order_id")
+    if not isinstance(order_id, str):
+        raise BinanceError(-1013, str(reply.body.get("error_message") or "invalid order"))
+    return order_id
+
+
+# Writing the answers
+
+
+def _order_view(order: Order) -> dict[str, Any]:
+    """An order as Binance's query-order answer has it."""
+    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+            "clientOrderId": _client_id(order), **_order_fields(order)}
+
+
+def _order_fields(order: Order) -> dict[str, Any]:
+    working = not order.order_type.has_stop_price or order.triggered_at is not None
+    fields: dict[str, Any] = {
+        "price": text(order.limit_price) if order.limit_price is not None else _ZERO,
+        "origQty": text(order.quantity), "executedQty": text(order.filled_quantity),
+        "cummulativeQuoteQty": text(_quote_quantity(order)), "status": order.status.value,
+        "timeInForce": (order.time_in_force or TimeInForce.GTC).value,
+        "type": order.order_type.value, "side": order.side.value,
+    }
+    if order.stop_price is not None:
+        fields["stopPrice"] = text(order.stop_price)
+    fields.update({
+        "time": _ms(order.created_at), "updateTime": _ms(order.updated_at),
+        "isWorking": working,
+        "workingTime": _ms(order.triggered_at or order.created_at) if working else -1,
+        "origQuoteOrderQty": _ZERO, "selfTradePreventionMode": "NONE",
+    })
+    return fields
+
+
+def _trade_view(trade: Trade) -> dict[str, Any]:
+    return {"symbol": trade.symbol, "id": trade.trade_id, "orderId": trade.order_id,
+            "orderListId": -1, "price": text(trade.price), "qty": text(trade.quantity),
+            "quoteQty": text(trade.quantity * trade.price), "commission": text(trade.fee),
+            "commissionAsset": trade.fee_asset, "time": _ms(trade.executed_at),
+            "isBuyer": trade.side is Side.BUY, "isMaker": trade.liquidity.value == "maker",
+            "isBestMatch": True}
+
+
+def _quote_quantity(order: Order) -> Decimal:
+    """What the fills came to in the quote asset (from the average price, to 8 places)."""
+    if order.avg_fill_price is None:
+        return Decimal(0)
+    return (order.filled_quantity * order.avg_fill_price).quantize(Decimal("1e-8"))
+
+
+def _client_id(order: Order) -> str:
+    return order.client_id or order.order_id
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
