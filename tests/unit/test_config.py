@@ -95,3 +95,28 @@ def test_database_password_never_in_error_messages(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert "hunter2" not in str(raised.value)
+
+
+def test_api_keys_name_their_accounts_and_every_account_is_listed(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("k1:s3cr3t-one:bot-a, k2:s3cr3t-two\n")
+    settings = load_settings(binance_api_keys_file=keys_file, accounts="bot-b, bot-a")
+    keys = settings.api_keys()
+    assert {key: (k.account, k.secret.get_secret_value()) for key, k in keys.items()} == {
+        "k1": ("bot-a", "s3cr3t-one"), "k2": ("default", "s3cr3t-two")}
+    assert settings.account_names() == ["default", "bot-b", "bot-a"]
+    assert "s3cr3t" not in repr(settings) + repr(keys)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("k1", "item 1: expected KEY:SECRET or KEY:SECRET:ACCOUNT"),
+    ("k1:hidden-secret:bad account", "item 1: account 'bad account' must be"),
+    ("k1:hidden-secret,k1:hidden-secret", "item 2: key k1... is given twice"),
+    ("k 1:hidden-secret", "item 1: expected KEY:SECRET"),
+])
+def test_bad_api_keys_are_refused_without_showing_a_secret(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(binance_api_keys=value)
+    assert problem in str(refused.value)
+    assert "BINANCE_API_KEYS" in str(refused.value)
+    assert "hidden-secret" not in str(refused.value)
