@@ -137,8 +137,12 @@ def test_the_history_is_the_tape_the_service_saw(service: ServiceProcess, names:
     assert [(t["timestamp"], t["price"], t["amount"]) for t in trades] == [
         (minute + 1_000, 3000.5, 1.0), (minute + 2_000, 3002.0, 0.5), (minute + 61_000, 2999.0, 2.0)]
     candles = client.fetch_ohlcv("ETH/USDT", "1m", since=minute)
-    assert candles == [[minute, 3000.5, 3002.0, 3000.5, 3002.0, 1.5],
-                       [minute + 60_000, 2999.0, 2999.0, 2999.0, 2999.0, 2.0]]
+    assert candles[:2] == [[minute, 3000.5, 3002.0, 3000.5, 3002.0, 1.5],
+                           [minute + 60_000, 2999.0, 2999.0, 2999.0, 2999.0, 2.0]]
+    # The minutes since, up to now, without a trade: the last close, as Binance has them.
+    assert candles[2:] == [[minute + n * 60_000, 2999.0, 2999.0, 2999.0, 2999.0, 0.0]
+                           for n in range(2, len(candles))]
+    assert len(candles) >= 3
     ticker = client.fetch_ticker("ETH/USDT")
     assert (ticker["open"], ticker["high"], ticker["low"], ticker["last"]) == (
         3000.5, 3002.0, 2999.0, 2999.0)

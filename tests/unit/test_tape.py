@@ -21,16 +21,27 @@ def test_tape_keeps_the_newest_trades_of_each_symbol_only() -> None:
     assert history.recent("XRPUSDT", 10) == []
 
 
-def test_tape_candles_skip_empty_intervals_and_keep_the_newest_when_limited() -> None:
+def test_tape_candles_repeat_the_last_close_where_nothing_traded() -> None:
     history = TapeHistory()
     history.record([trade("10", 0), trade("12", 30_000, "2"), trade("9", 59_999),
                     trade("11", 180_000, None)])  # a trade without a quantity counts as 0
-    first, last = history.candles("BTCUSDT", 60_000, 0, 200_000, limit=10)
+    first, quiet, quieter, last, now = history.candles("BTCUSDT", 60_000, 0, 250_000, limit=10)
     assert (first.open, first.high, first.low, first.close, first.volume, first.trades) == (
         Decimal(10), Decimal(12), Decimal(9), Decimal(9), Decimal(4), 3)
     assert first.quote_volume == Decimal(10 + 24 + 9)
-    assert (last.open_ms, last.close_ms, last.volume) == (180_000, 239_999, Decimal(0))
+    # As Binance: an interval without a trade is the last close, flat, with no volume.
+    for empty, opened in ((quiet, 60_000), (quieter, 120_000)):
+        assert (empty.open_ms, empty.open, empty.high, empty.low, empty.close) == (
+            opened, Decimal(9), Decimal(9), Decimal(9), Decimal(9))
+        assert (empty.volume, empty.trades, empty.first_id) == (Decimal(0), 0, -1)
+    assert (last.open_ms, last.close_ms, last.volume, last.close) == (
+        180_000, 239_999, Decimal(0), Decimal(11))
+    assert (now.open_ms, now.close, now.trades) == (240_000, Decimal(11), 0)  # up to the end
+    # The newest when limited; with `oldest`, the oldest from the start on.
     assert history.candles("BTCUSDT", 60_000, 0, 200_000, limit=1) == [last]
+    assert history.candles("BTCUSDT", 60_000, 0, 200_000, limit=2, oldest=True) == [first, quiet]
+    assert history.candles("BTCUSDT", 60_000, 100_000, 200_000, limit=1, oldest=True) == [last]
+    assert history.candles("ETHBTC", 60_000, 0, 200_000, limit=5) == []
 
 
 def test_tape_day_covers_the_last_24_hours() -> None:
@@ -48,7 +59,7 @@ def test_tape_day_covers_the_last_24_hours() -> None:
 def test_tape_minute_candles_are_kept_for_their_window_and_longer_intervals_merge_them() -> None:
     history = TapeHistory(keep_trades=2, keep_minutes=3)
     history.record([trade(str(10 + n), n * 60_000) for n in range(5)])  # one a minute
-    hours = history.candles("BTCUSDT", 3_600_000, 0, 10**9, limit=10)
+    hours = history.candles("BTCUSDT", 3_600_000, 0, 3_599_999, limit=10)
     assert [(c.open_ms, c.open, c.close, c.trades) for c in hours] == [
         (0, Decimal(12), Decimal(14), 3)]  # the two oldest minutes are gone
     assert len(history.recent("BTCUSDT", 10)) == 2

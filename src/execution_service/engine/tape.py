@@ -83,9 +83,31 @@ class TapeHistory:
                 if start_ms <= trade.time_ms <= end_ms]
 
     def candles(self, symbol: str, interval_ms: int, start_ms: int, end_ms: int,
-                limit: int) -> list[Candle]:
-        """The intervals from `start_ms` to `end_ms` that hold trades, oldest first, at
-        most `limit` (the newest when there are more)."""
+                limit: int, *, oldest: bool = False) -> list[Candle]:
+        """The intervals from the first trade at or after `start_ms` to `end_ms`, oldest
+        first, at most `limit`: the newest ones, or with `oldest` the oldest. An interval
+        without a trade repeats the last close with no volume, as Binance's do."""
+        traded = self._traded(symbol, interval_ms, start_ms, end_ms)
+        if not traded:
+            return []
+        opens = range(traded[0].open_ms, max(traded[-1].open_ms, end_ms // interval_ms
+                                             * interval_ms) + 1, interval_ms)
+        opens = opens[:limit] if oldest else opens[-limit:]  # (a range slices lazily)
+        by_open = {candle.open_ms: candle for candle in traded}
+        at = bisect.bisect_right([candle.open_ms for candle in traded], opens[0]) - 1
+        close = traded[at].close
+        candles = []
+        for opened in opens:
+            candle = by_open.get(opened)
+            if candle is None:
+                candle = Candle(opened, opened + interval_ms - 1, close, close, close, close,
+                                ZERO, ZERO, 0, -1, -1)
+            candles.append(candle)
+            close = candle.close
+        return candles
+
+    def _traded(self, symbol: str, interval_ms: int, start_ms: int, end_ms: int) -> list[Candle]:
+        """The intervals from `start_ms` to `end_ms` that hold trades, oldest first."""
         if interval_ms < MINUTE_MS:
             pieces = [_candle(trade, interval_ms) for trade in self.between(symbol, start_ms, end_ms)]
         else:
@@ -98,11 +120,11 @@ class TapeHistory:
                 merged[-1] = merged[-1].merged(piece)
             else:
                 merged.append(piece.spanning(opened, opened + interval_ms - 1))
-        return merged[-limit:]
+        return merged
 
     def day(self, symbol: str, now_ms: int) -> Candle | None:
         """The last 24 hours (by whole minutes) as one candle, or None without a trade."""
-        minutes = self.candles(symbol, MINUTE_MS, now_ms - DAY_MS, now_ms, limit=1440)
+        minutes = self._traded(symbol, MINUTE_MS, now_ms - DAY_MS, now_ms)
         if not minutes:
             return None
         day = minutes[0]

@@ -69,17 +69,19 @@ async def klines(context: Context, symbol: SymbolParam = None,
                  interval: Annotated[str | None, Query(max_length=4)] = None,
                  startTime: TimeParam = None,  # noqa: N803
                  endTime: TimeParam = None, limit: LimitParam = None) -> JSONResponse:  # noqa: N803
-    """Candles of the intervals that hold tape trades (an interval without one is left
-    out, where Binance repeats the last close)."""
+    """Candles from the tape: from the first trade kept on, an interval without a trade
+    repeating the last close, as Binance's do."""
     name = listed_symbol(context, symbol)
     if not interval:
         raise BinanceError.missing("interval")
     interval_ms = _INTERVALS_MS.get(interval)
     if interval_ms is None:
         raise BinanceError(-1120, "Invalid interval.")
+    now = now_ms()
     candles = context.pipeline.tape_history.candles(
         name, interval_ms, parse_time(startTime, "startTime", 0),
-        parse_time(endTime, "endTime", now_ms()), parse_limit(limit, 500, 1000))
+        min(parse_time(endTime, "endTime", now), now), parse_limit(limit, 500, 1000),
+        oldest=startTime is not None)
     return JSONResponse([[c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close),
                           text(c.volume), c.close_ms, text(c.quote_volume), c.trades,
                           text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
