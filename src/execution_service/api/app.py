@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from execution_service import __version__
 from execution_service.api import binance
 from execution_service.api.context import ApiContext
 from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, health, kill_switch, orders
+from execution_service.api.schemas import Problem
 from execution_service.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,17 +36,42 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
+    app.openapi = _with_own_errors(app.openapi)  # type: ignore[method-assign]
     return app
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document, its validation errors (422) as this service answers them:
+    `{"detail": "<field>: <problem>; ..."}`."""
+    def document() -> dict[str, Any]:
+        schema = build()
+        schema["components"]["schemas"]["HTTPValidationError"] = Problem.model_json_schema()
+        return schema
+    return document
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # every method the path has, not only the first route's
+        headers["Allow"] = ", ".join(_allowed(request))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+                        headers=headers or None)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-                for error in exc.errors()]
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if request.url.path.startswith(binance.router.prefix) and errors:
+        return await binance.binance_error(request, binance.BinanceError.from_validation(errors[0]))
+    problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in errors]
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 

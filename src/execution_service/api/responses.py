@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi import responses
 
 from execution_service.domain import codec
 from execution_service.domain.orders import Order, Trade
 
 
-class JSONResponse(Response):
-    """orjson-rendered JSON in which `Decimal` values are exact numbers."""
+class JSONResponse(responses.JSONResponse):
+    """orjson-rendered JSON in which `Decimal` values are exact numbers. (A JSON response
+    class to FastAPI, so that the OpenAPI document shows each answer's model.)"""
 
     media_type = "application/json"
 
@@ -33,4 +34,5 @@ def trade_view(trade: Trade) -> dict[str, Any]:
         "side": trade.side.value, "quantity": trade.quantity, "price": trade.price,
         "fee": trade.fee, "fee_asset": trade.fee_asset, "slippage_bps": trade.slippage_bps,
         "liquidity": trade.liquidity.value, "executed_at": trade.executed_at.isoformat(),
+        "account": trade.account,
     }

@@ -36,6 +36,7 @@ from execution_service.errors import InvalidMessage
 MAX_CLIENT_ID_LENGTH = 64
 MAX_TEXT_LENGTH = 256
 MAX_QUANTITY = Decimal("1e12")
+MAX_EPOCH_MS = 99_999_999_999_999  # epoch milliseconds: the year 5138
 # Finer than any exchange's step: digits beyond it cannot change a quantity rounded down to
 # a step, and an exponent like 1e-999999 would otherwise be written out in full.
 _FINEST_QUANTITY = Decimal("1e-40")
@@ -47,6 +48,14 @@ _KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", 
           "price", "strategy_id", "bot_id", *_ECHOED, "timestamp", "time_in_force",
           "stop_price", "expire_at", "account"}
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# What the codec reads as text (and the OpenAPI document says, from these same patterns):
+# a decimal as `str(float)` writes one, a pair with at most one separator, a time.
+NUMBER_TEXT = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?"
+SYMBOL_TEXT = r"[ \t]*([A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/_:-][A-Za-z0-9]{1,10})[ \t]*"
+TIME_TEXT = (r"\d{1,14}|[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+             r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?")
+_NUMBER, _SYMBOL, _TIME = re.compile(NUMBER_TEXT), re.compile(SYMBOL_TEXT), re.compile(TIME_TEXT)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 InboundCommand = SubmitOrder | CancelOrder
 
@@ -145,12 +154,13 @@ def _client_id(document: Mapping[str, Any]) -> str | None:
     raw = document.get("client_id", document.get("client_order_id"))
     if raw is None or raw == "":
         return None
+    raw = _integral(raw)
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidMessage("client_id must be a string")
     text = str(raw)
     if len(text) > MAX_CLIENT_ID_LENGTH:
         raise InvalidMessage(f"client_id is longer than {MAX_CLIENT_ID_LENGTH} characters")
-    if not text.isprintable():
+    if _CONTROL.search(text):
         raise InvalidMessage("client_id contains control characters")
     return text
 
@@ -163,8 +173,10 @@ def _cancel(document: Mapping[str, Any], client_id: str | None) -> CancelOrder:
 
 
 def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
+    if not isinstance(document.get("symbol", ""), str | None):
+        raise ValueError("symbol must be a string")
     raw_symbol = _required_text(document, "symbol")
-    symbol = normalize_symbol(raw_symbol)
+    symbol = normalize_symbol(raw_symbol) if _SYMBOL.fullmatch(raw_symbol) else None
     if symbol is None:
         raise ValueError(f"symbol {raw_symbol[:32]!r} is not a trading pair like BTCUSDT")
     side_text = _required_text(document, "side").upper()
@@ -174,8 +186,8 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
     assert quantity is not None
     if quantity <= 0:
         raise ValueError("quantity must be greater than 0")
-    if quantity > MAX_QUANTITY:
-        raise ValueError(f"quantity must be at most {MAX_QUANTITY:f}")
+    if quantity >= MAX_QUANTITY:
+        raise ValueError(f"quantity must be less than {MAX_QUANTITY:f}")
     if quantity.as_tuple().exponent < _FINEST_QUANTITY.as_tuple().exponent:  # type: ignore[operator]
         quantity = quantity.quantize(_FINEST_QUANTITY, ROUND_DOWN, _WIDE)
     order_type = (_optional_text(document, "order_type") or "MARKET").upper()
@@ -208,6 +220,8 @@ def _submit(document: Mapping[str, Any], client_id: str | None) -> SubmitOrder:
 
 
 def _account(document: Mapping[str, Any]) -> str | None:
+    if not isinstance(document.get("account", ""), str | None):
+        raise ValueError("account must be a string")
     name = _optional_text(document, "account")
     if name is not None and not ACCOUNT_NAME.fullmatch(name):
         raise ValueError("account must be 1 to 64 letters, digits, '_', '.' or '-'")
@@ -234,6 +248,14 @@ def _time_in_force(document: Mapping[str, Any], kind: OrderType) -> TimeInForce 
     return TimeInForce(text.upper())
 
 
+def parse_moment(value: str, name: str) -> datetime:
+    """`value` as a time (epoch milliseconds or ISO 8601); ValueError naming `name`."""
+    moment = _moment({name: value}, name)
+    if moment is None:
+        raise ValueError(f"{name} is empty")
+    return moment
+
+
 def _moment(document: Mapping[str, Any], key: str) -> datetime | None:
     """A point in time: epoch milliseconds (number or digits) or an ISO 8601 text."""
     value = document.get(key)
@@ -242,12 +264,16 @@ def _moment(document: Mapping[str, Any], key: str) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{key} must be epoch milliseconds or an ISO 8601 time")
     try:
+        if isinstance(value, str) and not _TIME.fullmatch(value):
+            raise ValueError
         if isinstance(value, int | float) or value.isdigit():
+            if not 0 <= float(value) <= MAX_EPOCH_MS:
+                raise ValueError
             return datetime.fromtimestamp(float(value) / 1000, UTC)
         moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         raise ValueError(f"{key} {str(value)[:40]!r} is not a time") from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _metadata(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,7 +300,7 @@ def _required_text(document: Mapping[str, Any], key: str) -> str:
 
 
 def _optional_text(document: Mapping[str, Any], key: str) -> str | None:
-    value = document.get(key)
+    value = _integral(document.get(key))
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -283,6 +309,14 @@ def _optional_text(document: Mapping[str, Any], key: str) -> str | None:
     if len(text) > MAX_TEXT_LENGTH:
         raise ValueError(f"{key} is longer than {MAX_TEXT_LENGTH} characters")
     return text
+
+
+def _integral(value: Any) -> Any:
+    """A float with nothing after the point stands for its integer (JSON's 42.0 is 42),
+    where the float holds that integer exactly."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    return value
 
 
 def _decimal(document: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
@@ -295,6 +329,8 @@ def _decimal(document: Mapping[str, Any], key: str, *, required: bool) -> Decima
         raise ValueError(f"{key} must be a number or a numeric string")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{key} must be finite")
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
+        raise ValueError(f"{key} {value[:32]!r} is not a number")
     try:
         # Through the text: Decimal("0.001"), never the binary float 0.001000000000000000020...
         number = Decimal(value if isinstance(value, str) else repr(value))
@@ -320,8 +356,24 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(document: Any) -> bytes:
-    """Serialize to JSON; `Decimal` values become exact JSON numbers."""
-    return orjson.dumps(document, default=_json_default)
+    """Serialize to JSON; `Decimal` values become exact JSON numbers, and so do integers
+    beyond 64 bits (orjson's limit: a sender's metadata may hold one)."""
+    try:
+        return orjson.dumps(document, default=_json_default)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return orjson.dumps(_wide_integers(document), default=_json_default)
+
+
+def _wide_integers(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
+        return orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {key: _wide_integers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_integers(item) for item in value]
+    return value
 
 
 def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
@@ -414,3 +466,80 @@ def _field_text(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return dumps(value).decode()
+
+
+# The inbound order as JSON Schema (the OpenAPI document's `POST /orders` body): what
+# `decode_mapping` accepts, from the same patterns and limits. An optional field may be
+# null or empty: the codec reads that as absent.
+
+
+def _any_case(*words: str) -> str:
+    """A pattern matching any of `words` in any case (the codec upper-cases them)."""
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in w)
+               for w in words)
+    return f"^({'|'.join(spelled)})$"
+
+
+def _optional(*kinds: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [*kinds, {"type": "null"}, {"type": "string", "maxLength": 0}]}
+
+
+# orjson reads an integer beyond 64 bits as a float, which an id cannot be.
+_INTEGER = {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1}
+
+
+def _text(pattern: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": pattern}
+
+
+_POSITIVE_TEXT = r"^\+?(\d*[1-9]\d*(\.\d*)?|0*\.\d*[1-9]\d*)([eE][+-]?\d{1,3})?$"
+_QUANTITY_TEXT = r"^\+?0*([1-9]\d{0,11}(\.\d*)?|\.\d*[1-9]\d*)([eE]-\d{1,3})?$"
+# TIME_TEXT anchored, less the 29th to the 31st, which not every month has (for documents).
+TIME_PATTERN = (r"^(\d{1,14}|[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])"
+                r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?)$")
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_GIVEN = {"not": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}}
+_LIMIT_PRICED = [t.value for t in OrderType if t.has_limit_price]
+_STOPS = [t.value for t in OrderType if t.has_stop_price]
+
+
+def _when_type(names: list[str], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"required": ["order_type"],
+                   "properties": {"order_type": _text(_any_case(*names))}},
+            "then": then}
+
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["symbol", "side", "quantity"],
+    "properties": {
+        "symbol": {**_text(f"^({SYMBOL_TEXT})$"), "example": "BTCUSDT"},
+        "side": {**_text(_any_case(*Side.__members__)), "example": "BUY"},
+        "quantity": {"oneOf": [{**_POSITIVE, "exclusiveMaximum": float(MAX_QUANTITY)},
+                               _text(_QUANTITY_TEXT)], "example": 0.001},
+        "order_type": _optional(_text(_any_case(*OrderType.__members__))),
+        "price": _optional(_POSITIVE, _text(_POSITIVE_TEXT)),
+        "stop_price": _optional(_POSITIVE, _text(_POSITIVE_TEXT)),
+        "time_in_force": _optional(_text(_any_case(*TimeInForce.__members__))),
+        "expire_at": _optional({"type": "number", "minimum": 0, "maximum": MAX_EPOCH_MS},
+                               {**_text(TIME_PATTERN), "description": "epoch ms or ISO 8601"}),
+        "client_id": _optional(
+            {"type": "string", "minLength": 1, "maxLength": MAX_CLIENT_ID_LENGTH,
+             "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
+            _INTEGER),
+        "account": _optional(_text(f"^({ACCOUNT_NAME.pattern})$")),
+        "type": _optional(_text(_any_case("order"))),
+        **{name: _optional({"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH},
+                           _INTEGER)
+           for name in ("strategy_id", "bot_id", "signal_id", "reason")},
+        "stop_loss_pct": _optional({"type": "number"}, _text(f"^({NUMBER_TEXT})$")),
+        "timestamp": {"description": "the sender's time, echoed as client_timestamp"},
+    },
+    "additionalProperties": {"description": "kept in the order's metadata"},
+    "allOf": [
+        _when_type(_LIMIT_PRICED, {"required": ["price"], "properties": {"price": _GIVEN}}),
+        _when_type(_STOPS, {"required": ["stop_price"], "properties": {"stop_price": _GIVEN}}),
+        _when_type(["LIMIT_MAKER"], {"properties": {"time_in_force": _optional(
+            _text(_any_case("GTC")))}}),
+    ],
+}

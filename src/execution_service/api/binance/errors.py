@@ -4,6 +4,9 @@ raise against Binance."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Request
 
 from execution_service.api.responses import JSONResponse
@@ -27,6 +30,14 @@ class BinanceError(Exception):
     @classmethod
     def illegal(cls, name: str, legal: str) -> BinanceError:
         return cls(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'.")
+
+    @classmethod
+    def from_validation(cls, error: Mapping[str, Any]) -> BinanceError:
+        """A parameter FastAPI refused, as Binance words it (-1100)."""
+        name = str(error["loc"][-1]) if error.get("loc") else "?"
+        context = error.get("ctx") or {}
+        legal = context.get("pattern") or str(error.get("msg", ""))
+        return cls.illegal(name, str(legal))
 
     @classmethod
     def bad_combination(cls) -> BinanceError:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import (
     EMPTY,
@@ -30,6 +31,7 @@ from execution_service.api.responses import JSONResponse
 from execution_service.engine.tape import DAY_MS
 
 router = APIRouter()
+_REFUSED = schemas.problems(400, binance=True)  # Binance's {"code", "msg"}
 
 _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
                  "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
@@ -37,7 +39,7 @@ _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m":
                  "3d": 259_200_000, "1w": 604_800_000}
 
 
-@router.get("/trades")
+@router.get("/trades", response_model=list[schemas.MarketTrade], responses=_REFUSED)
 async def recent_trades(context: Context, symbol: SymbolParam = None,
                         limit: LimitParam = None) -> JSONResponse:
     name = listed_symbol(context, symbol)
@@ -47,7 +49,7 @@ async def recent_trades(context: Context, symbol: SymbolParam = None,
                           "isBuyerMaker": False, "isBestMatch": True} for t in trades])
 
 
-@router.get("/aggTrades")
+@router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=_REFUSED)
 async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: LimitParam = None,
                            startTime: TimeParam = None,  # noqa: N803 (Binance's names)
                            endTime: TimeParam = None) -> JSONResponse:  # noqa: N803
@@ -64,7 +66,7 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
                           "l": t.id, "T": t.time_ms, "m": False, "M": True} for t in trades])
 
 
-@router.get("/klines")
+@router.get("/klines", response_model=list[schemas.Kline], responses=_REFUSED)
 async def klines(context: Context, symbol: SymbolParam = None,
                  interval: Annotated[str | None, Query(max_length=4)] = None,
                  startTime: TimeParam = None,  # noqa: N803
@@ -87,7 +89,8 @@ async def klines(context: Context, symbol: SymbolParam = None,
                           text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
 
 
-@router.get("/ticker/24hr")
+@router.get("/ticker/24hr", response_model=schemas.DayTicker | list[schemas.DayTicker],
+             responses=_REFUSED)
 async def ticker_24hr(context: Context, symbol: SymbolParam = None,
                       symbols: SymbolsParam = None) -> JSONResponse:
     return JSONResponse(tickers(context, symbol, symbols,

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import (
     EMPTY,
@@ -32,23 +33,24 @@ from execution_service.domain.symbols import split_symbol
 from execution_service.engine.filters import SymbolFilters
 
 router = APIRouter()
+_REFUSED = schemas.problems(400, binance=True)  # Binance's {"code", "msg"}
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                "TAKE_PROFIT_LIMIT"]
 _DEPTH_MAX = 5000
 
 
-@router.get("/ping")
+@router.get("/ping", response_model=dict[str, Any])
 async def ping() -> JSONResponse:
     return JSONResponse({})
 
 
-@router.get("/time")
+@router.get("/time", response_model=schemas.ServerTime)
 async def servertime_ms() -> JSONResponse:
     return JSONResponse({"serverTime": now_ms()})
 
 
-@router.get("/exchangeInfo")
+@router.get("/exchangeInfo", response_model=schemas.ExchangeInfo, responses=_REFUSED)
 async def exchange_info(context: Context, symbol: SymbolParam = None,
                         symbols: SymbolsParam = None) -> JSONResponse:
     markets = context.pipeline.markets()
@@ -59,7 +61,8 @@ async def exchange_info(context: Context, symbol: SymbolParam = None,
         "symbols": [_symbol_info(name, markets[name]) for name in listed]})
 
 
-@router.get("/ticker/price")
+@router.get("/ticker/price", response_model=schemas.TickerPrice | list[schemas.TickerPrice],
+            responses=_REFUSED)
 async def ticker_price(context: Context, symbol: SymbolParam = None,
                        symbols: SymbolsParam = None) -> JSONResponse:
     def price(name: str) -> dict[str, Any] | None:
@@ -68,7 +71,8 @@ async def ticker_price(context: Context, symbol: SymbolParam = None,
     return JSONResponse(tickers(context, symbol, symbols, price))
 
 
-@router.get("/ticker/bookTicker")
+@router.get("/ticker/bookTicker",
+            response_model=schemas.BookTicker | list[schemas.BookTicker], responses=_REFUSED)
 async def book_ticker(context: Context, symbol: SymbolParam = None,
                       symbols: SymbolsParam = None) -> JSONResponse:
     def best(name: str) -> dict[str, Any] | None:
@@ -81,7 +85,7 @@ async def book_ticker(context: Context, symbol: SymbolParam = None,
     return JSONResponse(tickers(context, symbol, symbols, best))
 
 
-@router.get("/depth")
+@router.get("/depth", response_model=schemas.Depth, responses=_REFUSED)
 async def depth(context: Context, symbol: SymbolParam = None,
                 limit: Annotated[str | None, Query(max_length=10)] = None) -> JSONResponse:
     if not symbol:

@@ -19,8 +19,9 @@ from execution_service.engine.filters import SymbolFilters
 PRECISION = 8  # every asset's, as the service keeps amounts
 _SYMBOLS_RANGE = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
 
+# (Bounded so that a request line stays within what the HTTP server reads: 16 KiB.)
 SymbolParam = Annotated[str | None, Query(max_length=40)]
-SymbolsParam = Annotated[str | None, Query(max_length=20_000)]
+SymbolsParam = Annotated[str | None, Query(max_length=4_000, pattern=_SYMBOLS_RANGE)]
 LimitParam = Annotated[str | None, Query(max_length=10)]
 TimeParam = Annotated[str | None, Query(max_length=20)]
 

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.deps import Context
@@ -44,9 +44,21 @@ class Signed:
         return self.key.account
 
 
-async def signed(request: Request, context: Context) -> Signed:
-    """The dependency of every SIGNED endpoint."""
-    given = request.headers.get("x-mbx-apikey")
+async def signed(
+    request: Request, context: Context,
+    api_key: Annotated[str | None, Header(alias="X-MBX-APIKEY", max_length=128, description=(
+        "a key of BINANCE_API_KEYS"))] = None,
+    timestamp: Annotated[str | None, Query(max_length=20, description=(
+        "milliseconds (or microseconds) since the epoch; here or in the body"))] = None,
+    recv_window: Annotated[str | None, Query(alias="recvWindow", max_length=20, description=(
+        "milliseconds the request stays valid: 5000 unless given, at most 60000"))] = None,
+    signature: Annotated[str | None, Query(max_length=128, description=(
+        "HMAC-SHA256 (hex) of the query string followed by the body, this parameter left"
+        " out; here or, last, in the body"))] = None,
+) -> Signed:
+    """The dependency of every SIGNED endpoint. (The parameters are declared for the
+    OpenAPI document; they are read from the query and the body as sent.)"""
+    given = api_key
     if not given or len(given) > 128 or not given.isascii():
         raise BinanceError(-2014, "API-key format invalid.", 401)
     key = context.api_keys.get(given)

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import now_ms, text
 from execution_service.api.binance.signing import SignedRequest
@@ -68,7 +69,11 @@ _REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
 _UNKNOWN_ORDER = "Unknown order sent."
 
 
-@router.get("/account")
+_SIGNED = schemas.problems(400, 401, binance=True)
+_TRADING = schemas.problems(400, 401, 503, binance=True)
+
+
+@router.get("/account", response_model=schemas.AccountInfo, responses=_SIGNED)
 async def account(context: Context, request: SignedRequest) -> JSONResponse:
     fees = context.fees
     balances = await context.store.get_balances(request.account)
@@ -89,7 +94,7 @@ async def account(context: Context, request: SignedRequest) -> JSONResponse:
     })
 
 
-@router.post("/order")
+@router.post("/order", response_model=schemas.NewOrder, responses=_TRADING)
 async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
     params = request.params
     for name, refusal in _UNSUPPORTED.items():
@@ -133,7 +138,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
     return JSONResponse(view)
 
 
-@router.get("/order")
+@router.get("/order", response_model=schemas.BinanceOrder, responses=_SIGNED)
 async def query_order(context: Context, request: SignedRequest) -> JSONResponse:
     order = await _named_order(context, request)
     if order is None:
@@ -141,7 +146,7 @@ async def query_order(context: Context, request: SignedRequest) -> JSONResponse:
     return JSONResponse(_order_view(order))
 
 
-@router.delete("/order")
+@router.delete("/order", response_model=schemas.BinanceOrder, responses=_TRADING)
 async def cancel_order(context: Context, request: SignedRequest) -> JSONResponse:
     order = await _named_order(context, request)
     if order is None:
@@ -149,7 +154,7 @@ async def cancel_order(context: Context, request: SignedRequest) -> JSONResponse
     return JSONResponse(await _cancel(context, order, request.params))
 
 
-@router.get("/openOrders")
+@router.get("/openOrders", response_model=list[schemas.BinanceOrder], responses=_SIGNED)
 async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = request.params.get("symbol") or None
     if symbol is not None:
@@ -158,7 +163,8 @@ async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
     return JSONResponse([_order_view(order) for order in orders])
 
 
-@router.delete("/openOrders")
+@router.delete("/openOrders", response_model=list[schemas.BinanceOrder],
+               responses=_TRADING)
 async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = _symbol(request.params)
     orders = await context.store.account_orders(request.account, symbol, open_only=True)
@@ -174,7 +180,7 @@ async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONRe
     return JSONResponse(canceled)
 
 
-@router.get("/allOrders")
+@router.get("/allOrders", response_model=list[schemas.BinanceOrder], responses=_SIGNED)
 async def all_orders(context: Context, request: SignedRequest) -> JSONResponse:
     params = request.params
     symbol = _symbol(params)
@@ -189,7 +195,7 @@ async def all_orders(context: Context, request: SignedRequest) -> JSONResponse:
     return JSONResponse([_order_view(order) for order in orders])
 
 
-@router.get("/myTrades")
+@router.get("/myTrades", response_model=list[schemas.AccountTrade], responses=_SIGNED)
 async def my_trades(context: Context, request: SignedRequest) -> JSONResponse:
     params = request.params
     symbol = _symbol(params)

@@ -12,17 +12,19 @@ from fastapi import APIRouter, HTTPException, Query
 
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse, trade_view
-from execution_service.api.routes.orders import AccountFilter, symbol_filter
+from execution_service.api.routes.orders import AccountFilter, SymbolFilter, symbol_filter
+from execution_service.api.schemas import Balances, Equity, Fill, PositionView, problems
+from execution_service.domain import codec
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 
 router = APIRouter(tags=["account"])
 
 
-@router.get("/trades")
+@router.get("/trades", response_model=list[Fill])
 async def list_trades(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-    symbol: Annotated[str | None, Query(max_length=32)] = None,
+    symbol: SymbolFilter = None,
     account: AccountFilter = None,
 ) -> JSONResponse:
     """The most recent fills first."""
@@ -30,19 +32,19 @@ async def list_trades(
     return JSONResponse([trade_view(trade) for trade in trades])
 
 
-@router.get("/accounts")
+@router.get("/accounts", response_model=list[str])
 async def accounts(context: Context) -> JSONResponse:
     """The sub-accounts: the default one, those configured and those holding balances."""
     return JSONResponse(context.pipeline.accounts())
 
 
-@router.get("/balances", responses={404: {"description": "unknown account"}})
+@router.get("/balances", response_model=Balances, responses=problems(404))
 async def balances(context: Context, account: AccountFilter = None) -> JSONResponse:
     """Free and locked amount per asset."""
     return JSONResponse(await context.store.get_balances(_known(context, account)))
 
 
-@router.get("/positions", responses={404: {"description": "unknown account"}})
+@router.get("/positions", response_model=list[PositionView], responses=problems(404))
 async def positions(context: Context, account: AccountFilter = None) -> JSONResponse:
     """Per symbol: net quantity, average entry price, realized PnL and fees, and the
     unrealized PnL marked to the last price."""
@@ -61,16 +63,19 @@ async def positions(context: Context, account: AccountFilter = None) -> JSONResp
     return JSONResponse(views)
 
 
-@router.get("/equity", responses={404: {"description": "unknown account"}})
+@router.get("/equity", response_model=Equity, responses=problems(404))
 async def equity(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-    since: datetime | None = None,
+    since: Annotated[str | None, Query(pattern=codec.TIME_PATTERN,
+                                       description="epoch milliseconds or ISO 8601")] = None,
     account: AccountFilter = None,
 ) -> JSONResponse:
     """The account's value now, and the stored snapshots (every EQUITY_INTERVAL_S), oldest first."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    try:
+        after = codec.parse_moment(since, "since") if since else None
+    except ValueError as invalid:
+        raise HTTPException(422, str(invalid)) from None
     name = _known(context, account)
     valued = context.pipeline.valuation(name)
     assert valued is not None  # (_known checked it)
@@ -78,7 +83,7 @@ async def equity(
     return JSONResponse({
         "current": {"at": datetime.now(UTC).isoformat(), "quote_asset": context.pipeline.equity_quote,
                     "account": name, "equity": total, "unpriced": unpriced, "assets": detail},
-        "snapshots": await context.store.get_equity(limit, since, name),
+        "snapshots": await context.store.get_equity(limit, after, name),
     })
 
 

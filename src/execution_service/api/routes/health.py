@@ -6,25 +6,27 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from execution_service import SERVICE_NAME, __version__
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
+from execution_service.api.schemas import Health, Readiness, Status
 from execution_service.bus.connection import REDIS_DOWN
 from execution_service.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 async def health() -> JSONResponse:
     """200 while the process lives."""
     return JSONResponse({"service": SERVICE_NAME, "status": "ok", "version": __version__})
 
 
-@router.get("/ready", responses={503: {"description": "not ready, with the reasons"}})
+@router.get("/ready", response_model=Readiness,
+            responses={503: {"description": "not ready, with the reasons", "model": Readiness}})
 async def ready(context: Context) -> JSONResponse:
     """200 once the intake is in place and Redis and the database answer; else 503 with reasons."""
     reasons = context.health.not_ready_reasons()
@@ -33,7 +35,7 @@ async def ready(context: Context) -> JSONResponse:
     return JSONResponse({"ready": True, "reasons": []})
 
 
-@router.get("/status")
+@router.get("/status", response_model=Status)
 async def status(context: Context) -> JSONResponse:
     """Version, uptime, counters since start, Redis intake state and database totals."""
     stats = context.pipeline.stats
@@ -57,7 +59,8 @@ async def status(context: Context) -> JSONResponse:
     })
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(context: Context) -> Response:
     """Prometheus text format."""
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)

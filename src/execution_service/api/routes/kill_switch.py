@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 
 from execution_service.api.deps import Authorized, Context
 from execution_service.api.responses import JSONResponse
+from execution_service.api.schemas import KillSwitchState, Unavailable, problems
 from execution_service.bus.envelope import Envelope
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
@@ -16,19 +17,29 @@ from execution_service.domain.orders import Source
 router = APIRouter(tags=["control"])
 
 
-@router.get("/kill-switch")
+_CHANGES = {**problems(401, 403), 503: {"model": Unavailable}}
+
+
+@router.get("/kill-switch", response_model=KillSwitchState)
 async def get_kill_switch(context: Context) -> JSONResponse:
     return JSONResponse(context.pipeline.kill_switch.as_dict())
 
 
-@router.post("/kill-switch", dependencies=[Authorized])
+@router.post("/kill-switch", dependencies=[Authorized], response_model=KillSwitchState,
+             responses={**_CHANGES, **problems(422)},
+             openapi_extra={"requestBody": {"required": False, "content": {
+                 "application/json": {"schema": {"type": "object", "properties": {
+                     "reason": {"type": ["string", "null"],
+                                "description": "shown with the state; its first 200 characters"},
+                 }}}}}})
 async def engage(context: Context, request: Request) -> JSONResponse:
     """Reject every new order with KILL_SWITCH until released. Body: optional {"reason": "..."}."""
     reason = _reason(await request.body()) or "engaged through POST /kill-switch"
     return await _set(context, SetKillSwitch(active=True, reason=reason))
 
 
-@router.delete("/kill-switch", dependencies=[Authorized])
+@router.delete("/kill-switch", dependencies=[Authorized], response_model=KillSwitchState,
+               responses=_CHANGES)
 async def release(context: Context) -> JSONResponse:
     """Accept orders again."""
     return await _set(context, SetKillSwitch(active=False, reason="released"))
@@ -41,9 +52,13 @@ async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
 
 
 def _reason(body: bytes) -> str | None:
+    """The body's `reason`, if it gives one; a body that is not a JSON object, or a reason
+    that is not text, is refused (422)."""
     try:
-        document = orjson.loads(body) if body else None
+        document = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError:
-        return body[:200].decode(errors="replace")
-    reason = document.get("reason") if isinstance(document, dict) else None
-    return str(reason)[:200] if reason else None
+        raise HTTPException(422, "the body must be a JSON object like {\"reason\": \"...\"}") from None
+    reason = document.get("reason") if isinstance(document, dict) else 0
+    if reason is not None and not isinstance(reason, str):
+        raise HTTPException(422, "the body must be a JSON object like {\"reason\": \"...\"}")
+    return reason[:200] if reason else None

@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from execution_service.api.deps import Authorized, Context
 from execution_service.api.responses import JSONResponse, order_view, trade_view
+from execution_service.api.schemas import (
+    OrderDetail,
+    OrderResult,
+    Problem,
+    Refusal,
+    StoredOrder,
+    Unavailable,
+    problems,
+)
 from execution_service.bus.envelope import Envelope, Reply
+from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder
 from execution_service.domain.orders import OrderStatus, Source
 from execution_service.domain.symbols import normalize_symbol
@@ -23,28 +33,20 @@ _STATUS_CODES = {"created": 201, "duplicate": 200, "invalid": 400, "not_found": 
                  "not_open": 409, "ok": 200, "unavailable": 503}
 
 _ORDER_BODY: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object",
-        "required": ["symbol", "side", "quantity"],
-        "properties": {
-            "symbol": {"type": "string", "example": "BTCUSDT"},
-            "side": {"type": "string", "enum": ["BUY", "SELL"]},
-            "quantity": {"type": ["number", "string"], "example": 0.001},
-            "client_id": {"type": "string", "maxLength": 64},
-            "order_type": {"type": "string", "enum": ["MARKET"]},
-            "price": {"type": ["number", "string"]},
-            "strategy_id": {"type": "string"},
-            "bot_id": {"type": "string"},
-        },
-    }}}},
-}
+    "requestBody": {"required": True,
+                    "content": {"application/json": {"schema": codec.ORDER_SCHEMA}}}}
 
 
 AccountFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                                            description="one sub-account's only")]
 
 
-def symbol_filter(symbol: Annotated[str | None, Query(max_length=32)] = None) -> str | None:
+OrderId = Annotated[str, Path(max_length=64)]
+SymbolFilter = Annotated[str | None, Query(pattern=f"^({codec.SYMBOL_TEXT})?$",
+                                          description="BTCUSDT, BTC/USDT, btc-usdt, ...")]
+
+
+def symbol_filter(symbol: str | None) -> str | None:
     if not symbol:
         return None
     normalized = normalize_symbol(symbol)
@@ -53,11 +55,11 @@ def symbol_filter(symbol: Annotated[str | None, Query(max_length=32)] = None) ->
     return normalized
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=list[StoredOrder])
 async def list_orders(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-    symbol: Annotated[str | None, Query(max_length=32)] = None,
+    symbol: SymbolFilter = None,
     status: OrderStatus | None = None,
     account: AccountFilter = None,
 ) -> JSONResponse:
@@ -66,12 +68,12 @@ async def list_orders(
     return JSONResponse([order_view(order) for order in orders])
 
 
-@router.get("/orders/{order_id}", responses={404: {"description": "unknown order"}})
-async def get_order(context: Context, order_id: str) -> JSONResponse:
+@router.get("/orders/{order_id}", response_model=OrderDetail, responses=problems(404))
+async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
     """One order with its trades and its events."""
-    detail = await context.store.get_order_by_id(order_id[:64])
+    detail = await context.store.get_order_by_id(order_id)
     if detail is None:
-        raise HTTPException(404, f"unknown order {order_id[:64]!r}")
+        raise HTTPException(404, f"unknown order {order_id!r}")
     return JSONResponse({
         **order_view(detail.order),
         "trades": [trade_view(trade) for trade in detail.trades],
@@ -80,10 +82,13 @@ async def get_order(context: Context, order_id: str) -> JSONResponse:
 
 
 @router.post("/orders", dependencies=[Authorized], status_code=201, openapi_extra=_ORDER_BODY,
-             responses={200: {"description": "duplicate client_id: the original result"},
-                        400: {"description": "invalid order"},
-                        413: {"description": "body too large"},
-                        503: {"description": "not committed in time"}})
+             response_model=OrderResult,
+             responses={200: {"description": "the same order again: the original's result",
+                              "model": OrderResult},
+                        400: {"description": "not an order", "model": Refusal},
+                        413: {"description": "body too large", "model": Refusal | Problem},
+                        503: {"description": "not committed in time", "model": Unavailable},
+                        **problems(401, 403)})
 async def submit_order(context: Context, request: Request) -> JSONResponse:
     """Execute an order; answers once it is committed (201), or with the original if known (200)."""
     head, size = await _read_body(request, context.max_body_bytes)
@@ -95,13 +100,15 @@ async def submit_order(context: Context, request: Request) -> JSONResponse:
     return _answer(await context.pipeline.submit(envelope))
 
 
-@router.delete("/orders/{order_id}", dependencies=[Authorized],
-               responses={404: {"description": "unknown order"},
-                          409: {"description": "the order is no longer open"}})
-async def cancel_order(context: Context, order_id: str) -> JSONResponse:
+@router.delete("/orders/{order_id}", dependencies=[Authorized], response_model=OrderResult,
+               responses={404: {"description": "unknown order", "model": Refusal},
+                          409: {"description": "the order is no longer open", "model": Refusal},
+                          503: {"description": "not committed in time", "model": Unavailable},
+                          **problems(401, 403)})
+async def cancel_order(context: Context, order_id: OrderId) -> JSONResponse:
     """Cancel an open order."""
     envelope = Envelope(source=Source.REST, received_at=datetime.now(UTC),
-                        command=CancelOrder(order_id=order_id[:64]))
+                        command=CancelOrder(order_id=order_id))
     return _answer(await context.pipeline.submit(envelope))
 
 
