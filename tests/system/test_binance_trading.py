@@ -200,10 +200,22 @@ def test_resting_orders_of_one_symbol_are_canceled_together(service: ServiceProc
     price = Decimal(client.get_symbol_ticker(symbol="ETHUSDT")["price"])
     placed = [client.order_limit_buy(symbol="ETHUSDT", quantity="0.01",
                                      price=str((price * Decimal(f"0.{n}")).quantize(
-                                         Decimal("0.01"))), newOrderRespType="ACK")
+                                         Decimal("0.01"))), newOrderRespType="ACK",
+                                     newClientOrderId=f"rest-{n}")
               for n in (7, 8)]
     assert all(set(p) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
                for p in placed)
+    # Named by client id (not only the newest), or by both, which must agree.
+    first = client.get_order(symbol="ETHUSDT", origClientOrderId="rest-7")
+    assert (first["orderId"], first["status"]) == (placed[0]["orderId"], "NEW")
+    with pytest.raises(BinanceAPIException) as mismatched:
+        client.get_order(symbol="ETHUSDT", orderId=placed[0]["orderId"],
+                         origClientOrderId="rest-8")
+    assert mismatched.value.code == -2013
+    with pytest.raises(BinanceAPIException) as reused:  # a client id of an open order
+        client.order_limit_buy(symbol="ETHUSDT", quantity="0.01", price=first["price"],
+                               newClientOrderId="rest-7")
+    assert (reused.value.code, reused.value.message) == (-2010, "Duplicate order sent.")
     assert len(client.get_open_orders(symbol="ETHUSDT")) == 2
     canceled = client._delete("openOrders", True, data={"symbol": "ETHUSDT"})
     assert sorted(c["orderId"] for c in canceled) == sorted(p["orderId"] for p in placed)

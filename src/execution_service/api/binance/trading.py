@@ -24,7 +24,7 @@ from fastapi import APIRouter
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import now_ms, text
-from execution_service.api.binance.signing import SignedRequest
+from execution_service.api.binance.signing import Signed, SignedRequest
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
 from execution_service.bus.envelope import Envelope, Reply
@@ -304,7 +304,9 @@ def _limit(params: Mapping[str, str]) -> int:
     return min(int(raw), 1000)
 
 
-async def _named_order(context: Context, request: Any) -> Order | None:
+async def _named_order(context: Context, request: Signed) -> Order | None:
+    """The order `orderId` names (whose client id must then be `origClientOrderId`, when
+    given), else the newest under `origClientOrderId`: of the key's account only."""
     params = request.params
     symbol = _symbol(params)
     order_id = params.get("orderId") or None
@@ -312,11 +314,12 @@ async def _named_order(context: Context, request: Any) -> Order | None:
     if order_id is None and client_id is None:
         raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent,"
                                   " but both were empty/null!")
+    if order_id is None:
+        return await context.store.account_order(request.account, symbol, client_id=client_id)
     order = await context.store.account_order(request.account, symbol, order_id)
-    if order is None or client_id is None:
-        return order if order_id else await context.store.account_order(
-            request.account, symbol, client_id=client_id)
-    return order if _client_id(order) == client_id else None
+    if order is not None and client_id is not None and _client_id(order) != client_id:
+        return None
+    return order
 
 
 async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> dict[str, Any]:
