@@ -1,4 +1,4 @@
-"""Command line: `execution-service run | migrate | healthcheck`."""
+"""Command line: `execution-service run | migrate | healthcheck | submit | tail | status`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import sys
 import urllib.request
+from typing import Any
 
-from execution_service import __version__, logs
+from execution_service import __version__, client, logs
 from execution_service.config import Settings, load_settings
 from execution_service.errors import ConfigError
 from execution_service.service import ExecutionService
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply the database migrations and exit")
     commands.add_parser("healthcheck", help="exit 0 if the local service answers /health "
                                             "(the container's HEALTHCHECK)")
+    _client_commands(commands)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -36,11 +38,66 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "healthcheck":
         return healthcheck(settings.http_port)
+    if args.command in ("submit", "tail", "status"):
+        return _run_client(args, settings)
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         return 0
     return _run(settings)
+
+
+def _client_commands(commands: Any) -> None:
+    submit = commands.add_parser(
+        "submit", help="send an order to the running service and print its result (exit 1 if "
+                       "rejected, 3 if no result came)")
+    submit.add_argument("side", type=str.upper, choices=["BUY", "SELL"])
+    submit.add_argument("quantity")
+    submit.add_argument("symbol")
+    submit.add_argument("--type", dest="order_type", type=str.upper, default="MARKET",
+                        help="MARKET (default), LIMIT, LIMIT_MAKER, STOP_LOSS, ...")
+    submit.add_argument("--price")
+    submit.add_argument("--stop-price")
+    submit.add_argument("--tif", dest="time_in_force", type=str.upper, help="GTC, IOC, FOK")
+    submit.add_argument("--client-id")
+    submit.add_argument("--account", help="the sub-account (default: the default one)")
+    submit.add_argument("--intake", choices=["rest", "pubsub", "stream"], default="rest",
+                        help="POST /orders with API_TOKEN (default), ORDERS_CHANNEL or "
+                             "ORDERS_STREAM")
+    tail = commands.add_parser("tail", help="print the results as they are published")
+    tail.add_argument("--symbol", type=str.upper)
+    tail.add_argument("--account")
+    tail.add_argument("--status", type=str.upper, help="FILLED, REJECTED, ...")
+    tail.add_argument("--count", type=int, help="stop after this many results")
+    tail.add_argument("--json", action="store_true", help="the messages as published")
+    status = commands.add_parser("status", help="the service's /status, readable")
+    for command in (submit, status):
+        command.add_argument("--url", help="the service (default: http://127.0.0.1:HTTP_PORT)")
+        command.add_argument("--timeout", type=float, default=10.0, help="seconds (10)")
+
+
+def _run_client(args: argparse.Namespace, settings: Settings) -> int:
+    url = (getattr(args, "url", None) or f"http://127.0.0.1:{settings.http_port}").rstrip("/")
+    try:
+        if args.command == "submit":
+            order = {"symbol": args.symbol, "side": args.side, "quantity": args.quantity,
+                     "order_type": args.order_type, "price": args.price,
+                     "stop_price": args.stop_price, "time_in_force": args.time_in_force,
+                     "client_id": args.client_id, "account": args.account}
+            return client.submit(settings, order, args.intake, url, args.timeout)
+        if args.command == "status":
+            return client.status(settings, url, args.timeout)
+        return client.tail(settings, lambda r: _wanted(r, args), args.count, args.json)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as failed:  # the service or Redis not answering
+        sys.stderr.write(f"execution-service {args.command}: {failed}\n")
+        return 1
+
+
+def _wanted(result: dict[str, Any], args: argparse.Namespace) -> bool:
+    return all(wanted is None or result.get(field) == wanted for field, wanted in
+               (("symbol", args.symbol), ("account", args.account), ("status", args.status)))
 
 
 def _run(settings: Settings) -> int:

@@ -15,7 +15,7 @@ from execution_service import __version__
 from execution_service.api import binance
 from execution_service.api.context import ApiContext
 from execution_service.api.responses import JSONResponse
-from execution_service.api.routes import account, health, kill_switch, orders
+from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from execution_service.api.schemas import Problem
 from execution_service.errors import DatabaseUnavailable
 
@@ -28,7 +28,7 @@ def create_app(context: ApiContext) -> FastAPI:
                   default_response_class=JSONResponse,
                   description="Paper-trading execution service (SPEC section 7).")
     app.state.context = context
-    for module in (health, orders, account, kill_switch):
+    for module in (health, orders, account, kill_switch, dashboard):
         app.include_router(module.router)
     app.include_router(binance.router)
     app.add_exception_handler(binance.BinanceError, binance.binance_error)  # type: ignore[arg-type]

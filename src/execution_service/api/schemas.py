@@ -180,6 +180,33 @@ class Equity(_Open):
     snapshots: list[EquitySnapshotView]
 
 
+class SlippageFigures(_Open):
+    fills: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+
+class LiquidityShare(_Open):
+    fills: int
+    notional: float
+
+
+class LatencyBucket(_Open):
+    le_ms: float | None  # None: beyond the last bound
+    orders: int
+
+
+class FillQuality(_Open):
+    account: str | None
+    fills: int
+    slippage_bps: SlippageFigures
+    liquidity: dict[str, LiquidityShare]
+    rejections: dict[str, int]
+    latency: list[LatencyBucket]
+
+
 # Binance's answers (decimals as strings)
 
 

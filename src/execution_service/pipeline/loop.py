@@ -44,6 +44,7 @@ from execution_service.engine.tape import TapeHistory
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.metrics import Metrics
 from execution_service.pipeline.inbox import Inbox, TapeSync
+from execution_service.pipeline.live import LiveFeed, events_of
 from execution_service.pipeline.relay import OutboxRelay
 from execution_service.pipeline.timers import Timers
 from execution_service.store.writer import PipelineStore
@@ -107,6 +108,7 @@ class Pipeline:
         self._reload = False  # the exchange's state may be ahead of the database
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
         self.tape_history = TapeHistory()  # the committed batches' market trades
+        self.live = LiveFeed()  # what committed batches changed, for the dashboard
 
     # Feeding it
 
@@ -191,6 +193,7 @@ class Pipeline:
         """Stop taking REST orders; finish what is queued, giving up on the database after `timeout_s`."""
         self._closing = True
         self._give_up_at = self._clock.monotonic() + timeout_s
+        self.live.close()  # (an open event stream would hold the HTTP server's shutdown)
         self.inbox.wake()
 
     async def _process(self, envelopes: list[Envelope]) -> None:
@@ -212,6 +215,8 @@ class Pipeline:
         for envelope, reply in plan.replies:
             envelope.answer(reply)
         self._count(plan)
+        if self.live.subscribers:
+            self.live.publish(events_of(plan, self._exchange.prices))
         await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through)
 
     async def _commit(self, decoded: list[Decoded]) -> tuple[Plan, int | None] | None:

@@ -158,6 +158,26 @@ class Store:
         trades = [trade_from_row(row) for row in rows]
         return trades[::-1] if newest_first else trades
 
+    async def fill_quality(self, account: str | None, trades: int = 1_000,
+                           orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
+        """The newest `trades` fills, and the rejections among the newest `orders` orders
+        by error code: of one account, or of all."""
+        fills = select(tables.trades).order_by(tables.trades.c.executed_at.desc()).limit(trades)
+        recent = select(tables.orders.c.status, tables.orders.c.error_code).order_by(
+            tables.orders.c.created_at.desc()).limit(orders)
+        if account:
+            fills = fills.where(tables.trades.c.account == account)
+            recent = recent.where(tables.orders.c.account == account)
+        window = recent.subquery()
+        rejected = (select(window.c.error_code, func.count())
+                    .where(window.c.status == OrderStatus.REJECTED.value)
+                    .group_by(window.c.error_code))
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(fills)).mappings().all()
+            reasons = (await conn.execute(rejected)).all()
+        return ([trade_from_row(row) for row in rows],
+                {str(code or "UNKNOWN"): int(count) for code, count in reasons})
+
     # Everything else
 
     async def get_trades(self, limit: int = 20, symbol: str | None = None,
