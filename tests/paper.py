@@ -59,8 +59,9 @@ def submit(exchange: PaperExchange, command: SubmitOrder, when: datetime = T0,
 
 
 def tape(exchange: PaperExchange, price: str, quantity: str | None = "1", when: datetime = T0,
-         symbol: str = "BTCUSDT") -> list[Result]:
-    trade = MarketTrade(symbol, Decimal(price), Decimal(quantity) if quantity else None, 0)
+         symbol: str = "BTCUSDT", aggressor: Side | None = None) -> list[Result]:
+    trade = MarketTrade(symbol, Decimal(price), Decimal(quantity) if quantity else None, 0,
+                        aggressor=aggressor)
     return exchange.on_trade(trade, when)
 
 

@@ -4,17 +4,53 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from execution_service.bus.market_data import parse_trade
 from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import Side
 
 
 def test_parse_trade_reads_symbol_and_exact_price() -> None:
     raw = (b'{"schema_version":"v1.0","source":"mexc","symbol":"BTC/USDT","ts_ms":1700000000000,'
            b'"price":"90123.45","trade_qty":"0.01","side":"buy"}')
     assert parse_trade(raw) == MarketTrade("BTCUSDT", Decimal("90123.45"), Decimal("0.01"),
-                                           1700000000000)
+                                           1700000000000, aggressor=Side.BUY)
+
+
+@pytest.mark.parametrize(("side", "aggressor"), [
+    ('"side":"sell"', Side.SELL), ('"side":"BUY"', Side.BUY), ('"side":"unknown"', None),
+    ('"tradeType":2', Side.SELL), ('"tradeType":1', Side.BUY), ('"x":1', None)])
+def test_the_aggressor_is_read_from_upstreams_side_or_mexcs_trade_type(
+        side: str, aggressor: Side | None) -> None:
+    trade = parse_trade(f'{{"symbol":"BTCUSDT","price":"1","trade_qty":"2",{side}}}'.encode())
+    assert trade is not None
+    assert trade.aggressor is aggressor
+
+
+# Binance's WebSocket events, as its docs show them (web-socket-streams.md).
+TRADE = {"e": "trade", "E": 1672515782136, "s": "BNBBTC", "t": 12345, "p": "0.001",
+         "q": "100", "T": 1672515782136, "m": True, "M": True}
+AGG_TRADE = {"e": "aggTrade", "E": 1672515782136, "s": "BNBBTC", "a": 12345, "p": "0.001",
+             "q": "100", "f": 100, "l": 105, "T": 1672515782136, "m": False, "M": True}
+
+
+@pytest.mark.parametrize("message", [
+    TRADE, {"stream": "bnbbtc@trade", "data": TRADE},
+    {**TRADE, "T": 1672515782136123},  # microseconds, on a connection that asked for them
+])
+def test_binance_trade_events_raw_or_combined(message: dict[str, object]) -> None:
+    trade = parse_trade(orjson.dumps(message))
+    # "m": the buyer is the maker, so the seller took liquidity.
+    assert trade == MarketTrade("BNBBTC", Decimal("0.001"), Decimal("100"), 1672515782136,
+                                aggressor=Side.SELL)
+
+
+def test_binance_aggregate_trade_with_the_buyer_taking() -> None:
+    trade = parse_trade(orjson.dumps({"stream": "bnbbtc@aggTrade", "data": AGG_TRADE}))
+    assert trade == MarketTrade("BNBBTC", Decimal("0.001"), Decimal("100"), 1672515782136,
+                                aggressor=Side.BUY)
 
 
 @pytest.mark.parametrize("quantity", [None, '"abc"', '"-1"', '"0"', "true"])

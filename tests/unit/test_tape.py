@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import Side
 from execution_service.engine.tape import DAY_MS, TapeHistory
 
 
@@ -63,3 +64,11 @@ def test_tape_minute_candles_are_kept_for_their_window_and_longer_intervals_merg
     assert [(c.open_ms, c.open, c.close, c.trades) for c in hours] == [
         (0, Decimal(12), Decimal(14), 3)]  # the two oldest minutes are gone
     assert len(history.recent("BTCUSDT", 10)) == 2
+
+
+def test_a_trade_whose_seller_took_liquidity_is_kept_as_buyer_maker() -> None:
+    history = TapeHistory()
+    history.record([MarketTrade("BTCUSDT", Decimal(1), Decimal(1), 0, aggressor=Side.SELL),
+                    MarketTrade("BTCUSDT", Decimal(1), Decimal(1), 1, aggressor=Side.BUY),
+                    MarketTrade("BTCUSDT", Decimal(1), Decimal(1), 2)])
+    assert [t.buyer_maker for t in history.recent("BTCUSDT", 3)] == [True, False, False]

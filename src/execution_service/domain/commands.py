@@ -56,14 +56,17 @@ class SetKillSwitch:
 @dataclass(frozen=True, slots=True)
 class MarketTrade:
     """A trade on the market-data channel: moves the price, triggers stops, fills resting
-    orders. `quantity` is None when the feed did not say how much traded. A `synthetic`
-    trade comes from the random walk (no feed is live) and does not count as a live price."""
+    orders. `quantity` is None when the feed did not say how much traded. `aggressor` is the
+    side that took liquidity (a sell takes the bids), None when the feed did not say. A
+    `synthetic` trade comes from the random walk (no feed is live) and does not count as a
+    live price."""
 
     symbol: str
     price: Decimal
     quantity: Decimal | None
     ts_ms: int
     synthetic: bool = False
+    aggressor: Side | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,10 @@ from execution_service.engine.prices import PRICE_PLACES, MarketPrices
 PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
     OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
     OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+# The resting orders a tape trade can fill: a seller who took liquidity traded with the
+# bids, a buyer with the asks; without a side, either may have been on the other end.
+_RESTING_SIDES: dict[Side | None, tuple[Side, ...]] = {
+    Side.SELL: (Side.BUY,), Side.BUY: (Side.SELL,), None: (Side.BUY, Side.SELL)}
 _MARKET_LIKE = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 _BUY_STOP_ABOVE = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 
@@ -504,7 +508,7 @@ class PaperExchange:
         optimistic = self.rules.fill_mode is FillMode.OPTIMISTIC
         strict = self.rules.fill_mode is FillMode.TRADE_THROUGH
         capacity = None if optimistic or trade.quantity is None else trade.quantity
-        for side in (Side.BUY, Side.SELL):
+        for side in _RESTING_SIDES[trade.aggressor]:
             crossed = [o for o in resting if o.side is side and o.order_id not in self._entered
                        and _crossed(o, trade.price, strict)]
             crossed.sort(key=lambda o: (-o.price if side is Side.BUY else o.price,  # type: ignore[operator]

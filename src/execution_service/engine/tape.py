@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from execution_service.domain.commands import MarketTrade
+from execution_service.domain.orders import Side
 
 ZERO = Decimal(0)
 MINUTE_MS = 60_000
@@ -30,6 +31,7 @@ class TapeTrade:
     price: Decimal
     quantity: Decimal  # zero when the feed did not say
     time_ms: int
+    buyer_maker: bool = False  # a seller took liquidity (false too when the feed did not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,8 @@ class TapeHistory:
 
     def record(self, trades: list[MarketTrade]) -> None:
         for trade in trades:
-            kept = TapeTrade(next(self._ids), trade.price, trade.quantity or ZERO, trade.ts_ms)
+            kept = TapeTrade(next(self._ids), trade.price, trade.quantity or ZERO, trade.ts_ms,
+                             buyer_maker=trade.aggressor is Side.SELL)
             self._trades.setdefault(trade.symbol, deque(maxlen=self._keep_trades)).append(kept)
             self._add_to_minute(self._minutes.setdefault(trade.symbol, []), kept)
 

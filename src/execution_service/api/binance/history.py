@@ -46,7 +46,7 @@ async def recent_trades(context: Context, symbol: SymbolParam = None,
     trades = context.pipeline.tape_history.recent(name, parse_limit(limit, 500, 1000))
     return JSONResponse([{"id": t.id, "price": text(t.price), "qty": text(t.quantity),
                           "quoteQty": text(t.price * t.quantity), "time": t.time_ms,
-                          "isBuyerMaker": False, "isBestMatch": True} for t in trades])
+                          "isBuyerMaker": t.buyer_maker, "isBestMatch": True} for t in trades])
 
 
 @router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=_REFUSED)
@@ -63,7 +63,7 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
     else:
         trades = history.recent(name, count)
     return JSONResponse([{"a": t.id, "p": text(t.price), "q": text(t.quantity), "f": t.id,
-                          "l": t.id, "T": t.time_ms, "m": False, "M": True} for t in trades])
+                          "l": t.id, "T": t.time_ms, "m": t.buyer_maker, "M": True} for t in trades])
 
 
 @router.get("/klines", response_model=list[schemas.Kline], responses=_REFUSED)
