@@ -1,4 +1,5 @@
-"""Command line: `execution-service run | migrate | healthcheck | submit | tail | status`."""
+"""Command line: `execution-service run | migrate | healthcheck | submit | tail | status |
+replay`."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import asyncio
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from execution_service import __version__, client, logs
+from execution_service import __version__, client, logs, replay
 from execution_service.config import Settings, load_settings
 from execution_service.errors import ConfigError
 from execution_service.service import ExecutionService
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return healthcheck(settings.http_port)
     if args.command in ("submit", "tail", "status"):
         return _run_client(args, settings)
+    if args.command == "replay":
+        return _replay(args, settings)
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
@@ -71,6 +75,14 @@ def _client_commands(commands: Any) -> None:
     tail.add_argument("--count", type=int, help="stop after this many results")
     tail.add_argument("--json", action="store_true", help="the messages as published")
     status = commands.add_parser("status", help="the service's /status, readable")
+    recorded = commands.add_parser(
+        "replay", help="publish Binance's recorded trade files (data.binance.vision trades or "
+                       "aggTrades, CSV or ZIP) on MARKET_DATA_CHANNEL")
+    recorded.add_argument("files", nargs="+", type=Path)
+    recorded.add_argument("--speed", default="1",
+                          help="1 (the recorded pace, default), 10, ... or max (as fast as "
+                               "Redis takes them)")
+    recorded.add_argument("--symbol", help="when the file names do not start with it")
     for command in (submit, status):
         command.add_argument("--url", help="the service (default: http://127.0.0.1:HTTP_PORT)")
         command.add_argument("--timeout", type=float, default=10.0, help="seconds (10)")
@@ -93,6 +105,32 @@ def _run_client(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as failed:  # the service or Redis not answering
         sys.stderr.write(f"execution-service {args.command}: {failed}\n")
         return 1
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    speed = None if args.speed.lower() in ("max", "0") else float(args.speed.lower().lstrip("x"))
+    try:
+        files = [replay.read(path, args.symbol) for path in args.files]
+    except (OSError, ValueError) as unreadable:
+        sys.stderr.write(f"execution-service replay: {unreadable}\n")
+        return 1
+    redis_client = client.connect(settings)
+    channel = settings.market_data_channel
+
+    def publish(events: list[bytes]) -> None:
+        with redis_client.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.publish(channel, event)
+            pipe.execute()
+
+    try:
+        count = replay.replay(replay.merged(files), publish, speed)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        redis_client.close()
+    sys.stdout.write(f"published {count} trades on {channel}\n")
+    return 0
 
 
 def _wanted(result: dict[str, Any], args: argparse.Namespace) -> bool:

@@ -111,7 +111,7 @@ def describe(result: dict[str, Any]) -> str:
 
 def _through_redis(settings: Settings, order: dict[str, Any], intake: str,
                    timeout_s: float) -> dict[str, Any] | None:
-    client = _redis(settings)
+    client = connect(settings)
     listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     listening.subscribe(settings.results_channel)  # before sending: no result is missed
     try:
@@ -134,7 +134,7 @@ def _through_redis(settings: Settings, order: dict[str, Any], intake: str,
 
 
 def _results(settings: Settings) -> Iterator[dict[str, Any]]:
-    client = _redis(settings)
+    client = connect(settings)
     listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     listening.subscribe(settings.results_channel)
     try:
@@ -148,7 +148,8 @@ def _results(settings: Settings) -> Iterator[dict[str, Any]]:
         client.close()
 
 
-def _redis(settings: Settings) -> redis.Redis:
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client as the settings name it."""
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     return redis.Redis.from_url(settings.redis_connection_url(), password=password)
 
