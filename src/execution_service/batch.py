@@ -19,6 +19,7 @@ from typing import Any
 from execution_service.bus.envelope import EntryRef, Envelope, Reply
 from execution_service.domain import codec
 from execution_service.domain.commands import (
+    BookUpdate,
     CancelOrder,
     Command,
     MarketTrade,
@@ -232,6 +233,8 @@ class BatchPlanner:
                 plan.acks.append(envelope.entry)
             if isinstance(command, MarketTrade):
                 self._guarded(plan, self.exchange.on_trade, command, envelope.received_at)
+            elif isinstance(command, BookUpdate):
+                self.exchange.on_book(command, envelope.received_at)
             elif isinstance(command, InvalidMessage):
                 self._invalid(plan, known, envelope, command, now)
             elif isinstance(command, SubmitOrder):

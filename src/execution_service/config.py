@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     fills_stream: str = "stream.fills"
     fills_stream_maxlen: int = Field(100_000, ge=1)
     market_data_channel: str = "market_data"
+    market_depth_channel: str = ""  # Binance depth messages: market orders walk that book
     control_stream: str = "stream.bot_shutdown"
     journal_stream: str = Field("execution.journal", min_length=1)
     consumer_group: str = Field("execution-service", min_length=1)

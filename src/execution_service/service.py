@@ -107,6 +107,7 @@ class ExecutionService:
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
+            market_depth_channel=settings.market_depth_channel,
             journal_stream=settings.journal_stream, on_trades=self.pipeline.on_tape)
         self.pipeline.tape_sync = functools.partial(self.pubsub.sync, self.redis)
         self.streams = StreamIntake(

@@ -7,8 +7,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from execution_service.bus.market_data import parse_trade
-from execution_service.domain.commands import MarketTrade
+from execution_service.bus.market_data import parse_depth, parse_trade
+from execution_service.domain.commands import BookUpdate, MarketTrade
 from execution_service.domain.orders import Side
 
 
@@ -66,3 +66,31 @@ def test_a_trade_without_a_usable_quantity_still_moves_the_price(quantity: str |
                                  b'{"symbol":"??","price":"1"}', b"\xff"])
 def test_parse_trade_ignores_anything_else(raw: bytes) -> None:
     assert parse_trade(raw) is None
+
+
+# Binance's depth messages (web-socket-streams.md: partial book depth, diff depth).
+PARTIAL = {"lastUpdateId": 160, "bids": [["0.0024", "10"]], "asks": [["0.0026", "100"]]}
+DIFF = {"e": "depthUpdate", "E": 1672515782136, "s": "BNBBTC", "U": 157, "u": 160,
+        "b": [["0.0024", "10"]], "a": [["0.0026", "0"]]}
+
+
+def test_a_partial_depth_snapshot_names_its_symbol_by_its_stream_or_a_field() -> None:
+    expected = BookUpdate("BNBBTC", ((Decimal("0.0024"), Decimal("10")),),
+                          ((Decimal("0.0026"), Decimal("100")),), snapshot=True)
+    assert parse_depth(orjson.dumps({"stream": "bnbbtc@depth5@100ms", "data": PARTIAL})) == expected
+    assert parse_depth(orjson.dumps({**PARTIAL, "symbol": "BNB/BTC"})) == expected
+    assert parse_depth(orjson.dumps(PARTIAL)) is None  # Binance's payload alone names none
+
+
+def test_a_diff_depth_event_changes_the_levels_it_names() -> None:
+    update = parse_depth(orjson.dumps(DIFF))
+    assert update == BookUpdate("BNBBTC", ((Decimal("0.0024"), Decimal("10")),),
+                                ((Decimal("0.0026"), Decimal("0")),), snapshot=False,
+                                ts_ms=1672515782136)
+
+
+@pytest.mark.parametrize("raw", [b"{}", b"[]", b"nope", orjson.dumps({**DIFF, "b": [["x", "1"]]}),
+                                 orjson.dumps({**DIFF, "a": [["-1", "1"]]}),
+                                 orjson.dumps({**DIFF, "s": "??"})])
+def test_anything_else_on_the_depth_channel_is_dropped(raw: bytes) -> None:
+    assert parse_depth(raw) is None

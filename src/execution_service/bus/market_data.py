@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from execution_service.domain.commands import MarketTrade
+from execution_service.domain.commands import BookLevels, BookUpdate, MarketTrade
 from execution_service.domain.orders import Side
 from execution_service.domain.symbols import normalize_symbol
 
@@ -60,6 +60,38 @@ def _binance(event: Mapping[str, Any]) -> MarketTrade | None:
     aggressor = None if not isinstance(maker, bool) else Side.SELL if maker else Side.BUY
     return MarketTrade(symbol, price, _quantity(event.get("q")), _ms(event.get("T")),
                        aggressor=aggressor)
+
+
+def parse_depth(raw: bytes) -> BookUpdate | None:
+    """A depth message (MARKET_DEPTH_CHANNEL), else None: Binance's partial book depth
+    (`{"lastUpdateId", "bids", "asks"}`, a snapshot of the top levels) in the combined
+    stream wrapper, whose stream name (`btcusdt@depth20@100ms`) names the symbol, or with a
+    `symbol` field of its own; or Binance's diff depth event (`{"e": "depthUpdate", "s",
+    "b", "a"}`), applied to the levels known (a diff stream alone starts from none)."""
+    try:
+        message = orjson.loads(raw)
+        stream = ""
+        if isinstance(message, dict) and isinstance(message.get("data"), dict):
+            stream, message = str(message.get("stream", "")), message["data"]
+        if message.get("e") == "depthUpdate":
+            symbol, bids, asks, snapshot = message["s"], message["b"], message["a"], False
+        else:
+            symbol = message.get("symbol") or message.get("s") or stream.split("@")[0]
+            bids, asks, snapshot = message["bids"], message["asks"], True
+        name = normalize_symbol(str(symbol))
+        update = BookUpdate(name or "", _levels(bids), _levels(asks), snapshot,
+                            _ms(message.get("E") or message.get("T")))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError,
+            InvalidOperation):
+        return None
+    return update if name else None
+
+
+def _levels(raw: Any) -> BookLevels:
+    levels = tuple((Decimal(str(price)), Decimal(str(quantity))) for price, quantity in raw)
+    if not all(p.is_finite() and q.is_finite() and p > 0 and q >= 0 for p, q in levels):
+        raise ValueError("not a book level")
+    return levels
 
 
 def _quantity(value: object) -> Decimal | None:

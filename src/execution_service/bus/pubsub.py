@@ -36,15 +36,15 @@ from redis.client import PubSub
 
 from execution_service.bus.connection import REDIS_DOWN
 from execution_service.bus.health import Health
-from execution_service.bus.market_data import parse_trade
-from execution_service.domain.commands import MarketTrade
+from execution_service.bus.market_data import parse_depth, parse_trade
+from execution_service.domain.commands import TapeEvent
 
 log = logging.getLogger(__name__)
 
 JOURNAL_CHUNK = 1000
 _POLL_S = 0.05
 
-OnTrades = Callable[[list[MarketTrade], list[datetime]], None]  # the trades, when each was read
+OnTrades = Callable[[list[TapeEvent], list[datetime]], None]  # trades and books, when each was read
 SYNC_TIMEOUT_S = 0.25
 
 
@@ -60,18 +60,20 @@ class PubSubIntake:
         market_data_channel: str,
         journal_stream: str,
         on_trades: OnTrades,
+        market_depth_channel: str = "",
     ) -> None:
         self._client = client
         self._health = health
         self._orders = orders_channel.encode()
         self._market_data = market_data_channel.encode()
+        self._market_depth = market_depth_channel.encode()
         self._journal = journal_stream
         self._on_trades = on_trades
         self._sync_channel = f"{journal_stream}:sync:{uuid.uuid4().hex}".encode()
         self._syncs: dict[bytes, asyncio.Future[datetime]] = {}
         self._tokens = itertools.count()
         self._pending: list[tuple[bytes, int]] = []  # raw order, microseconds when read
-        self._trades: list[MarketTrade] = []
+        self._trades: list[TapeEvent] = []
         self._read_at: list[datetime] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,7 +82,8 @@ class PubSubIntake:
 
     @property
     def channels(self) -> list[bytes]:
-        return [channel for channel in (self._orders, self._market_data) if channel]
+        return [channel for channel in (self._orders, self._market_data, self._market_depth)
+                if channel]
 
     async def sync(self, publisher: aioredis.Redis) -> datetime | None:
         """Wait until every trade published before now has been handed off; return when the
@@ -159,10 +162,10 @@ class PubSubIntake:
     def _handle(self, channel: bytes, data: bytes) -> None:
         if channel == self._orders:
             self._pending.append((data, time.time_ns() // 1000))
-        elif channel == self._market_data:
-            trade = parse_trade(data)
-            if trade is not None:
-                self._trades.append(trade)
+        elif channel == self._market_data or channel == self._market_depth:
+            event = parse_trade(data) if channel == self._market_data else parse_depth(data)
+            if event is not None:  # (book updates travel the tape with the trades, in order)
+                self._trades.append(event)
                 self._read_at.append(datetime.now(UTC))
         elif channel == self._sync_channel and self._loop is not None:
             self._hand_over_trades()

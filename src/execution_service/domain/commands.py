@@ -69,6 +69,21 @@ class MarketTrade:
     aggressor: Side | None = None
 
 
+BookLevels = tuple[tuple[Decimal, Decimal], ...]  # (price, quantity), best first
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdate:
+    """A real order book from the depth channel: a `snapshot` of its top levels replaces
+    what was known, a diff changes the levels it names (quantity 0 removes one)."""
+
+    symbol: str
+    bids: BookLevels
+    asks: BookLevels
+    snapshot: bool
+    ts_ms: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotEquity:
     """Store the account's value (the equity timer): taken after the batch's other commands."""
@@ -79,4 +94,6 @@ class Tick:
     """An exchange timer is due (a latency delay, a good-till-date): a batch runs for it."""
 
 
-Command = SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade | SnapshotEquity | Tick
+TapeEvent = MarketTrade | BookUpdate  # what the market-data channels carry, in order
+Command = (SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade | BookUpdate | SnapshotEquity
+           | Tick)

@@ -1,9 +1,12 @@
-"""The synthetic order book that taker orders walk, around the last price of a symbol.
+"""The order book taker orders walk: a real one when a depth feed keeps it current, else a
+synthetic one around the last price of the symbol.
 
-Its levels come from a `BookShape` and sit on the symbol's tick grid. What this
+The synthetic levels come from a `BookShape` and sit on the symbol's tick grid. What this
 service's own orders take from a level stays taken until the last price moves (a new
 trade on the tape, or a step of the random walk): then the book is rebuilt around the new
-price, as a real book refills.
+price, as a real book refills. A real book (`apply`, from MARKET_DEPTH_CHANNEL) is walked
+as it was last sent; what was taken from it stays taken until the next update, and it
+gives way to the synthetic one when no update came for the live-price age.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from execution_service.domain.commands import BookUpdate
 from execution_service.domain.orders import ZERO, Side
 from execution_service.engine.filters import SymbolFilters
 from execution_service.engine.models import BPS, BookShape
@@ -54,6 +58,14 @@ class _Side:
     used: list[Decimal] = field(default_factory=list)
     held: Decimal = ZERO  # quote units the built levels hold
     complete: bool = False  # no level beyond the last built one
+    real: bool = False  # levels from a depth feed, not from the shape
+
+    @classmethod
+    def of_levels(cls, side: Side, filters: SymbolFilters, shape: BookShape,
+             levels: list[tuple[Decimal, Decimal]]) -> _Side:
+        best = levels[0][0] if levels else ZERO
+        return cls(best, side, filters, shape, [Level(p, q) for p, q in levels],
+                   [ZERO] * len(levels), complete=True, real=True)
 
     def level(self, index: int) -> Level | None:
         while len(self.levels) <= index and not self.complete:
@@ -89,11 +101,47 @@ class _Side:
 
 
 class SyntheticBooks:
-    """One synthetic book per symbol and side, rebuilt whenever the last price moves."""
+    """One book per symbol and side: the real one while a depth feed keeps it current,
+    else a synthetic one, rebuilt whenever the last price moves."""
 
     def __init__(self, shape: BookShape) -> None:
         self.shape = shape
         self._sides: dict[tuple[str, Side], _Side] = {}
+        self._real: dict[tuple[str, Side], dict[Decimal, Decimal]] = {}  # price: quantity
+        self._walked: dict[tuple[str, Side], _Side] = {}  # the real levels, as walked
+        self._updated_ms: dict[str, int] = {}
+
+    # The real book
+
+    def apply(self, update: BookUpdate, filters: SymbolFilters, now_ms: int) -> None:
+        """Take a depth message: a snapshot replaces the symbol's levels, a diff changes
+        the ones it names. A taker BUY meets the asks, a SELL the bids."""
+        for side, levels in ((Side.BUY, update.asks), (Side.SELL, update.bids)):
+            key = (update.symbol, side)
+            known = {} if update.snapshot else dict(self._real.get(key, {}))
+            for price, quantity in levels:
+                if quantity > 0:
+                    known[price] = quantity
+                else:
+                    known.pop(price, None)
+            self._real[key] = known
+            ordered = sorted(known.items(), reverse=side is Side.SELL)  # best first
+            self._walked[key] = _Side.of_levels(side, filters, self.shape, ordered)
+        self._updated_ms[update.symbol] = now_ms
+
+    def expire(self, symbol: str, now_ms: int, max_age_ms: int) -> None:
+        """Forget a real book that no update kept current."""
+        updated = self._updated_ms.get(symbol)
+        if updated is not None and now_ms - updated > max_age_ms:
+            del self._updated_ms[symbol]
+            for side in Side:
+                self._real.pop((symbol, side), None)
+                self._walked.pop((symbol, side), None)
+
+    def is_real(self, symbol: str) -> bool:
+        return symbol in self._updated_ms
+
+    # Both
 
     def best(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters) -> Decimal:
         """The price a taker on `side` would get first (the best ask for a BUY)."""
@@ -130,8 +178,8 @@ class SyntheticBooks:
         """The first `count` levels a taker on `side` would meet, with what is left at each
         (what this service's orders took stays taken until the price moves). Changes
         nothing: a book around another price is built aside, not kept."""
-        book = self._sides.get((symbol, side))
-        if book is None or book.mid != mid:
+        book = self._walked.get((symbol, side)) or self._sides.get((symbol, side))
+        if book is None or (not book.real and book.mid != mid):
             book = _Side(mid, side, filters, self.shape)
         levels = []
         for index in range(count):
@@ -145,11 +193,14 @@ class SyntheticBooks:
 
     def consume(self, symbol: str, side: Side, walk: Walk) -> None:
         """Mark what `walk` took as used."""
-        book = self._sides[(symbol, side)]
+        book = self._walked.get((symbol, side)) or self._sides[(symbol, side)]
         for index, quantity, _price in walk.taken:
             book.used[index] += quantity
 
     def _side(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters) -> _Side:
+        real = self._walked.get((symbol, side))
+        if real is not None:
+            return real
         book = self._sides.get((symbol, side))
         if book is None or book.mid != mid:
             book = self._sides[(symbol, side)] = _Side(mid, side, filters, self.shape)

@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from execution_service.domain import codec, states
-from execution_service.domain.commands import MarketTrade, SubmitOrder
+from execution_service.domain.commands import BookUpdate, MarketTrade, SubmitOrder
 from execution_service.domain.orders import (
     DEFAULT_ACCOUNT,
     QUANTITY_STEP,
@@ -201,9 +201,12 @@ class PaperExchange:
     def open_orders(self) -> list[Order]:
         return list(self._open.values())
 
-    def book(self, symbol: str, count: int) -> tuple[list[Level], list[Level]] | None:
+    def book(self, symbol: str, count: int, now: datetime | None = None
+             ) -> tuple[list[Level], list[Level]] | None:
         """The bids and asks market orders on `symbol` fill against now, `count` levels of
         each, best first; None for a symbol never priced. Reading it moves no price."""
+        if now is not None:
+            self.books.expire(symbol, _ms(now), self.prices.live_max_age_ms)
         mid = self.prices.last(symbol)
         if mid is None:
             return None
@@ -300,6 +303,13 @@ class PaperExchange:
             self._fill_resting(trade, now)
             return self._end_step()
 
+    def on_book(self, update: BookUpdate, now: datetime) -> None:
+        """A real order book from the depth feed: market orders walk it from now on."""
+        levels = update.asks or update.bids
+        reference = self.prices.last(update.symbol) or (levels[0][0] if levels else None)
+        if reference is not None and split_symbol(update.symbol) is not None:
+            self.books.apply(update, self.filters.of(update.symbol, reference), _ms(now))
+
     def advance(self, now: datetime) -> list[Result]:
         """Run the timers due by `now`, each as a step of its own, oldest first."""
         results: list[Result] = []
@@ -336,6 +346,7 @@ class PaperExchange:
             return self._reject(order, ErrorCode.UNKNOWN_ACCOUNT,
                                 f"unknown account {order.account!r}", now)
         pair = split_symbol(order.symbol)
+        self.books.expire(order.symbol, _ms(now), self.prices.live_max_age_ms)
         mid = self.prices.quote(order.symbol, _ms(now)) if pair else None
         if pair is None or mid is None:
             return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
@@ -583,6 +594,7 @@ class PaperExchange:
             return  # superseded
         self._track(order)
         order.due_at = None
+        self.books.expire(order.symbol, _ms(due), self.prices.live_max_age_ms)
         mid = self.prices.quote(order.symbol, _ms(due))
         if mid is None:
             return self._finish(order, EXPIRED, "no price for the symbol", due)

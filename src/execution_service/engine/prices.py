@@ -63,6 +63,11 @@ class MarketPrices:
         self._volatility = float(volatility_bps) / 10_000
         self._live_max_age_ms = int(live_max_age_s * 1000)
 
+    @property
+    def live_max_age_ms(self) -> int:
+        """How long a live price (or a real book) stays current without an update."""
+        return self._live_max_age_ms
+
     def on_trade(self, symbol: str, price: Decimal, ts_ms: int) -> None:
         """Record a trade seen on the market-data channel."""
         self._live[symbol] = _LivePrice(price, ts_ms)

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from execution_service.bus.envelope import Envelope
 from execution_service.clock import Clock
-from execution_service.domain.commands import MarketTrade
+from execution_service.domain.commands import TapeEvent
 from execution_service.domain.orders import Source
 
 _LOOP_READ = frozenset({Source.STREAM, Source.REST})  # intakes the event loop reads itself
@@ -60,8 +60,9 @@ class Inbox:
         self._queued += len(envelopes)
         self._arrived.set()
 
-    def on_tape(self, trades: Sequence[MarketTrade], read_at: Sequence[datetime] = ()) -> None:
-        """Trades from the market-data channel, with when each was read (now, if not given)."""
+    def on_tape(self, trades: Sequence[TapeEvent], read_at: Sequence[datetime] = ()) -> None:
+        """Trades and book updates from the market-data channels, with when each was read
+        (now, if not given)."""
         times = read_at or [self._clock.now()] * len(trades)
         dropped = max(0, len(self._tape) + len(trades) - (self._tape.maxlen or 0))
         self._tape.extend(Envelope(source=Source.MARKET, received_at=at, command=trade)

@@ -36,7 +36,7 @@ from execution_service.bus.envelope import Envelope, Reply
 from execution_service.bus.health import Health
 from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock, SystemClock
-from execution_service.domain.commands import MarketTrade
+from execution_service.domain.commands import MarketTrade, TapeEvent
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
@@ -116,8 +116,9 @@ class Pipeline:
         """Queue a batch from an intake; waits while the pipeline is behind (backpressure)."""
         await self.inbox.deliver(envelopes)
 
-    def on_tape(self, trades: Sequence[MarketTrade], read_at: Sequence[datetime] = ()) -> None:
-        """Trades from the market-data channel; never blocks (see pipeline/inbox.py)."""
+    def on_tape(self, trades: Sequence[TapeEvent], read_at: Sequence[datetime] = ()) -> None:
+        """Trades and book updates from the market-data channels; never blocks (see
+        pipeline/inbox.py)."""
         self.inbox.on_tape(trades, read_at)
 
     @property
@@ -168,7 +169,7 @@ class Pipeline:
 
     def book(self, symbol: str, count: int) -> tuple[list[Level], list[Level]] | None:
         """Bids and asks market orders on `symbol` fill against now (None: never priced)."""
-        return self._exchange.book(symbol, count)
+        return self._exchange.book(symbol, count, self._clock.now())
 
     # Running it
 
