@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from execution_service.domain.codec import ACCOUNT_NAME
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.filters import load_exchange_info
+from execution_service.engine.queue import QueueModel
 from execution_service.errors import ConfigError
 
 DEFAULT_SQLITE_PATH = Path("data/execution.sqlite")
@@ -155,6 +156,8 @@ class Settings(BaseSettings):
     price_volatility_bps: Decimal = Field(Decimal("2"), ge=0, le=1000)
     live_price_max_age_s: float = Field(60.0, gt=0)
     fill_mode: Literal["trade_through", "touch", "optimistic"] = "trade_through"
+    # none | risk_averse | power:N | log (engine/queue.py); replaces FILL_MODE for resting orders
+    queue_model: str = "none"
     latency_ack_ms: float = Field(0.0, ge=0, le=3_600_000)
     latency_fill_ms: float = Field(0.0, ge=0, le=3_600_000)
     latency_jitter_ms: float = Field(0.0, ge=0, le=3_600_000)
@@ -187,6 +190,12 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         return "strict" if value.lower() == "exact" else value.lower()  # 'exact': its old name
+
+    @field_validator("queue_model")
+    @classmethod
+    def _queue_model(cls, value: str) -> str:
+        QueueModel.parse(value)  # a ValueError names the problem
+        return value.strip().lower()
 
     @field_validator("exchange_info_file")
     @classmethod

@@ -48,6 +48,7 @@ from execution_service.engine.filters import ExchangeFilters, load_exchange_info
 from execution_service.engine.latency import LatencyModel
 from execution_service.engine.models import BookShape, FeeSchedule
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
+from execution_service.engine.queue import QueueModel
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
 from execution_service.pipeline import Pipeline, Stats
@@ -383,7 +384,7 @@ def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random)
     loaded = load_exchange_info(settings.exchange_info_file) if settings.exchange_info_file else {}
     rules = ExchangeRules(
         fees=FeeSchedule(taker=settings.taker_fee, maker=settings.maker_fee),
-        fill_mode=FillMode(settings.fill_mode),
+        fill_mode=FillMode(settings.fill_mode), queue=QueueModel.parse(settings.queue_model),
         latency=LatencyModel(settings.latency_ack_ms, settings.latency_fill_ms,
                              settings.latency_jitter_ms),
         round_quantity_down=settings.quantity_rounding == "down",

@@ -24,7 +24,8 @@ def order_view(order: Order) -> dict[str, Any]:
     view = codec.order_result(order, int(order.updated_at.timestamp() * 1000))
     del view["type"]
     view.update(created_at=order.created_at.isoformat(), updated_at=order.updated_at.isoformat(),
-                reference_price=order.price, metadata=order.metadata)
+                reference_price=order.price, metadata=order.metadata,
+                queue_ahead=order.queue_ahead)
     return view
 
 

@@ -95,6 +95,7 @@ class StoredOrder(OrderResult):
     updated_at: str
     reference_price: float | None
     metadata: dict[str, Any]
+    queue_ahead: float | None  # resting, with a queue model: what is ahead of it
 
 
 class Refusal(_Open):

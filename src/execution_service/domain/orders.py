@@ -134,6 +134,7 @@ class Order:
     version: int = 0  # the seq of its latest `order_events` row
     fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
     account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
+    queue_ahead: Decimal | None = None  # resting, with a queue model: what is ahead of it
 
     @property
     def remaining(self) -> Decimal:

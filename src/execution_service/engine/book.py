@@ -141,6 +141,24 @@ class SyntheticBooks:
     def is_real(self, symbol: str) -> bool:
         return symbol in self._updated_ms
 
+    def resting_at(self, symbol: str, side: Side, price: Decimal, mid: Decimal,
+                   filters: SymbolFilters) -> Decimal:
+        """What the book holds at `price` on the side a resting `side` order joins (a
+        BUY joins the bids): the real book's level, else the synthetic one's; 0 at a price
+        with no level (the order opens it)."""
+        taker = Side.SELL if side is Side.BUY else Side.BUY
+        real = self._real.get((symbol, taker))
+        if real is not None:
+            return real.get(price, ZERO)
+        book = self._side(symbol, taker, mid, filters)
+        for index in range(self.shape.levels):
+            level = book.level(index)
+            if level is None or (level.price < price if side is Side.BUY else level.price > price):
+                break
+            if level.price == price:
+                return level.quantity or ZERO
+        return ZERO
+
     # Both
 
     def best(self, symbol: str, side: Side, mid: Decimal, filters: SymbolFilters) -> Decimal:

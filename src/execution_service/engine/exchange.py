@@ -60,6 +60,7 @@ from execution_service.engine.models import (
 )
 from execution_service.engine.positions import Position, PositionChange, Positions
 from execution_service.engine.prices import PRICE_PLACES, MarketPrices
+from execution_service.engine.queue import QueueModel
 
 PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
     OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
@@ -131,6 +132,7 @@ class ExchangeRules:
     latency: LatencyModel = field(default_factory=LatencyModel)
     round_quantity_down: bool = False
     success_rate: float = 1.0
+    queue: QueueModel = field(default_factory=QueueModel)
 
 
 class _Timer(StrEnum):
@@ -168,6 +170,7 @@ class PaperExchange:
         self._fx = Effects()
         self._step: dict[str, Order] = {}
         self._entered: set[str] = set()  # orders that came to rest during this step
+        self._traded_here: dict[str, Decimal] = {}  # queue: traded at its price since the book
 
     # State
 
@@ -307,8 +310,23 @@ class PaperExchange:
         """A real order book from the depth feed: market orders walk it from now on."""
         levels = update.asks or update.bids
         reference = self.prices.last(update.symbol) or (levels[0][0] if levels else None)
-        if reference is not None and split_symbol(update.symbol) is not None:
-            self.books.apply(update, self.filters.of(update.symbol, reference), _ms(now))
+        if reference is None or split_symbol(update.symbol) is None:
+            return
+        filters = self.filters.of(update.symbol, reference)
+        queued = [o for o in self._resting.get(update.symbol, ()) if o.queue_ahead is not None]
+        before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
+                  for o in queued]
+        self.books.apply(update, filters, _ms(now))
+        for order, level_before in zip(queued, before, strict=True):
+            assert order.price is not None
+            assert order.queue_ahead is not None
+            level_after = self.books.resting_at(order.symbol, order.side, order.price, reference,
+                                                filters)
+            ahead = self.rules.queue.after_depth(order.queue_ahead, self._traded_here.pop(
+                order.order_id, ZERO), level_before, level_after)
+            if ahead != order.queue_ahead:
+                self._track(order)
+                order.queue_ahead = ahead
 
     def advance(self, now: datetime) -> list[Result]:
         """Run the timers due by `now`, each as a step of its own, oldest first."""
@@ -453,8 +471,7 @@ class PaperExchange:
         if not self._marketable(order, mid):
             if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
                 return self._finish(order, EXPIRED, f"{order.time_in_force}: nothing to match", now)
-            self._rest(order)
-            self._entered.add(order.order_id)
+            self._come_to_rest(order, mid)
             return None
         if order.order_type is OrderType.LIMIT_MAKER:
             return self._finish(order, REJECTED, "Order would immediately match and take.", now,
@@ -489,9 +506,22 @@ class PaperExchange:
         if order.limit_price is None or order.time_in_force is TimeInForce.IOC:
             why = "the book held no more" if order.limit_price is None else "IOC"
             return self._finish(order, EXPIRED, f"{why}: {order.remaining} not filled", now)
+        self._come_to_rest(order, mid)
+        return None
+
+    def _come_to_rest(self, order: Order, mid: Decimal) -> None:
+        """The order joins the book; with a queue model, behind what the book holds at its
+        price and this service's orders already resting there."""
         self._rest(order)
         self._entered.add(order.order_id)
-        return None
+        if not self.rules.queue.on or order.price is None:
+            return
+        level = self.books.resting_at(order.symbol, order.side, order.price, mid,
+                                      self._filters(order, mid))
+        ours = sum((o.remaining for o in self._resting[order.symbol]
+                    if o.side is order.side and o.price == order.price and o is not order), ZERO)
+        self._track(order)
+        order.queue_ahead = level + ours
 
     def _budget(self, order: Order) -> Decimal | None:
         """What a buy may spend as a taker: its reservation and the free balance."""
@@ -519,21 +549,41 @@ class PaperExchange:
         optimistic = self.rules.fill_mode is FillMode.OPTIMISTIC
         strict = self.rules.fill_mode is FillMode.TRADE_THROUGH
         capacity = None if optimistic or trade.quantity is None else trade.quantity
+        queued = self.rules.queue.on  # the queue at the price decides, not FILL_MODE
         for side in _RESTING_SIDES[trade.aggressor]:
             crossed = [o for o in resting if o.side is side and o.order_id not in self._entered
-                       and _crossed(o, trade.price, strict)]
+                       and _crossed(o, trade.price, strict and not queued)]
             crossed.sort(key=lambda o: (-o.price if side is Side.BUY else o.price,  # type: ignore[operator]
                                         self._arrival[o.order_id]))
             left = capacity
+            at_price: Decimal | None = None  # what traded at the price, for the queue there
             for order in crossed:
-                quantity = order.remaining if left is None else min(order.remaining, left)
+                assert order.price is not None
+                if queued and order.price == trade.price:
+                    at_price = (left or ZERO) if at_price is None else at_price
+                    quantity = self._behind_queue(order, at_price)
+                else:
+                    quantity = order.remaining if left is None else min(order.remaining, left)
+                    if queued and order.queue_ahead:  # traded through: the whole level went
+                        self._track(order)
+                        order.queue_ahead = ZERO
                 quantity = self._filters(order, trade.price).floor_to_step(quantity)
                 if quantity <= 0:
+                    if queued:
+                        continue  # (the queues behind it still moved)
                     break
-                assert order.price is not None
                 self._fill(order, quantity, order.price, trade.price, now, Liquidity.MAKER)
                 if left is not None:
                     left -= quantity
+
+    def _behind_queue(self, order: Order, traded: Decimal) -> Decimal:
+        """A trade of `traded` at the order's price: it takes what is ahead first; what is
+        left of it may fill the order."""
+        ahead = order.queue_ahead or ZERO
+        self._track(order)
+        order.queue_ahead = max(ZERO, ahead - traded)
+        self._traded_here[order.order_id] = self._traded_here.get(order.order_id, ZERO) + traded
+        return min(order.remaining, max(ZERO, traded - ahead))
 
     def _fill(self, order: Order, quantity: Decimal, price: Decimal, mid: Decimal, now: datetime,
               liquidity: Liquidity) -> None:
@@ -643,6 +693,7 @@ class PaperExchange:
 
     def _close(self, order: Order) -> None:
         self._open.pop(order.order_id, None)
+        self._traded_here.pop(order.order_id, None)
         self._arrival.pop(order.order_id, None)
         for index in (self._resting, self._stops):
             orders = index.get(order.symbol)

@@ -32,7 +32,8 @@ def order_values(order: Order) -> tuple[Any, ...]:
             order.metadata, order.created_at, order.updated_at,
             order.time_in_force.value if order.time_in_force else None, order.stop_price,
             order.expire_at, order.due_at, order.triggered_at, order.reserved,
-            order.reserved_asset, order.version, order.fingerprint, order.account)
+            order.reserved_asset, order.version, order.fingerprint, order.account,
+            order.queue_ahead)
 
 
 def order_from_row(row: Mapping[Any, Any]) -> Order:
@@ -70,6 +71,7 @@ def order_from_row(row: Mapping[Any, Any]) -> Order:
         version=row["version"],
         fingerprint=row["fingerprint"],
         account=row["account"],
+        queue_ahead=row["queue_ahead"],
     )
 
 

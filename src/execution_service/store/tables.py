@@ -79,6 +79,7 @@ orders = Table(
     Column("version", Integer, nullable=False, server_default="0"),
     Column("fingerprint", String(16)),  # see codec.fingerprint
     _account(),
+    Column("queue_ahead", ExactDecimal()),  # resting, with a queue model
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_account_symbol", "account", "symbol", "created_at"),
     Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),

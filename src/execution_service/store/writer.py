@@ -470,14 +470,15 @@ def _event_values(event: OrderEvent) -> tuple[Any, ...]:
 # What can change on a stored order; the rest is fixed when it is created.
 _ORDER_CHANGES = ("status", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
                   "slippage_bps", "error_code", "error_message", "due_at", "triggered_at",
-                  "reserved", "version", "updated_at")
+                  "reserved", "version", "updated_at", "queue_ahead")
 
 
 def _order_change(order: Order) -> tuple[Any, ...]:
     return (order.status.value, order.filled_quantity, order.avg_fill_price, order.fee,
             order.fee_asset, order.slippage_bps,
             order.error_code.value if order.error_code else None, order.error_message,
-            order.due_at, order.triggered_at, order.reserved, order.version, order.updated_at)
+            order.due_at, order.triggered_at, order.reserved, order.version, order.updated_at,
+            order.queue_ahead)
 
 
 async def _write_orders(
