@@ -73,7 +73,8 @@ def test_tail_follows_the_results_with_filters(service: ServiceProcess, names: N
     try:
         time.sleep(2)  # subscribed (the command takes about a second to start)
         for symbol in ("BTCUSDT", "SOLUSDT", "ETHUSDT", "SOLUSDT"):
-            assert cli(service, names, "submit", "buy", "1", symbol).returncode in (0, 1)
+            assert service.send("POST", "/orders", TOKEN, json={
+                "symbol": symbol, "side": "BUY", "quantity": "1"}).status_code == 201
         out, _ = follower.communicate(timeout=30)
     finally:
         follower.kill()

@@ -33,7 +33,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 def test_schemathesis_with_every_check_finds_nothing(service: ServiceProcess) -> None:
     run = subprocess.run(
         [str(SCHEMATHESIS), "--config-file", str(CONFIG), "--no-color", "run",
-         f"{service.url}/openapi.json", "--checks", "all", "--max-examples", "40",
+         f"{service.url}/openapi.json", "--checks", "all", "--max-examples", "25",
          "--seed", "20261201", "--header", f"Authorization: Bearer {TOKEN}"],
         capture_output=True, text=True, timeout=600, check=False)
     summary = run.stdout[run.stdout.rfind("SUMMARY"):]
