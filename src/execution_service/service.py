@@ -205,6 +205,7 @@ class ExecutionService:
             try:
                 await self._load_state()
                 self.health.db_up()
+                self.health.started = True
                 return
             except DatabaseUnavailable as exc:
                 failures += 1

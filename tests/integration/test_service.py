@@ -291,6 +291,10 @@ async def test_redis_unreachable_is_not_fatal_and_rest_still_works(
             assert any("redis unreachable" in r for r in ready.json()["reasons"])
             status = (await http.get("/status")).json()
             assert status["redis"]["connected"] is False
+            for _ in range(100):  # (until the state is loaded, orders answer 503)
+                if service.health.started:
+                    break
+                await asyncio.sleep(0.05)
             placed = await http.post("/orders", headers={"Authorization": "Bearer t0ken"},
                                      content=SEED_ORDER)
             assert placed.status_code == 201

@@ -37,7 +37,31 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = _with_own_errors(app.openapi)  # type: ignore[method-assign]
+
+    @app.middleware("http")
+    async def not_before_the_database(request: Request, call_next: Any) -> Any:
+        """Until the migrations have run and the state is loaded, what reads the database
+        answers 503 with the reason (not a 500 from a table that does not exist yet)."""
+        if context.health.started or not _needs_database(request.url.path):
+            return await call_next(request)
+        reason = ("starting: the database is not ready yet"
+                  + (f" ({context.health.db_error})" if context.health.db_error else ""))
+        if request.url.path.startswith(binance.router.prefix):
+            return JSONResponse({"code": -1001, "msg": f"Internal error; {reason}."},
+                                status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
+
     return app
+
+
+# What reads the database (or the state loaded from it); the rest answers from the start.
+_DATABASE_PATHS = ("/orders", "/trades", "/balances", "/positions", "/equity", "/accounts",
+                   "/fill-quality", "/kill-switch", "/api/v3/account", "/api/v3/order",
+                   "/api/v3/openOrders", "/api/v3/allOrders", "/api/v3/myTrades")
+
+
+def _needs_database(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in _DATABASE_PATHS)
 
 
 def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:

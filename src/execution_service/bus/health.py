@@ -16,6 +16,7 @@ class Health:
     streams_ready: bool = False
     subscribed: bool = False
     intakes: set[str] = field(default_factory=set)
+    started: bool = False  # migrations applied and the exchange's state loaded
 
     def redis_up(self) -> None:
         self.redis_connected, self.redis_error = True, None
