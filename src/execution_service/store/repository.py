@@ -112,16 +112,8 @@ class Store:
             query = query.where(table.c.symbol == symbol)
         if open_only:
             query = query.where(table.c.status.in_([s.value for s in OrderStatus if s.is_open]))
-        query = _within(query, table.c.created_at, start, end)
-        newest_first = start is None
-        query = query.order_by(table.c.created_at.desc() if newest_first else table.c.created_at,
-                               table.c.order_id.desc() if newest_first else table.c.order_id)
-        if limit is not None:
-            query = query.limit(limit)
-        async with self.database.transaction() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        orders = [order_from_row(row) for row in rows]
-        return orders[::-1] if newest_first else orders
+        rows = await self._window(query, table.c.created_at, table.c.order_id, start, end, limit)
+        return [order_from_row(row) for row in rows]
 
     async def account_order(self, account: str, symbol: str, order_id: str | None = None,
                             client_id: str | None = None) -> Order | None:
@@ -148,15 +140,8 @@ class Store:
         query = select(table).where(table.c.account == account, table.c.symbol == symbol)
         if order_id is not None:
             query = query.where(table.c.order_id == order_id)
-        query = _within(query, table.c.executed_at, start, end)
-        newest_first = start is None
-        query = query.order_by(
-            table.c.executed_at.desc() if newest_first else table.c.executed_at,
-            table.c.trade_id.desc() if newest_first else table.c.trade_id).limit(limit)
-        async with self.database.transaction() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        trades = [trade_from_row(row) for row in rows]
-        return trades[::-1] if newest_first else trades
+        rows = await self._window(query, table.c.executed_at, table.c.trade_id, start, end, limit)
+        return [trade_from_row(row) for row in rows]
 
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
@@ -177,6 +162,22 @@ class Store:
             reasons = (await conn.execute(rejected)).all()
         return ([trade_from_row(row) for row in rows],
                 {str(code or "UNKNOWN"): int(count) for code, count in reasons})
+
+    async def _window(self, query: Any, moment: Any, key: Any, start: datetime | None,
+                      end: datetime | None, limit: int | None) -> list[Any]:
+        """`query`'s rows within [start, end] by `moment`, oldest first: the `limit` newest,
+        or with `start` the `limit` oldest from it (as Binance's history endpoints page)."""
+        if start is not None:
+            query = query.where(moment >= start)
+        if end is not None:
+            query = query.where(moment <= end)
+        newest_first = start is None
+        query = query.order_by(*((moment.desc(), key.desc()) if newest_first else (moment, key)))
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.database.transaction() as conn:
+            rows = list((await conn.execute(query)).mappings().all())
+        return rows[::-1] if newest_first else rows
 
     # Everything else
 
@@ -247,14 +248,6 @@ class Store:
         else:
             notional = trades.c.quantity * trades.c.price
         return select(trades.c.fee_asset, func.sum(notional)).group_by(trades.c.fee_asset)
-
-
-def _within(query: Any, column: Any, start: datetime | None, end: datetime | None) -> Any:
-    if start is not None:
-        query = query.where(column >= start)
-    if end is not None:
-        query = query.where(column <= end)
-    return query
 
 
 def _event(order: Order) -> OrderEvent:

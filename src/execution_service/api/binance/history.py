@@ -14,6 +14,7 @@ from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import (
     EMPTY,
+    REFUSED,
     LimitParam,
     SymbolParam,
     SymbolsParam,
@@ -31,7 +32,6 @@ from execution_service.api.responses import JSONResponse
 from execution_service.engine.tape import DAY_MS
 
 router = APIRouter()
-_REFUSED = schemas.problems(400, binance=True)  # Binance's {"code", "msg"}
 
 _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
                  "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
@@ -39,7 +39,7 @@ _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m":
                  "3d": 259_200_000, "1w": 604_800_000}
 
 
-@router.get("/trades", response_model=list[schemas.MarketTrade], responses=_REFUSED)
+@router.get("/trades", response_model=list[schemas.MarketTrade], responses=REFUSED)
 async def recent_trades(context: Context, symbol: SymbolParam = None,
                         limit: LimitParam = None) -> JSONResponse:
     name = listed_symbol(context, symbol)
@@ -49,7 +49,7 @@ async def recent_trades(context: Context, symbol: SymbolParam = None,
                           "isBuyerMaker": t.buyer_maker, "isBestMatch": True} for t in trades])
 
 
-@router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=_REFUSED)
+@router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=REFUSED)
 async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: LimitParam = None,
                            startTime: TimeParam = None,  # noqa: N803 (Binance's names)
                            endTime: TimeParam = None) -> JSONResponse:  # noqa: N803
@@ -66,7 +66,7 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
                           "l": t.id, "T": t.time_ms, "m": t.buyer_maker, "M": True} for t in trades])
 
 
-@router.get("/klines", response_model=list[schemas.Kline], responses=_REFUSED)
+@router.get("/klines", response_model=list[schemas.Kline], responses=REFUSED)
 async def klines(context: Context, symbol: SymbolParam = None,
                  interval: Annotated[str | None, Query(max_length=4)] = None,
                  startTime: TimeParam = None,  # noqa: N803
@@ -90,7 +90,7 @@ async def klines(context: Context, symbol: SymbolParam = None,
 
 
 @router.get("/ticker/24hr", response_model=schemas.DayTicker | list[schemas.DayTicker],
-             responses=_REFUSED)
+             responses=REFUSED)
 async def ticker_24hr(context: Context, symbol: SymbolParam = None,
                       symbols: SymbolsParam = None) -> JSONResponse:
     return JSONResponse(tickers(context, symbol, symbols,

@@ -19,6 +19,7 @@ from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import (
     EMPTY,
     PRECISION,
+    REFUSED,
     SymbolParam,
     SymbolsParam,
     named_symbols,
@@ -33,7 +34,6 @@ from execution_service.domain.symbols import split_symbol
 from execution_service.engine.filters import SymbolFilters
 
 router = APIRouter()
-_REFUSED = schemas.problems(400, binance=True)  # Binance's {"code", "msg"}
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                "TAKE_PROFIT_LIMIT"]
@@ -50,7 +50,7 @@ async def servertime_ms() -> JSONResponse:
     return JSONResponse({"serverTime": now_ms()})
 
 
-@router.get("/exchangeInfo", response_model=schemas.ExchangeInfo, responses=_REFUSED)
+@router.get("/exchangeInfo", response_model=schemas.ExchangeInfo, responses=REFUSED)
 async def exchange_info(context: Context, symbol: SymbolParam = None,
                         symbols: SymbolsParam = None) -> JSONResponse:
     markets = context.pipeline.markets()
@@ -62,7 +62,7 @@ async def exchange_info(context: Context, symbol: SymbolParam = None,
 
 
 @router.get("/ticker/price", response_model=schemas.TickerPrice | list[schemas.TickerPrice],
-            responses=_REFUSED)
+            responses=REFUSED)
 async def ticker_price(context: Context, symbol: SymbolParam = None,
                        symbols: SymbolsParam = None) -> JSONResponse:
     def price(name: str) -> dict[str, Any] | None:
@@ -72,7 +72,7 @@ async def ticker_price(context: Context, symbol: SymbolParam = None,
 
 
 @router.get("/ticker/bookTicker",
-            response_model=schemas.BookTicker | list[schemas.BookTicker], responses=_REFUSED)
+            response_model=schemas.BookTicker | list[schemas.BookTicker], responses=REFUSED)
 async def book_ticker(context: Context, symbol: SymbolParam = None,
                       symbols: SymbolsParam = None) -> JSONResponse:
     def best(name: str) -> dict[str, Any] | None:
@@ -85,7 +85,7 @@ async def book_ticker(context: Context, symbol: SymbolParam = None,
     return JSONResponse(tickers(context, symbol, symbols, best))
 
 
-@router.get("/depth", response_model=schemas.Depth, responses=_REFUSED)
+@router.get("/depth", response_model=schemas.Depth, responses=REFUSED)
 async def depth(context: Context, symbol: SymbolParam = None,
                 limit: Annotated[str | None, Query(max_length=10)] = None) -> JSONResponse:
     if not symbol:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.deps import Context
 from execution_service.domain.symbols import split_symbol
@@ -17,6 +18,7 @@ from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
 
 PRECISION = 8  # every asset's, as the service keeps amounts
+REFUSED = schemas.problems(400, binance=True)  # a public endpoint's documented errors
 _SYMBOLS_RANGE = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
 
 # (Bounded so that a request line stays within what the HTTP server reads: 16 KiB.)
