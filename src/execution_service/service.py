@@ -38,7 +38,7 @@ from execution_service.bus.envelope import Envelope
 from execution_service.bus.health import Health
 from execution_service.bus.publisher import ResultPublisher
 from execution_service.bus.pubsub import PubSubIntake
-from execution_service.bus.streams import IntakeStream, StreamIntake
+from execution_service.bus.streams import HEARTBEAT, INTAKE, IntakeStream, StreamIntake
 from execution_service.config import Settings
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
@@ -192,8 +192,8 @@ class ExecutionService:
         assert watcher is not None, "_prepare() builds the control watcher"
         keep = connection.keep_running
         return [
-            ("stream-intake", keep("stream intake", self.streams.run, self.health)),
-            ("heartbeat", keep("consumer heartbeat", self.streams.heartbeat, self.health)),
+            ("stream-intake", keep(INTAKE, self.streams.run, self.health)),
+            ("heartbeat", keep(HEARTBEAT, self.streams.heartbeat, self.health)),
             ("control", keep("control stream", watcher.read, self.health)),
         ]
 
@@ -247,7 +247,7 @@ class ExecutionService:
             return str(stored["last_id"])
         try:
             cursor = await stream_end(self.redis, self.settings.control_stream)
-        except connection.REDIS_DOWN:
+        except connection.REDIS_UNAVAILABLE:
             return "$"  # Redis is down: nothing can be replayed from it either
         await self.writer.commit(UnitOfWork(at=now, control={CONTROL_CURSOR_KEY: {"last_id": cursor}}))
         return cursor
@@ -292,7 +292,7 @@ class ExecutionService:
             else:
                 self.health.db_down(self.health.db_error or "ping failed")
             if self.health.redis_connected:
-                with contextlib.suppress(*connection.REDIS_DOWN):
+                with contextlib.suppress(*connection.REDIS_UNAVAILABLE):
                     pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
                     self.metrics.intake_pending.set(sum(pending))
 

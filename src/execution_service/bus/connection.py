@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -22,6 +24,19 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "Redis is not there right now" rather than "this command is wrong".
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+# An error reply to a command this service sends right: Redis refuses it for a state of
+# its own. Out of memory under `maxmemory` with `noeviction` (OOM), a replica after a
+# failover (READONLY), a key of ours that something else wrote with another type
+# (WRONGTYPE), snapshots failing (MISCONF), an ACL change (NOPERM). The loops treat it
+# like Redis being away: wait, try again, say why on /ready. The replies a loop expects
+# (NOGROUP, BUSYGROUP, NOSCRIPT) it handles itself before.
+REDIS_REFUSED = ResponseError
+REDIS_UNAVAILABLE = (*REDIS_DOWN, REDIS_REFUSED)
+
+# A loop that ran this long before failing starts its backoff afresh.
+_RAN_WELL_S = 30.0
+EVICTION_CHECK_S = 30.0
 
 BlockingLoop = Callable[[], Awaitable[None]]
 
@@ -63,31 +78,70 @@ def connect_sync(url: str, password: str | None, *, socket_timeout_s: float = 5.
 
 
 async def keep_running(name: str, loop: BlockingLoop, health: Health) -> None:
-    """Run `loop` for ever, waiting with exponential backoff (0.1 s to 5 s) after Redis fails."""
+    """Run `loop` for ever, waiting with exponential backoff (0.1 s to 5 s) after Redis
+    fails or refuses its commands."""
     backoff = ExponentialWithJitterBackoff(base=0.1, cap=5.0)
     failures = 0
     while True:
+        started = time.monotonic()
         try:
             await loop()
             failures = 0
-        except REDIS_DOWN as exc:
-            failures += 1
-            if health.redis_connected or failures == 1:
-                log.warning("%s lost Redis (%s); reconnecting", name, exc)
-            health.redis_down(exc)
+        except REDIS_UNAVAILABLE as exc:
+            failures = 1 if time.monotonic() - started > _RAN_WELL_S else failures + 1
+            if isinstance(exc, REDIS_REFUSED):
+                if failures == 1:
+                    log.warning("Redis refuses the %s's commands (%s); trying again", name, exc)
+                health.redis_refused(name, exc)
+            else:
+                if health.redis_connected or failures == 1:
+                    log.warning("%s lost Redis (%s); reconnecting", name, exc)
+                health.redis_down(exc)
             await asyncio.sleep(backoff.compute(failures))
 
 
 async def watch(redis: Redis, health: Health, interval_s: float = 1.0) -> None:
-    """Ping Redis every `interval_s`, keeping `health` true to what Redis answers."""
+    """Ping Redis every `interval_s`, keeping `health` true to what Redis answers; check
+    its eviction policy on connecting and every `EVICTION_CHECK_S`."""
+    next_check = 0.0
     while True:
         try:
             await redis.ping()
             if not health.redis_connected:
                 log.info("Redis connected")
+                next_check = 0.0  # perhaps another server (a failover)
             health.redis_up()
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + EVICTION_CHECK_S
+                await _check_eviction(redis, health)
         except REDIS_DOWN as exc:
             if health.redis_connected:
                 log.warning("Redis unreachable: %s", exc)
             health.redis_down(exc)
         await asyncio.sleep(interval_s)
+
+
+async def _check_eviction(redis: Redis, health: Health) -> None:
+    try:
+        memory: dict[str, Any] = await redis.info("memory")
+    except REDIS_REFUSED:
+        return  # INFO renamed or not permitted: nothing to say
+    warning = eviction_warning(str(memory.get("maxmemory_policy", "noeviction")),
+                               int(memory.get("maxmemory", 0)))
+    if warning and warning != health.eviction_warning:
+        log.warning("%s", warning)
+    health.eviction_warning = warning
+
+
+def eviction_warning(policy: str, maxmemory: int) -> str | None:
+    """What Redis may drop under `maxmemory-policy` `policy`, when that can hurt; None
+    when it cannot (noeviction, or no memory limit at all)."""
+    if maxmemory == 0 or policy == "noeviction":
+        return None
+    limit = f"maxmemory-policy {policy} with maxmemory {maxmemory} bytes"
+    if policy.startswith("allkeys-"):
+        return (f"{limit}: Redis may evict stream.orders, the journal or stream.fills with "
+                "orders and results in them; set maxmemory-policy noeviction")
+    return (f"{limit}: Redis may evict the instances' liveness keys, so that a live "
+            "instance's orders are claimed by another (executed once, delivered twice); "
+            "set maxmemory-policy noeviction")

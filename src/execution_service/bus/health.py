@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+
+# How long a refusal is remembered without being seen again: a loop whose commands are
+# refused tries again at least every 5 s, and one that succeeds forgets it at once.
+REFUSAL_MEMORY_S = 15.0
 
 
 @dataclass(slots=True)
@@ -17,6 +22,10 @@ class Health:
     subscribed: bool = False
     intakes: set[str] = field(default_factory=set)
     started: bool = False  # migrations applied and the exchange's state loaded
+    # Parts whose commands Redis refuses although it answers (out of memory, read-only,
+    # a key of the wrong type): the error reply and when it was last seen, per part.
+    redis_refusals: dict[str, tuple[str, float]] = field(default_factory=dict)
+    eviction_warning: str | None = None  # Redis's eviction policy may drop the service's keys
 
     def redis_up(self) -> None:
         self.redis_connected, self.redis_error = True, None
@@ -24,6 +33,22 @@ class Health:
     def redis_down(self, error: BaseException | str) -> None:
         self.redis_connected, self.redis_error = False, _text(error)
         self.streams_ready = self.subscribed = False
+
+    def redis_refused(self, part: str, error: BaseException | str) -> None:
+        if isinstance(error, BaseException) and type(error).__name__ != "ResponseError":
+            error = f"{type(error).__name__}: {error}"  # redis-py cuts the code (OOM, READONLY)
+        self.redis_refusals[part] = (_text(error), time.monotonic())
+
+    def redis_accepted(self, part: str) -> None:
+        """`part`'s commands went through: whatever Redis refused it before is over."""
+        if part in self.redis_refusals:
+            self.redis_refusals.pop(part, None)
+
+    def refusals(self) -> dict[str, str]:
+        """The parts whose commands Redis refused lately, with its reply."""
+        now = time.monotonic()
+        return {part: error for part, (error, seen) in dict(self.redis_refusals).items()
+                if now - seen < REFUSAL_MEMORY_S}
 
     def db_up(self) -> None:
         self.db_connected, self.db_error = True, None
@@ -36,6 +61,8 @@ class Health:
         reasons = []
         if not self.redis_connected:
             reasons.append(f"redis unreachable: {self.redis_error or 'not connected yet'}")
+        reasons += [f"redis refuses the {part}'s commands: {error}"
+                    for part, error in self.refusals().items()]
         if not self.db_connected:
             reasons.append(f"database unreachable: {self.db_error or 'not connected yet'}")
         if self.redis_connected and "stream" in self.intakes and not self.streams_ready:

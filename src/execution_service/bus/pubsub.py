@@ -16,6 +16,10 @@ publishes a token on a channel of this reader's own and waits until the thread r
 Redis delivers a subscriber's messages in the order it processed them, so every trade
 published before the token, and so before any order the loop had already read, has
 been handed off by then.
+
+When Redis answers but refuses to journal (out of memory, read-only after a failover),
+the reader stays subscribed, keeps what it reads in memory, and tries the journal again
+with backoff: unsubscribing would lose whatever is published meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.client import PubSub
 
-from execution_service.bus.connection import REDIS_DOWN
+from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED, REDIS_UNAVAILABLE
 from execution_service.bus.health import Health
 from execution_service.bus.market_data import parse_depth, parse_trade
 from execution_service.domain.commands import TapeEvent
@@ -46,6 +50,7 @@ _POLL_S = 0.05
 
 OnTrades = Callable[[list[TapeEvent], list[datetime]], None]  # trades and books, when each was read
 SYNC_TIMEOUT_S = 0.25
+PART = "pub/sub journal"  # as /ready names it when Redis refuses to journal
 
 
 class PubSubIntake:
@@ -78,6 +83,9 @@ class PubSubIntake:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._refusals = 0  # journal writes refused in a row
+        self._journal_after = 0.0  # (monotonic) while Redis refuses, the next try waits
+        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
         self.journaled = 0
 
     @property
@@ -98,7 +106,7 @@ class PubSubIntake:
                 await publisher.publish(self._sync_channel, token)
                 read_at: datetime = await synced
                 return read_at
-        except (TimeoutError, *REDIS_DOWN):
+        except (TimeoutError, *REDIS_UNAVAILABLE):
             return None
         finally:
             self._syncs.pop(token, None)
@@ -136,7 +144,7 @@ class PubSubIntake:
                 self._stop.wait(backoff.compute(failures))
         try:
             self._flush_all()
-        except REDIS_DOWN as exc:
+        except REDIS_UNAVAILABLE as exc:
             log.warning("%d pub/sub orders could not be journaled at shutdown: %s",
                         len(self._pending), exc)
 
@@ -144,7 +152,7 @@ class PubSubIntake:
         pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(*self.channels, *([self._sync_channel] if self._market_data else []))
-            self._flush_all()  # what was read before a reconnect
+            self._journal_read()  # what was read before a reconnect
             self._health.subscribed = True
             log.info("subscribed to %s", ", ".join(c.decode() for c in self.channels))
             while not self._stop.is_set():
@@ -152,9 +160,9 @@ class PubSubIntake:
                 while message is not None:
                     self._handle(message["channel"], message["data"])
                     if len(self._pending) >= JOURNAL_CHUNK:
-                        self._flush_all()
+                        self._journal_read()
                     message = pubsub.get_message(timeout=0)
-                self._flush_all()
+                self._journal_read()
         finally:
             self._health.subscribed = False
             pubsub.close()
@@ -171,16 +179,43 @@ class PubSubIntake:
             self._hand_over_trades()
             self._loop.call_soon_threadsafe(self._synced, data, datetime.now(UTC))
 
+    def _journal_read(self) -> None:
+        """Journal what was read, unless Redis refused lately (then keep it and go on reading)."""
+        if time.monotonic() < self._journal_after:
+            self._hand_over_trades()
+            return
+        try:
+            self._flush_all()
+        except REDIS_REFUSED as exc:
+            self._refusals += 1
+            if self._refusals == 1:
+                log.warning("Redis refuses to journal pub/sub orders (%s); keeping them and "
+                            "trying again", exc)
+            self._health.redis_refused(PART, exc)
+            self._journal_after = time.monotonic() + self._backoff.compute(self._refusals)
+            return
+        if self._refusals:
+            log.info("journaled the pub/sub orders held through %d refusals", self._refusals)
+            self._refusals = 0
+            self._health.redis_accepted(PART)
+
     def _flush_all(self) -> None:
+        """XADD what was read to the journal, in order; an entry Redis refused stays, with
+        those after it, for the next try (the ones it took are never added twice)."""
         self._hand_over_trades()  # before the orders read after them reach the journal
         while self._pending:
             batch = self._pending[:JOURNAL_CHUNK]
             pipe = self._client.pipeline(transaction=False)
             for data, received_us in batch:
                 pipe.xadd(self._journal, {"data": data, "received_us": received_us})
-            pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
+            refused = [(entry, reply) for entry, reply in zip(batch, replies, strict=True)
+                       if isinstance(reply, Exception)]
             del self._pending[:len(batch)]
-            self.journaled += len(batch)
+            self.journaled += len(batch) - len(refused)
+            if refused:
+                self._pending[:0] = [entry for entry, _ in refused]
+                raise refused[0][1]
 
     def _hand_over_trades(self) -> None:
         if self._trades and self._loop is not None:

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[list[Envelope]], Awaitable[None]]
 
+# The loops' names, in the log and on /ready (`connection.keep_running` runs them).
+INTAKE = "stream intake"
+HEARTBEAT = "consumer heartbeat"
+
 
 @dataclass(frozen=True, slots=True)
 class IntakeStream:
@@ -75,6 +79,7 @@ class StreamIntake:
         """Keep this consumer's liveness key fresh, whatever the read loop is waiting for."""
         while True:
             await self._redis.set(self._alive_key(self._consumer), b"1", px=self._claim_idle_ms)
+            self._health.redis_accepted(HEARTBEAT)
             await asyncio.sleep(self._claim_idle_ms / 4000)
 
     async def run(self) -> None:
@@ -95,6 +100,7 @@ class StreamIntake:
                 log.warning("consumer group vanished (Redis restarted?); creating it again")
                 await self._ensure_groups()
                 continue
+            self._health.redis_accepted(INTAKE)
             if reply:
                 await self._deliver(self._envelopes(reply))
 

@@ -13,6 +13,10 @@ above the marks (every instance's, so that the results of an instance that died 
 not stranded), oldest first, and raises the marks; only then does the relay publish
 directly again. A crash between publishing and marking publishes results once more,
 never zero times.
+
+Redis may answer and still refuse (out of memory, read-only after a failover, a key of
+the wrong type): the results wait in the outbox as in an outage, the acknowledgements go
+on alone (Redis takes XACK even out of memory), and the sweep tries again with backoff.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from execution_service.bus.connection import REDIS_DOWN
+from redis.backoff import ExponentialWithJitterBackoff
+
+from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED, REDIS_UNAVAILABLE
 from execution_service.bus.envelope import EntryRef
 from execution_service.bus.health import Health
 from execution_service.bus.publisher import Publisher
@@ -35,6 +41,7 @@ from execution_service.work import OutboxMessage
 log = logging.getLogger(__name__)
 
 _SWEEP_CHUNK = 1000
+PART = "result publisher"  # as /ready names it when Redis refuses its commands
 
 
 class OutboxRelay:
@@ -49,6 +56,10 @@ class OutboxRelay:
         self._published_through = 0  # this instance's outbox, published up to this id
         self._marked_through = 0  # ... and marked so in the database
         self._unsent = True  # a previous run may have left results unsent
+        self._unacked: list[EntryRef] = []  # acknowledgements a refusal held back
+        self._refusals = 0  # in a row
+        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        self._sweep_after = 0.0  # (monotonic) while Redis refuses, the next sweep waits
 
     # The commit loop raises the mark with its next commit:
 
@@ -92,7 +103,8 @@ class OutboxRelay:
 
     async def sweep(self) -> None:
         """Publish the results above the marks, if there may be any and Redis is there."""
-        if not self._unsent or not self._health.redis_connected:
+        if (not self._unsent or not self._health.redis_connected
+                or self._clock.monotonic() < self._sweep_after):
             return
         await self.idle()  # so that what was published is not swept again
         swept = 0
@@ -111,14 +123,20 @@ class OutboxRelay:
         except REDIS_DOWN as exc:
             self._health.redis_down(exc)
             return
+        except REDIS_REFUSED as exc:
+            self._refused(exc)
+            return
         except DatabaseUnavailable:
             return
         self._unsent = False
+        self._accepted()
         if swept:
             log.info("published %d results from the outbox", swept)
 
     async def _publish(self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
                        answered: Sequence[datetime], through: int | None) -> None:
+        if self._unacked:
+            acks, self._unacked = [*self._unacked, *acks], []
         if self._unsent:  # older results wait for the sweep: these go out after them
             outbox = ()
         if not self._health.redis_connected and not acks:
@@ -132,10 +150,39 @@ class OutboxRelay:
             self._health.redis_down(exc)
             self._unsent = True
             return
+        except REDIS_REFUSED as exc:
+            self._refused(exc)
+            self._unsent = self._unsent or bool(outbox)
+            await self._acknowledge(acks)
+            return
         if not outbox:
             return
+        self._accepted()
         published = self._clock.now()
         for received_at in answered:
             self._metrics.order_latency.observe((published - received_at).total_seconds())
         if through is not None:
             self._published_through = through
+
+    async def _acknowledge(self, acks: Sequence[EntryRef]) -> None:
+        """Acknowledge alone what a refused publish left unacknowledged (its results wait in
+        the outbox); if Redis refuses that too, with the next batch."""
+        if not acks:
+            return
+        try:
+            await self._publisher.publish((), acks)
+        except REDIS_UNAVAILABLE:
+            self._unacked = list(acks)
+
+    def _refused(self, error: Exception) -> None:
+        self._refusals += 1
+        if self._refusals == 1:
+            log.warning("Redis refuses the results (%s); they wait in the outbox", error)
+        self._health.redis_refused(PART, error)
+        self._sweep_after = self._clock.monotonic() + self._backoff.compute(self._refusals)
+
+    def _accepted(self) -> None:
+        if self._refusals:
+            log.info("Redis takes the results again after %d refusals", self._refusals)
+            self._refusals = 0
+        self._health.redis_accepted(PART)

@@ -13,7 +13,7 @@ from execution_service import SERVICE_NAME, __version__
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
 from execution_service.api.schemas import Health, Readiness, Status
-from execution_service.bus.connection import REDIS_DOWN
+from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED
 from execution_service.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
@@ -70,12 +70,16 @@ async def _redis_status(context: Context) -> dict[str, Any]:
     health = context.health
     section: dict[str, Any] = {"connected": health.redis_connected, "error": health.redis_error,
                                "subscribed": health.subscribed,
-                               "consumer_group_ready": health.streams_ready}
+                               "consumer_group_ready": health.streams_ready,
+                               "refusing": health.refusals(),
+                               "eviction_warning": health.eviction_warning}
     if health.redis_connected:
         try:
             section["intake"] = await context.intake_probe()
         except REDIS_DOWN as exc:
             section.update(connected=False, error=str(exc))
+        except REDIS_REFUSED as exc:  # (a key of the wrong type, say)
+            section["intake_error"] = str(exc)
     return section
 
 
