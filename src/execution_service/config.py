@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     batch_max_orders: int = Field(1000, ge=1, le=10_000)
     claim_idle_ms: int = Field(30_000, ge=100)
     max_message_bytes: int = Field(65_536, ge=1024)
+    # A batch taking this long from inbox to published gets a log line naming its slowest
+    # phase (at most one line a second; 0: none).
+    slow_batch_ms: float = Field(250.0, ge=0)
 
     # Paper exchange
     mock_success_rate: float = Field(0.95, ge=0.0, le=1.0)

@@ -44,6 +44,10 @@ class Metrics:
         self.batch_size = Histogram(
             "execution_batch_size", "Commands per committed batch", buckets=BATCH_BUCKETS,
             registry=registry)
+        self.batch_phase = Histogram(
+            "execution_batch_phase_seconds", "Duration of a batch's phase (read, plan, commit, "
+            "publish: pipeline/timing.py), by batch size", ["phase", "size"],
+            buckets=LATENCY_BUCKETS_S, registry=registry)
         self.db_commit = Histogram(
             "execution_db_commit_seconds", "Duration of one batch transaction",
             buckets=LATENCY_BUCKETS_S, registry=registry)

@@ -104,7 +104,8 @@ class ExecutionService:
             batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes,
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
-            synthetic_notional=settings.synthetic_trade_notional)
+            synthetic_notional=settings.synthetic_trade_notional,
+            slow_batch_s=settings.slow_batch_ms / 1000)
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,

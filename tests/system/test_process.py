@@ -64,7 +64,16 @@ def test_seed_success_criteria_with_postgresql(start: Start, names: Names, postg
         ("BTCUSDT", "BUY", "0.001", "FILLED")]
     assert rows[0][0] == result["order_id"]
     assert trades[0][0] == result["order_id"]
-    assert service.get("/status").json()["stats"]["orders_filled"] == 1
+    status = service.get("/status").json()
+    assert status["stats"]["orders_filled"] == 1
+    # Where the time went: the last minute on /status, every phase in Prometheus.
+    minute = status["last_minute"]
+    assert minute["batches"] >= 1
+    assert minute["phases"]["commit"]["p50_ms"] > 0
+    assert minute["phases"]["commit"]["p99_ms"] >= minute["phases"]["commit"]["p50_ms"]
+    exposition = service.get("/metrics").text
+    for phase in ("read", "plan", "commit", "publish"):
+        assert f'execution_batch_phase_seconds_count{{phase="{phase}",size="1"}}' in exposition
 
     code, took_s = service.stop(signal.SIGTERM)
     assert code == 0

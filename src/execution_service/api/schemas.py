@@ -59,6 +59,7 @@ class Status(_Open):
     status: str
     uptime_s: float
     stats: Counters
+    last_minute: dict[str, Any]
     kill_switch: KillSwitchState
     redis: dict[str, Any]
     database: dict[str, Any]

@@ -47,6 +47,7 @@ from execution_service.pipeline.inbox import Inbox, TapeSync
 from execution_service.pipeline.live import LiveFeed, events_of
 from execution_service.pipeline.relay import OutboxRelay
 from execution_service.pipeline.timers import Timers
+from execution_service.pipeline.timing import BatchTimer, BatchTiming
 from execution_service.store.writer import PipelineStore
 from execution_service.work import RejectedMessage, UnitOfWork
 
@@ -86,6 +87,7 @@ class Pipeline:
         synthetic_tape_s: float = 0.0,
         synthetic_notional: Decimal = Decimal(10_000),
         clock: Clock | None = None,
+        slow_batch_s: float = 0.0,
     ) -> None:
         self._clock = clock or SystemClock()
         self._planner = planner
@@ -98,7 +100,8 @@ class Pipeline:
         self.inbox = Inbox(batch_max=batch_max, capacity=inbox_batches * batch_max,
                            tape_max=tape_max, clock=self._clock,
                            on_dropped=metrics.tape_dropped.inc)
-        self.relay = OutboxRelay(publisher, store, health, metrics, self._clock)
+        self.timer = BatchTimer(metrics, self._clock, slow_batch_s)
+        self.relay = OutboxRelay(publisher, store, health, metrics, self._clock, self.timer)
         self._timers = Timers(self._exchange, self._clock, equity_interval_s=equity_interval_s,
                               synthetic_tape_s=synthetic_tape_s,
                               synthetic_notional=synthetic_notional)
@@ -182,8 +185,10 @@ class Pipeline:
                 if trades:
                     self.inbox.on_tape(trades)
                 await self.inbox.wait(self._timers.next_in())
+            started = self._clock.monotonic()
             if batch := await self.inbox.take():
-                await self._process(batch)
+                timing = BatchTiming(len(batch), read=self._clock.monotonic() - started)
+                await self._process(batch, timing)
             else:  # idle, or finishing
                 await self.relay.idle()
                 if self._closing:
@@ -197,10 +202,13 @@ class Pipeline:
         self.live.close()  # (an open event stream would hold the HTTP server's shutdown)
         self.inbox.wake()
 
-    async def _process(self, envelopes: list[Envelope]) -> None:
+    async def _process(self, envelopes: list[Envelope], timing: BatchTiming | None = None) -> None:
+        timing = timing or BatchTiming(len(envelopes))
+        started = self._clock.monotonic()
         decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
+        timing.read += self._clock.monotonic() - started
         try:
-            committed = await self._commit(decoded)
+            committed = await self._commit(decoded, timing)
         except Exception:
             log.exception("batch of %d failed unexpectedly; retrying one by one", len(decoded))
             await self._process_singly(decoded)
@@ -218,11 +226,13 @@ class Pipeline:
         self._count(plan)
         if self.live.subscribers:
             self.live.publish(events_of(plan, self._exchange.prices))
-        await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through)
+        await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through, timing)
 
-    async def _commit(self, decoded: list[Decoded]) -> tuple[Plan, int | None] | None:
+    async def _commit(self, decoded: list[Decoded], timing: BatchTiming
+                      ) -> tuple[Plan, int | None] | None:
         """Plan and commit, retrying while the database is away; the plan and the id of the
-        batch's last outbox row, or None if shutdown cut it short."""
+        batch's last outbox row, or None if shutdown cut it short. `timing` gets the
+        successful attempt's phases."""
         backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
         conflict_backoff = ExponentialWithJitterBackoff(base=0.005, cap=0.2)
         outages = conflicts = 0
@@ -239,14 +249,19 @@ class Pipeline:
                     stored = await session.find_orders(*keys)
                     invalid_ids = invalid_client_ids(decoded)
                     rejected = await session.find_rejected(invalid_ids) if invalid_ids else set()
+                    looked_up = self._clock.monotonic()
                     self._reload = True  # until the commit succeeds
                     plan = self._planner.plan(decoded, stored, self.kill_switch,
                                               self._clock.now(), rejected)
+                    planned = self._clock.monotonic()
                     through = await session.write(plan.work, published)
+                committed = self._clock.monotonic()
+                timing.read += looked_up - started
+                timing.plan, timing.commit = planned - looked_up, committed - planned
                 self._reload = False
                 self._recent.add(plan.work.effects.created.values())
                 self.relay.marked(published)
-                self._metrics.db_commit.observe(self._clock.monotonic() - started)
+                self._metrics.db_commit.observe(committed - started)
                 if not self._health.db_connected:
                     log.info("database back; committed the batch held for %d retries", outages)
                 self._health.db_up()

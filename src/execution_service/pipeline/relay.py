@@ -35,6 +35,7 @@ from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
+from execution_service.pipeline.timing import BatchTimer, BatchTiming
 from execution_service.store.writer import PipelineStore
 from execution_service.work import OutboxMessage
 
@@ -46,12 +47,12 @@ PART = "result publisher"  # as /ready names it when Redis refuses its commands
 
 class OutboxRelay:
     def __init__(self, publisher: Publisher, store: PipelineStore, health: Health,
-                 metrics: Metrics, clock: Clock) -> None:
+                 metrics: Metrics, clock: Clock, timer: BatchTimer | None = None) -> None:
         self._publisher = publisher
         self._store = store
         self._health = health
-        self._metrics = metrics
         self._clock = clock
+        self._timer = timer or BatchTimer(metrics, clock)
         self._in_flight: asyncio.Task[None] | None = None
         self._published_through = 0  # this instance's outbox, published up to this id
         self._marked_through = 0  # ... and marked so in the database
@@ -75,13 +76,23 @@ class OutboxRelay:
     # Sending
 
     async def send(self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
-                   answered: Sequence[datetime] = (), through: int | None = None) -> None:
+                   answered: Sequence[datetime] = (), through: int | None = None,
+                   timing: BatchTiming | None = None) -> None:
         """Publish a committed batch's results in the background, after the previous one.
         `through` is the id of its last outbox row; `answered` are the intake times of its
-        orders, for the latency histogram."""
+        orders, for the latency histogram; `timing` gets the publish phase."""
         await self.settle()
-        self._in_flight = asyncio.create_task(self._publish(outbox, acks, answered, through),
-                                              name="publish")
+        self._in_flight = asyncio.create_task(
+            self._timed_publish(outbox, acks, answered, through, timing), name="publish")
+
+    async def _timed_publish(self, outbox: Sequence[OutboxMessage], acks: Sequence[EntryRef],
+                             answered: Sequence[datetime], through: int | None,
+                             timing: BatchTiming | None) -> None:
+        started = self._clock.monotonic()
+        await self._publish(outbox, acks, answered, through)
+        if timing is not None:
+            timing.publish = self._clock.monotonic() - started
+            self._timer.done(timing)
 
     async def settle(self) -> None:
         """Wait for the batch in flight."""
@@ -160,7 +171,7 @@ class OutboxRelay:
         self._accepted()
         published = self._clock.now()
         for received_at in answered:
-            self._metrics.order_latency.observe((published - received_at).total_seconds())
+            self._timer.latency((published - received_at).total_seconds())
         if through is not None:
             self._published_through = through
 

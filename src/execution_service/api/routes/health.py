@@ -37,7 +37,9 @@ async def ready(context: Context) -> JSONResponse:
 
 @router.get("/status", response_model=Status)
 async def status(context: Context) -> JSONResponse:
-    """Version, uptime, counters since start, Redis intake state and database totals."""
+    """Version, uptime, counters since start, the last minute's timings (p50 and p99 of the
+    orders' latency, of each batch phase and of the batch size), Redis intake state and
+    database totals."""
     stats = context.pipeline.stats
     health = context.health
     return JSONResponse({
@@ -53,6 +55,7 @@ async def status(context: Context) -> JSONResponse:
             "batches": stats.batches,
             "start_time": stats.start_time.isoformat(),
         },
+        "last_minute": context.pipeline.timer.last_minute(),
         "kill_switch": context.pipeline.kill_switch.as_dict(),
         "redis": await _redis_status(context),
         "database": await _database_status(context),
