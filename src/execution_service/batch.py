@@ -32,7 +32,13 @@ from execution_service.domain.orders import ErrorCode, Order, OrderStatus
 from execution_service.domain.states import IllegalTransition
 from execution_service.engine.exchange import Intake, PaperExchange, Result
 from execution_service.errors import InvalidMessage
-from execution_service.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.work import (
+    EquitySnapshot,
+    KeptInvalid,
+    OutboxMessage,
+    RejectedMessage,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,21 +158,24 @@ class Plan:
     answered: list[datetime] = field(default_factory=list)  # intake times of new results
 
 
-def invalid_client_ids(decoded: list[Decoded]) -> set[str]:
-    """The client ids of the batch's invalid messages, whose kept copies the plan must see."""
-    return {command.client_id for _, command in decoded
-            if isinstance(command, InvalidMessage) and command.client_id}
+def invalid_keys(decoded: list[Decoded]) -> tuple[set[str], set[str]]:
+    """The client ids and intake refs of the batch's invalid messages, whose kept copies
+    the plan must see."""
+    invalid = [(envelope, command) for envelope, command in decoded
+               if isinstance(command, InvalidMessage)]
+    return ({command.client_id for _, command in invalid if command.client_id},
+            {envelope.intake_ref for envelope, _ in invalid if envelope.intake_ref})
 
 
 class _Known:
-    """Orders by client id, intake ref and order id, and the (client id, fingerprint) of
-    invalid messages: stored ones plus this batch's own."""
+    """Orders by client id, intake ref and order id, and the invalid messages kept: stored
+    ones plus this batch's own."""
 
-    def __init__(self, orders: list[Order], rejected: set[tuple[str, str]]) -> None:
+    def __init__(self, orders: list[Order], rejected: KeptInvalid) -> None:
         self.by_client: dict[str, list[Order]] = {}
         self.by_ref: dict[str, Order] = {}
         self.by_id: dict[str, Order] = {}
-        self.rejected = set(rejected)
+        self.rejected = KeptInvalid(set(rejected.answers), set(rejected.entries))
         for order in sorted(orders, key=lambda order: order.created_at):
             self.add(order)
 
@@ -199,14 +208,19 @@ class _Known:
         newest = open_ones or named
         return newest[-1] if newest else None
 
-    def seen_invalid(self, invalid: InvalidMessage) -> bool:
-        """Whether a copy of this invalid message was answered already; remembers it if not."""
+    def seen_invalid(self, envelope: Envelope, invalid: InvalidMessage) -> bool:
+        """Whether this invalid message was kept already, redelivered or copied from the
+        other intake; remembers it if not."""
+        if (ref := envelope.intake_ref) is not None:
+            if ref in self.rejected.entries:
+                return True
+            self.rejected.entries.add(ref)
         if invalid.client_id is None or invalid.fingerprint is None:
             return False
         key = (invalid.client_id, invalid.fingerprint)
-        if key in self.rejected:
+        if key in self.rejected.answers:
             return True
-        self.rejected.add(key)
+        self.rejected.answers.add(key)
         return False
 
 
@@ -219,12 +233,12 @@ class BatchPlanner:
 
     def plan(
         self, decoded: list[Decoded], stored: list[Order], kill_switch: KillSwitch, now: datetime,
-        rejected: set[tuple[str, str]] | None = None,
+        rejected: KeptInvalid | None = None,
     ) -> Plan:
-        """Plan `decoded` given the `stored` orders under its keys and the `rejected`
-        (client id, fingerprint) of invalid messages kept under its invalid ones' client ids."""
+        """Plan `decoded` given the `stored` orders under its keys and the invalid messages
+        kept under its invalid ones' client ids and intake refs (`rejected`)."""
         plan = Plan(work=UnitOfWork(at=now), kill_switch=kill_switch)
-        known = _Known(stored, rejected or set())
+        known = _Known(stored, rejected or KeptInvalid())
         self.exchange.begin()
         self._guarded(plan, self.exchange.advance, now)  # every batch runs the due timers
         snapshot = False
@@ -323,7 +337,7 @@ class BatchPlanner:
                                   "error_code": ErrorCode.INVALID_ORDER.value,
                                   "error_message": invalid.reason})
         plan.messages[envelope.source.value] += 1
-        if known.seen_invalid(invalid):  # the copy from the other intake: answered once
+        if known.seen_invalid(envelope, invalid):  # kept already: answered once
             plan.duplicates += 1
             plan.replies.append((envelope, reply))
             return

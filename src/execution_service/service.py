@@ -299,7 +299,7 @@ class ExecutionService:
 
     async def _prune_outbox(self) -> None:
         """Published results older than `OUTBOX_RETENTION_HOURS` leave the outbox, a chunk
-        at a time so that no transaction runs long."""
+        at a time so that no transaction runs long; then the marks of instances gone as long."""
         older_than = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
         pruned = 0
         while (chunk := await self.writer.prune(older_than)) and not self._stop.is_set():
@@ -310,6 +310,10 @@ class ExecutionService:
         if pruned:
             log.info("deleted %d published results older than %g hours from the outbox",
                      pruned, self.settings.outbox_retention_hours)
+        await self.writer.register(datetime.now(UTC))  # (in case another instance pruned it)
+        if forgotten := await self.writer.prune_marks(older_than):
+            log.info("deleted the outbox marks of %d instances gone for more than %g hours",
+                     forgotten, self.settings.outbox_retention_hours)
 
     async def _stopping_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True as soon as a stop has been requested."""

@@ -32,6 +32,15 @@ class OutboxMessage:
         return cls(event_id, order_id, result, dumps(result), created_at)
 
 
+@dataclass(slots=True)
+class KeptInvalid:
+    """Invalid messages already kept in rejected_messages, by what a copy of one shares
+    with it: its (client_id, fingerprint), or the intake entry it came from (a redelivery)."""
+
+    answers: set[tuple[str, str]] = field(default_factory=set)
+    entries: set[str] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class UnsentMessage:
     """An outbox row not yet published: whose it is and where it stands in that instance's

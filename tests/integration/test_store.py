@@ -32,7 +32,7 @@ from execution_service.store import tables
 from execution_service.store.database import MIGRATIONS, Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter, PostgresBatchSession
-from execution_service.work import OutboxMessage, UnitOfWork
+from execution_service.work import OutboxMessage, RejectedMessage, UnitOfWork
 from tests.helpers import database_for
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
@@ -210,6 +210,23 @@ async def test_outbox_rows_are_unsent_above_their_instance_mark(
     assert [row.message.event_id for row in await writers["two"].unsent(10)] == ["e2"]
 
 
+async def test_the_marks_of_instances_gone_with_nothing_in_the_outbox_are_deleted(
+        database: Database) -> None:
+    writers = {name: BatchWriter(database, instance=name) for name in ("me", "gone", "busy", "new")}
+    for name in ("me", "gone", "busy"):
+        await writers[name].register(NOW)
+    await writers["new"].register(NOW + timedelta(hours=2))
+    async with writers["busy"].session() as session:  # a result not yet published
+        await session.write(UnitOfWork(at=NOW, outbox=[OutboxMessage.of("b0", None, {}, NOW)]))
+    assert await writers["me"].prune_marks(NOW + timedelta(hours=1)) == 1
+    async with database.transaction() as conn:
+        left = set((await conn.execute(select(tables.outbox_marks.c.instance))).scalars())
+    # Not this instance's own, not one with a row above its mark, not one marked lately.
+    assert "gone" not in left
+    assert left >= {"me", "busy", "new"}
+    assert [row.message.event_id for row in await writers["me"].unsent(10)] == ["b0"]
+
+
 async def test_control_state_is_replaced_not_duplicated(store: Store, writer: BatchWriter) -> None:
     await writer.commit(UnitOfWork(at=NOW, control={"kill_switch": {"active": True}}))
     await writer.commit(UnitOfWork(at=NOW, control={"kill_switch": {"active": False}}))
@@ -366,6 +383,37 @@ async def test_the_accounts_migration_gives_what_was_stored_to_the_default_accou
     balances, _, _ = await writer.exchange_state()
     assert balances == {("default", "USDT"): Amounts(Decimal("99.5"), Decimal("0.5")),
                         ("bot-a", "USDT"): Amounts(Decimal(10))}
+    await db.dispose()
+
+
+async def test_an_invalid_message_is_kept_once_per_intake_entry(database_url: str) -> None:
+    # Before migration 0008 a redelivered entry was kept again: the oldest copy stays.
+    db = database_for(database_url)
+    async with db.transaction() as conn:
+        if db.schema:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
+        await conn.run_sync(_upgrade_to, "0007")
+        for number, ref in enumerate(["stream.orders:1-0", "stream.orders:1-0", None, None,
+                                      "stream.orders:2-0"]):
+            await conn.execute(text(
+                "INSERT INTO rejected_messages (source, intake_ref, payload, payload_bytes,"
+                " reason, received_at) VALUES ('stream', :ref, :payload, 3, 'not JSON', :at)"),
+                {"ref": ref, "payload": f"x{number}".encode(), "at": NOW})
+    await db.migrate()
+    async with db.transaction() as conn:
+        kept = (await conn.execute(text(
+            "SELECT intake_ref, payload FROM rejected_messages ORDER BY id"))).all()
+    assert [(ref, bytes(payload)) for ref, payload in kept] == [
+        ("stream.orders:1-0", b"x0"), (None, b"x2"), (None, b"x3"), ("stream.orders:2-0", b"x4")]
+
+    writer = BatchWriter(db)
+    async with writer.session() as session:
+        found = await session.find_rejected([], ["stream.orders:2-0", "stream.orders:3-0"])
+    assert (found.answers, found.entries) == (set(), {"stream.orders:2-0"})
+    with pytest.raises(WriteConflict):  # a second copy of an entry is refused
+        await writer.commit(UnitOfWork(at=NOW, rejected=[RejectedMessage(
+            source=Source.STREAM, intake_ref="stream.orders:2-0", client_id=None, payload=b"x",
+            payload_bytes=1, reason="not JSON", received_at=NOW)]))
     await db.dispose()
 
 

@@ -14,6 +14,7 @@ from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus, Source
 from execution_service.domain.states import IllegalTransition
 from execution_service.engine.account import Amounts
+from execution_service.work import KeptInvalid
 from tests.paper import make_exchange, tape
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -97,7 +98,8 @@ def test_plan_invalid_order_kept_earlier_is_not_answered_again() -> None:
     kept = first.work.rejected[0]
     assert kept.fingerprint is not None
     decoded = [(envelope, decode(envelope, 65536)) for envelope in [stream("4-0", **bad)]]
-    again = planner().plan(decoded, [], KillSwitch(), NOW, {("c-1", kept.fingerprint)})
+    again = planner().plan(decoded, [], KillSwitch(), NOW,
+                           KeptInvalid(answers={("c-1", kept.fingerprint)}))
     assert again.work.outbox == []
     assert again.work.rejected == []
     assert again.duplicates == 1

@@ -233,6 +233,22 @@ class BuggyPlanner(BatchPlanner):
         return super().plan(decoded, *args, **kwargs)
 
 
+async def test_an_invalid_entry_delivered_again_is_kept_and_answered_once() -> None:
+    rig = Rig()
+    garbage = Envelope(Source.STREAM, T0, entry=EntryRef("stream.orders", "7-0"),
+                       payload={b"data": b"{not json"})
+    again = Envelope(Source.STREAM, T0, entry=EntryRef("stream.orders", "7-0"),
+                     payload={b"data": b"{not json"})
+    async with rig.running():
+        await rig.pipeline.deliver([garbage])
+        await until(lambda: len(rig.publisher.acked) == 1)
+        await rig.pipeline.deliver([again])  # a redelivery (claimed after a crash, say)
+        await until(lambda: len(rig.publisher.acked) == 2)
+    assert [m.intake_ref for m in rig.store.rejected] == ["stream.orders:7-0"]
+    assert rig.pipeline.stats.duplicates == 1
+    assert rig.pipeline.stats.orders_rejected == 1
+
+
 async def test_a_command_that_fails_on_its_own_is_quarantined_and_the_rest_execute() -> None:
     rig = Rig(planner=BuggyPlanner)
     await rig.pipeline.deliver([stream(f"{i}-0", order(client_id))
@@ -243,3 +259,13 @@ async def test_a_command_that_fails_on_its_own_is_quarantined_and_the_rest_execu
     assert all(o.status is OrderStatus.FILLED for o in rig.store.orders.values())
     assert [(m.intake_ref, m.reason) for m in rig.store.rejected] == [
         ("stream.orders:2-0", "internal error while executing; see the service log")]
+
+
+async def test_a_quarantined_entry_delivered_again_is_acknowledged_and_kept_once() -> None:
+    rig = Rig(planner=BuggyPlanner)
+    async with rig.running():
+        await rig.pipeline.deliver([stream("2-0", order("boom"))])
+        await until(lambda: len(rig.publisher.acked) == 1)
+        await rig.pipeline.deliver([stream("2-0", order("boom"))])
+        await until(lambda: len(rig.publisher.acked) == 2)
+    assert [m.intake_ref for m in rig.store.rejected] == ["stream.orders:2-0"]

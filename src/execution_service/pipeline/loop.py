@@ -29,7 +29,7 @@ from execution_service.batch import (
     Plan,
     RecentKeys,
     decode,
-    invalid_client_ids,
+    invalid_keys,
     lookup_keys,
 )
 from execution_service.bus.envelope import Envelope, Reply
@@ -49,7 +49,7 @@ from execution_service.pipeline.relay import OutboxRelay
 from execution_service.pipeline.timers import Timers
 from execution_service.pipeline.timing import BatchTimer, BatchTiming
 from execution_service.store.writer import PipelineStore
-from execution_service.work import RejectedMessage, UnitOfWork
+from execution_service.work import KeptInvalid, RejectedMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +247,9 @@ class Pipeline:
                     # After a conflict (perhaps a duplicate this process had not seen): every key.
                     keys = lookup_keys(decoded, None if conflicts else self._recent)
                     stored = await session.find_orders(*keys)
-                    invalid_ids = invalid_client_ids(decoded)
-                    rejected = await session.find_rejected(invalid_ids) if invalid_ids else set()
+                    invalid_ids, invalid_refs = invalid_keys(decoded)
+                    rejected = (await session.find_rejected(invalid_ids, invalid_refs)
+                                if invalid_ids or invalid_refs else KeptInvalid())
                     looked_up = self._clock.monotonic()
                     self._reload = True  # until the commit succeeds
                     plan = self._planner.plan(decoded, stored, self.kill_switch,
@@ -312,6 +313,8 @@ class Pipeline:
             reason="internal error while executing; see the service log", received_at=now)])
         try:
             await self._store.commit(work)
+        except WriteConflict:
+            pass  # kept already: this entry was quarantined before, and is redelivered
         except Exception:
             log.exception("could not quarantine a failing message; it stays pending")
             envelope.answer(Reply("unavailable", {"error_message": "internal error"}))

@@ -23,6 +23,7 @@ from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.store.writer import ExchangeState, PipelineStore
 from execution_service.work import (
     EquitySnapshot,
+    KeptInvalid,
     OutboxMessage,
     RejectedMessage,
     UnitOfWork,
@@ -100,10 +101,14 @@ class MemorySession:
                 if order.client_id in clients or order.intake_ref in refs
                 or order.order_id in ids]
 
-    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
-        wanted = set(client_ids)
-        return {(message.client_id, message.fingerprint) for message in self._store.rejected
-                if message.client_id in wanted and message.fingerprint is not None}
+    async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
+                            ) -> KeptInvalid:
+        clients, refs = set(client_ids), set(intake_refs)
+        rejected = self._store.rejected
+        return KeptInvalid(
+            {(m.client_id, m.fingerprint) for m in rejected
+             if m.client_id in clients and m.fingerprint is not None},
+            {m.intake_ref for m in rejected if m.intake_ref is not None and m.intake_ref in refs})
 
     async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         store, effects = self._store, work.effects
@@ -113,6 +118,10 @@ class MemorySession:
                     order.client_id and (stored.client_id, stored.fingerprint)
                     == (order.client_id, order.fingerprint) for stored in store.orders.values()):
                 raise WriteConflict(f"order {order.order_id} exists")
+        kept_refs = {message.intake_ref for message in store.rejected}
+        for message in work.rejected:
+            if message.intake_ref is not None and message.intake_ref in kept_refs:
+                raise WriteConflict(f"entry {message.intake_ref} is kept already")
         for order, version in effects.updated.values():
             if store.orders[order.order_id].version != version:
                 raise WriteConflict(f"order {order.order_id} changed meanwhile")

@@ -167,6 +167,7 @@ rejected_messages = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Column("fingerprint", String(16)),
     Index("ux_rejected_messages_client_id_fingerprint", "client_id", "fingerprint", unique=True),
+    Index("ux_rejected_messages_intake_ref", "intake_ref", unique=True),  # once per entry
 )
 
 control_state = Table(

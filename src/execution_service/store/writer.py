@@ -62,6 +62,7 @@ from execution_service.store.rows import (
 from execution_service.store.upstream import UpstreamTables
 from execution_service.work import (
     EquitySnapshot,
+    KeptInvalid,
     OutboxMessage,
     RejectedMessage,
     UnitOfWork,
@@ -77,7 +78,11 @@ class Session(Protocol):
     async def find_orders(self, client_ids: Iterable[str], intake_refs: Iterable[str],
                           order_ids: Iterable[str]) -> list[Order]: ...
 
-    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]: ...
+    async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
+                            ) -> KeptInvalid:
+        """The invalid messages kept under these client ids (with a fingerprint) or
+        from these intake entries."""
+        ...
 
     async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         """Write `work` and mark this instance's outbox rows up to `published_through`
@@ -179,6 +184,18 @@ class BatchWriter:
             result = await conn.execute(delete(outbox).where(outbox.c.id.in_(oldest)))
         return int(result.rowcount or 0)
 
+    async def prune_marks(self, older_than: datetime) -> int:
+        """Delete the outbox marks of other instances that have no row left in the outbox
+        and marked nothing since `older_than` (instances that stopped long ago: one row per
+        process started). A live instance registers again (`register`) every pruning pass,
+        so that its rows are never without a mark for long."""
+        outbox, marks = tables.outbox, tables.outbox_marks
+        has_rows = select(outbox.c.id).where(outbox.c.instance == marks.c.instance).exists()
+        async with self._db.transaction() as conn:
+            result = await conn.execute(delete(marks).where(
+                marks.c.instance != self.instance, marks.c.updated_at < older_than, ~has_rows))
+        return int(result.rowcount or 0)
+
     async def exchange_state(self) -> ExchangeState:
         """What the exchange resumes from: balances, positions and the open orders."""
         open_statuses = [s.value for s in OrderStatus if s.is_open]
@@ -237,14 +254,18 @@ class BatchSession:
                     found[row["order_id"]] = order_from_row(row)
         return list(found.values())
 
-    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
-        """The (client_id, fingerprint) of the invalid messages kept under these client ids."""
+    async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
+                            ) -> KeptInvalid:
         table = tables.rejected_messages
-        found: set[tuple[str, str]] = set()
+        found = KeptInvalid()
         for chunk in _chunks(sorted(set(client_ids))):
             query = (select(table.c.client_id, table.c.fingerprint)
                      .where(table.c.client_id.in_(chunk), table.c.fingerprint.is_not(None)))
-            found.update((row.client_id, row.fingerprint) for row in await self._conn.execute(query))
+            found.answers.update((row.client_id, row.fingerprint)
+                                 for row in await self._conn.execute(query))
+        for chunk in _chunks(sorted(set(intake_refs))):
+            query = select(table.c.intake_ref).where(table.c.intake_ref.in_(chunk))
+            found.entries.update(row.intake_ref for row in await self._conn.execute(query))
         return found
 
     async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
@@ -304,12 +325,17 @@ class PostgresBatchSession:
             await cursor.execute(_FIND_ORDERS, keys)
             return [order_from_row(row) for row in await cursor.fetchall()]
 
-    async def find_rejected(self, client_ids: Iterable[str]) -> set[tuple[str, str]]:
-        wanted = sorted(set(client_ids))
-        if not wanted:
-            return set()
-        cursor = await self.connection.execute(_FIND_REJECTED, (wanted,))
-        return {(client_id, fingerprint) for client_id, fingerprint in await cursor.fetchall()}
+    async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
+                            ) -> KeptInvalid:
+        cursor = await self.connection.execute(
+            _FIND_REJECTED, (sorted(set(client_ids)), sorted(set(intake_refs))))
+        found = KeptInvalid()
+        for client_id, fingerprint, intake_ref in await cursor.fetchall():
+            if intake_ref is not None:
+                found.entries.add(intake_ref)
+            if client_id is not None and fingerprint is not None:
+                found.answers.add((client_id, fingerprint))
+        return found
 
     async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         driver = self.connection
@@ -343,8 +369,8 @@ async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
 _FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id = ANY(%s)"
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
-_FIND_REJECTED = ("SELECT client_id, fingerprint FROM rejected_messages"
-                  " WHERE client_id = ANY(%s) AND fingerprint IS NOT NULL")
+_FIND_REJECTED = ("SELECT client_id, fingerprint, intake_ref FROM rejected_messages"
+                  " WHERE (client_id = ANY(%s) AND fingerprint IS NOT NULL) OR intake_ref = ANY(%s)")
 
 
 # A batch with at most this many rows to insert sends them in its one statement; a larger
