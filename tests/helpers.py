@@ -77,7 +77,11 @@ class Names:
         return {key: value for key, value in asdict(self).items() if key != "prefix"}
 
     def env(self) -> dict[str, str]:
-        return {key.upper(): value for key, value in self.settings().items()}
+        """As environment variables for a service process, with a consumer group of its
+        own: a test may kill the process, and what it holds in the group (the matcher
+        lease, pending entries) must not reach into the next test."""
+        return {**{key.upper(): value for key, value in self.settings().items()},
+                "CONSUMER_GROUP": f"{self.prefix}.group"}
 
 
 SCHEMA = "execution"  # DATABASE_SCHEMA's default: where the service's tables live on PostgreSQL

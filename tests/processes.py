@@ -62,6 +62,15 @@ class ServiceProcess:
     def wait_ready(self, timeout_s: float = 30) -> None:
         wait_for_sync(self.ready, timeout_s=timeout_s, what="/ready 200")
 
+    def matching(self) -> bool:
+        """Whether this instance holds the matcher lease (matches the tape)."""
+        return bool(self.get("/status").json()["matcher"]["this_instance"])
+
+    def wait_matching(self, timeout_s: float = 15) -> None:
+        """Until this instance matches the tape: after a crash, the dead instance's lease
+        must expire first (MATCHER_LEASE_MS)."""
+        wait_for_sync(self.matching, timeout_s=timeout_s, what="the matcher lease")
+
     def wait_answering(self, timeout_s: float = 30) -> None:
         """Until /health answers, whatever /ready says (a dependency may be down on purpose)."""
         def answering() -> bool:

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     batch_max_orders: int = Field(1000, ge=1, le=10_000)
     claim_idle_ms: int = Field(30_000, ge=100)
     max_message_bytes: int = Field(65_536, ge=1024)
+    # One instance at a time matches the tape (bus/lease.py); its lease lasts this long
+    # without renewal (0: no lease, every instance matches: a single instance only).
+    matcher_lease_ms: float = Field(3000.0, ge=0, le=60_000)
     # A batch taking this long from inbox to published gets a log line naming its slowest
     # phase (at most one line a second; 0: none).
     slow_batch_ms: float = Field(250.0, ge=0)
@@ -199,6 +202,14 @@ class Settings(BaseSettings):
     def _queue_model(cls, value: str) -> str:
         QueueModel.parse(value)  # a ValueError names the problem
         return value.strip().lower()
+
+    @field_validator("matcher_lease_ms")
+    @classmethod
+    def _lease_outlives_a_renewal(cls, value: float) -> float:
+        if 0 < value < 2000:
+            raise ValueError("must be 0 (no lease) or at least 2000: the lease is renewed "
+                             "every second")
+        return value
 
     @field_validator("exchange_info_file")
     @classmethod

@@ -36,6 +36,7 @@ from execution_service.bus import connection
 from execution_service.bus.control import ControlWatcher, stream_end
 from execution_service.bus.envelope import Envelope
 from execution_service.bus.health import Health
+from execution_service.bus.lease import MatcherLease
 from execution_service.bus.publisher import ResultPublisher
 from execution_service.bus.pubsub import PubSubIntake
 from execution_service.bus.streams import HEARTBEAT, INTAKE, IntakeStream, StreamIntake
@@ -94,6 +95,9 @@ class ExecutionService:
         self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
                                    settings.price_volatility_bps, settings.live_price_max_age_s)
         self.exchange = build_exchange(settings, self.prices, self._rng)
+        self.lease = MatcherLease(
+            self.redis, f"{settings.consumer_group}:matcher", settings.consumer_name,
+            settings.matcher_lease_ms / 1000) if settings.matcher_lease_ms else None
         self.publisher = ResultPublisher(
             self.redis, results_channel=settings.results_channel,
             fills_stream=settings.fills_stream, fills_maxlen=settings.fills_stream_maxlen,
@@ -105,7 +109,7 @@ class ExecutionService:
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional,
-            slow_batch_s=settings.slow_batch_ms / 1000)
+            slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease)
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
@@ -192,11 +196,14 @@ class ExecutionService:
         watcher = self._control_watcher
         assert watcher is not None, "_prepare() builds the control watcher"
         keep = connection.keep_running
-        return [
+        loops = [
             ("stream-intake", keep(INTAKE, self.streams.run, self.health)),
             ("heartbeat", keep(HEARTBEAT, self.streams.heartbeat, self.health)),
             ("control", keep("control stream", watcher.read, self.health)),
         ]
+        if self.lease is not None:
+            loops.append(("matcher-lease", keep("matcher lease", self.lease.run, self.health)))
+        return loops
 
     async def _prepare(self) -> None:
         """Migrate, open the account and load the kill switch, waiting for the database."""
@@ -234,6 +241,9 @@ class ExecutionService:
         self._control_watcher = ControlWatcher(
             self.redis, self.settings.control_stream, self._submit_control,
             await self._control_cursor(control, now))
+        if self.lease is not None:  # so that a single instance matches from its first batch
+            with contextlib.suppress(*connection.REDIS_UNAVAILABLE):
+                await self.lease.renew()
         if self.settings.random_seed is not None:
             # Same seed and same stored history: same ids, prices and fills.
             self._rng.seed(f"{self.settings.random_seed}:{await self.store.count_orders()}")
@@ -354,6 +364,10 @@ class ExecutionService:
             except TimeoutError:
                 log.warning("pipeline did not finish in time; unacknowledged entries will be "
                             "redelivered")
+        if self.lease is not None:  # another instance matches at once, not when it expires
+            with contextlib.suppress(*connection.REDIS_UNAVAILABLE):
+                async with asyncio.timeout(0.5):
+                    await self.lease.release()
         server.should_exit = True
         await _finish([watch], timeout_s=1.0, cancel=True)
         # The monitor ends by itself (the stop is set), HTTP once uvicorn has closed.

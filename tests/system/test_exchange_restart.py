@@ -74,6 +74,7 @@ def test_resting_orders_survive_a_crash_and_the_tape_while_down_is_not_invented(
 
     service = start(DATABASE_URL=postgres_url)
     service.wait_ready()
+    service.wait_matching()  # the killed process's lease runs out first
     trade(names, "89500.00", "1")  # the price after the restart, not through the bid
     wait_until("the new price", lambda: service.get("/equity").json()["current"]["assets"]
                ["BTC"]["price"] == 89500)
@@ -87,6 +88,7 @@ def test_resting_orders_survive_a_crash_and_the_tape_while_down_is_not_invented(
 
     service = start(DATABASE_URL=postgres_url)
     service.wait_ready()
+    service.wait_matching()
     trade(names, "88990.00", "1")
     wait_until("the fill", lambda: order_of(service, order_id)["status"] == "FILLED")
     filled = order_of(service, order_id)

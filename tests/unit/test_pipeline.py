@@ -32,11 +32,14 @@ from tests.paper import T0, make_exchange, tape
 class Rig:
     """A pipeline and everything around it, all in memory."""
 
-    def __init__(self, planner: type[BatchPlanner] = BatchPlanner, **options: Any) -> None:
+    def __init__(self, planner: type[BatchPlanner] = BatchPlanner,
+                 store: LoggedStore | None = None, **options: Any) -> None:
+        """With `store`, a second instance on the first one's database."""
         self.clock = ManualClock(T0)
         self.log: list[tuple[str, list[str]]] = []  # ("publish" | "mark", event ids), in order
-        self.store = LoggedStore(self.log)
-        self.store.open_account({"USDT": Decimal(100_000)})
+        self.store = store or LoggedStore(self.log)
+        if store is None:
+            self.store.open_account({"USDT": Decimal(100_000)})
         self.exchange: PaperExchange = make_exchange({"USDT": "100000"})
         tape(self.exchange, "90000", quantity=None, when=T0)
         self.publisher = CommittedFirst(self.store, self.log)

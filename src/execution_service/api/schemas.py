@@ -61,6 +61,7 @@ class Status(_Open):
     stats: Counters
     last_minute: dict[str, Any]
     kill_switch: KillSwitchState
+    matcher: dict[str, Any]
     redis: dict[str, Any]
     database: dict[str, Any]
 

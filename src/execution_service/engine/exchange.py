@@ -10,6 +10,9 @@ Time moves through `advance(now)`: latency delays and GTD expiries are timers. E
 status change passes the state machine (`domain.states`), becomes an `order_events` row
 and, at the end of the step that made it, one result.
 
+With several instances, one matches the tape (`matching`, bus/lease.py): the others move
+their prices and books with it but trigger no stop and fill no resting order from it.
+
 A batch runs between `begin()` and `end()`, which hands over the `Effects` to commit.
 The exchange changes its state in place as it goes; when a commit fails, the caller
 reloads it from the database (`load`).
@@ -171,6 +174,7 @@ class PaperExchange:
         self._step: dict[str, Order] = {}
         self._entered: set[str] = set()  # orders that came to rest during this step
         self._traded_here: dict[str, Decimal] = {}  # queue: traded at its price since the book
+        self.matching = True  # this instance matches the tape (the lease's holder)
 
     # State
 
@@ -252,6 +256,8 @@ class PaperExchange:
         no live price: `notional` quote units at the walk's next price. Without them, resting
         and stop orders would never fill when no market-data feed runs."""
         now_ms = _ms(now)
+        if not self.matching:
+            return []
         waiting = {symbol for index in (self._resting, self._stops)
                    for symbol, orders in index.items() if orders}
         trades = []
@@ -297,10 +303,13 @@ class PaperExchange:
             return self._end_step()[0]
 
     def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
-        """A trade on the tape: the price moves, stops trigger, resting orders fill."""
+        """A trade on the tape: the price moves, stops trigger, resting orders fill (when
+        this instance is the one `matching`)."""
         with localcontext(EXACT):
             if not trade.synthetic:  # the walk's own step already set the price
                 self.prices.on_trade(trade.symbol, trade.price, _ms(now))
+            if not self.matching:
+                return []
             for order in [o for o in self._stops.get(trade.symbol, ()) if _stop_hit(o, trade.price)]:
                 self._trigger(order, trade.price, now)
             self._fill_resting(trade, now)
@@ -313,7 +322,8 @@ class PaperExchange:
         if reference is None or split_symbol(update.symbol) is None:
             return
         filters = self.filters.of(update.symbol, reference)
-        queued = [o for o in self._resting.get(update.symbol, ()) if o.queue_ahead is not None]
+        queued = [o for o in self._resting.get(update.symbol, ())
+                  if o.queue_ahead is not None and self.matching]
         before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
                   for o in queued]
         self.books.apply(update, filters, _ms(now))

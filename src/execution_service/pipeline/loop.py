@@ -8,6 +8,11 @@ commit). Nothing is acknowledged before its batch commits. While the database is
 the batch in hand is retried with backoff and the inbox fills, which stops the intakes
 reading; a batch that fails for another reason is run again one command at a time, and a
 command that fails on its own is quarantined in `rejected_messages`.
+
+With several instances, the holder of the matcher lease (bus/lease.py) alone matches the
+tape. It takes every open order from the database when it becomes the holder, and every
+`ADOPT_INTERVAL_S` after, when the orders open there are not the ones it holds (another
+instance accepted or closed one), it takes them again between two batches.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from execution_service.batch import (
 )
 from execution_service.bus.envelope import Envelope, Reply
 from execution_service.bus.health import Health
+from execution_service.bus.lease import Lease
 from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock, SystemClock
 from execution_service.domain.commands import MarketTrade, TapeEvent
@@ -52,6 +58,8 @@ from execution_service.store.writer import PipelineStore
 from execution_service.work import KeptInvalid, RejectedMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+ADOPT_INTERVAL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -88,6 +96,7 @@ class Pipeline:
         synthetic_notional: Decimal = Decimal(10_000),
         clock: Clock | None = None,
         slow_batch_s: float = 0.0,
+        lease: Lease | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._planner = planner
@@ -112,6 +121,8 @@ class Pipeline:
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
         self.tape_history = TapeHistory()  # the committed batches' market trades
         self.live = LiveFeed()  # what committed batches changed, for the dashboard
+        self.lease = lease  # None: this instance always matches the tape
+        self._adopt_at = 0.0
 
     # Feeding it
 
@@ -179,6 +190,8 @@ class Pipeline:
     async def run(self) -> None:
         """Process batches until `close()` and the inbox is empty."""
         while True:
+            if self.lease is not None and self._clock.monotonic() >= self._adopt_at:
+                await self._adopt()
             if not self._closing:
                 commands, trades = self._timers.due()
                 self.inbox.on_timer(commands)
@@ -238,6 +251,7 @@ class Pipeline:
         outages = conflicts = 0
         while True:
             try:
+                self._match_if_holder()
                 if self._reload:
                     self._exchange.load(*await self._store.exchange_state())
                     self._reload = False
@@ -286,6 +300,30 @@ class Pipeline:
                 if self._giving_up(decoded):
                     return None
                 await asyncio.sleep(conflict_backoff.compute(conflicts))
+
+    def _match_if_holder(self) -> None:
+        """Match the tape in this batch if this instance holds the lease; one that has just
+        become the holder first takes every open order from the database."""
+        matching = self.lease is None or self.lease.held()
+        if matching and not self._exchange.matching:
+            self._reload = True
+        self._exchange.matching = matching
+
+    async def _adopt(self) -> None:
+        """The holder takes the open orders again when the database's are not the ones it
+        holds: another instance accepted (or closed) one. Between batches, the exchange's
+        state is what was committed, so taking it again loses nothing."""
+        self._adopt_at = self._clock.monotonic() + ADOPT_INTERVAL_S
+        self._match_if_holder()
+        if not self._exchange.matching:
+            return
+        try:
+            stored = await self._store.open_order_ids()
+            if self._reload or stored != {order.order_id for order in self._exchange.open_orders()}:
+                self._exchange.load(*await self._store.exchange_state())
+                self._reload = False
+        except DatabaseUnavailable:
+            return  # the next batch's commit waits for it
 
     def _giving_up(self, decoded: list[Decoded]) -> bool:
         """Whether shutdown has run out of time for this batch."""

@@ -8,6 +8,7 @@ to make it answer like a database that is away (`DatabaseUnavailable`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -83,7 +84,11 @@ class MemoryStore:
     async def exchange_state(self) -> ExchangeState:
         self._check()
         return (dict(self.balances), list(self.positions.values()),
-                [order for order in self.orders.values() if order.status.is_open])
+                [copy.deepcopy(order) for order in self.orders.values() if order.status.is_open])
+
+    async def open_order_ids(self) -> set[str]:
+        self._check()
+        return {order.order_id for order in self.orders.values() if order.status.is_open}
 
     def _check(self) -> None:
         if self.down:
@@ -97,7 +102,7 @@ class MemorySession:
     async def find_orders(self, client_ids: Iterable[str], intake_refs: Iterable[str],
                           order_ids: Iterable[str]) -> list[Order]:
         clients, refs, ids = set(client_ids), set(intake_refs), set(order_ids)
-        return [order for order in self._store.orders.values()
+        return [copy.deepcopy(order) for order in self._store.orders.values()
                 if order.client_id in clients or order.intake_ref in refs
                 or order.order_id in ids]
 
@@ -133,8 +138,11 @@ class MemorySession:
             stored_position = store.positions.get((position.account, position.symbol))
             if (stored_position.version if stored_position else 0) != position_change.previous_version:
                 raise WriteConflict(f"position in {position_change.position.symbol} changed meanwhile")
-        store.orders.update(effects.created)
-        store.orders.update((order_id, order) for order_id, (order, _) in effects.updated.items())
+        # Copies, as a database holds: the exchange changes its orders in place.
+        store.orders.update((order_id, copy.deepcopy(order))
+                            for order_id, order in effects.created.items())
+        store.orders.update((order_id, copy.deepcopy(order))
+                            for order_id, (order, _) in effects.updated.items())
         store.trades += effects.trades
         store.events += effects.events
         store.balances.update(((change.account, change.asset), change.new)

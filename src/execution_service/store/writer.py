@@ -109,6 +109,10 @@ class PipelineStore(Protocol):
 
     async def exchange_state(self) -> ExchangeState: ...
 
+    async def open_order_ids(self) -> set[str]:
+        """The ids of the orders open in the database, whoever accepted them."""
+        ...
+
 
 ExchangeState = tuple[dict[tuple[str, str], Amounts], list[Position], list[Order]]
 
@@ -183,6 +187,13 @@ class BatchWriter:
         async with self._db.transaction() as conn:
             result = await conn.execute(delete(outbox).where(outbox.c.id.in_(oldest)))
         return int(result.rowcount or 0)
+
+    async def open_order_ids(self) -> set[str]:
+        open_statuses = [s.value for s in OrderStatus if s.is_open]
+        async with self._db.transaction() as conn:
+            rows = await conn.execute(select(tables.orders.c.order_id)
+                                      .where(tables.orders.c.status.in_(open_statuses)))
+            return set(rows.scalars())
 
     async def prune_marks(self, older_than: datetime) -> int:
         """Delete the outbox marks of other instances that have no row left in the outbox

@@ -57,6 +57,7 @@ async def status(context: Context) -> JSONResponse:
         },
         "last_minute": context.pipeline.timer.last_minute(),
         "kill_switch": context.pipeline.kill_switch.as_dict(),
+        "matcher": _matcher_status(context),
         "redis": await _redis_status(context),
         "database": await _database_status(context),
     })
@@ -67,6 +68,14 @@ async def status(context: Context) -> JSONResponse:
 async def metrics(context: Context) -> Response:
     """Prometheus text format."""
     return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _matcher_status(context: Context) -> dict[str, Any]:
+    """Which instance matches the tape (bus/lease.py)."""
+    lease = context.pipeline.lease
+    if lease is None:
+        return {"lease": False, "this_instance": True, "holder": None}
+    return {"lease": True, "this_instance": lease.held(), "holder": lease.holder}
 
 
 async def _redis_status(context: Context) -> dict[str, Any]:
