@@ -32,6 +32,9 @@ class Metrics:
         self.duplicates = Counter(
             "execution_duplicates", "Orders received again under a known client_id or entry",
             registry=registry)
+        self.write_conflicts = Counter(
+            "execution_write_conflicts", "Batches run again because another instance wrote "
+            "first (a balance, an order, a client_id)", registry=registry)
         self.illegal_transitions = Counter(
             "execution_illegal_transitions", "Order status changes the state machine refused",
             registry=registry)
