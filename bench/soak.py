@@ -175,7 +175,11 @@ async def cancel_old(instances: list[Instance], after_s: float, until: float, lo
                 _, order_id = load.resting.popleft()
                 instance = instances[turn % len(instances)]
                 turn += 1
-                response = await http.delete(f"{instance.url}/orders/{order_id}")
+                try:
+                    response = await http.delete(f"{instance.url}/orders/{order_id}")
+                except httpx.TimeoutException:
+                    load.cancels["no answer within 10 s"] += 1
+                    continue
                 load.cancels[f"{response.status_code} {response.json().get('status', '')}"] += 1
             await asyncio.sleep(1.0)
 
@@ -195,6 +199,14 @@ async def settled(redis: aioredis.Redis, stream: str, group: str, timeout_s: flo
             return True
         await asyncio.sleep(1)
     return False
+
+
+def _sample(exposition: str, name: str) -> float | None:
+    """A sample's value in Prometheus text."""
+    for line in exposition.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def log_levels(path: Path) -> tuple[Counter[str], Counter[str]]:
@@ -255,7 +267,10 @@ async def soak(args: argparse.Namespace) -> str:
     async with httpx.AsyncClient(timeout=10) as http:
         for instance in instances:
             instance.rss_kib["end"] = rss_kib(instance.process.pid)
-            statuses.append((await http.get(f"{instance.url}/status")).json())
+            status = (await http.get(f"{instance.url}/status")).json()
+            status["write_conflicts"] = _sample((await http.get(f"{instance.url}/metrics")).text,
+                                                "execution_write_conflicts_total")
+            statuses.append(status)
     for instance in instances:
         instance.process.send_signal(signal.SIGTERM)
     codes = [await asyncio.wait_for(instance.process.wait(), 30) for instance in instances]
@@ -304,7 +319,7 @@ def render(args: argparse.Namespace, took_s: float, load: Load, instances: list[
         lines += [
             f"  instance {instance.index}: rss {rss}; matched the tape at the end: "
             f"{matcher.get('this_instance')}; last minute latency {minute.get('latency')}; "
-            f"log lines {dict(levels)}",
+            f"write conflicts {status.get('write_conflicts')}; log lines {dict(levels)}",
             *(f"    {count} x {message}" for message, count in messages.most_common(8)),
         ]
     return "\n".join(lines)

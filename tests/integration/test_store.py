@@ -343,11 +343,8 @@ async def test_instances_starting_at_once_on_a_new_database_all_migrate(postgres
 async def test_the_outbox_migration_keeps_what_was_unsent(database_url: str) -> None:
     # Rows from before migration 0005 become instance '' (empty), marked up to the first
     # one that was not sent.
-    db = database_for(database_url)
+    db = await migrated_to(database_url, "0004")
     async with db.transaction() as conn:
-        if db.schema:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(_upgrade_to, "0004")
         for number, sent in enumerate([True, True, False, True]):
             await conn.execute(text(
                 "INSERT INTO outbox (event_id, payload, created_at, sent_at)"
@@ -361,11 +358,8 @@ async def test_the_outbox_migration_keeps_what_was_unsent(database_url: str) -> 
 
 async def test_the_accounts_migration_gives_what_was_stored_to_the_default_account(
         database_url: str) -> None:
-    db = database_for(database_url)
+    db = await migrated_to(database_url, "0005")
     async with db.transaction() as conn:
-        if db.schema:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(_upgrade_to, "0005")
         await conn.execute(text("INSERT INTO balances (asset, free, locked, updated_at)"
                                 " VALUES ('USDT', '99.5', '0.5', :at)"), {"at": NOW})
         await conn.execute(text(
@@ -388,11 +382,8 @@ async def test_the_accounts_migration_gives_what_was_stored_to_the_default_accou
 
 async def test_an_invalid_message_is_kept_once_per_intake_entry(database_url: str) -> None:
     # Before migration 0008 a redelivered entry was kept again: the oldest copy stays.
-    db = database_for(database_url)
+    db = await migrated_to(database_url, "0007")
     async with db.transaction() as conn:
-        if db.schema:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
-        await conn.run_sync(_upgrade_to, "0007")
         for number, ref in enumerate(["stream.orders:1-0", "stream.orders:1-0", None, None,
                                       "stream.orders:2-0"]):
             await conn.execute(text(
@@ -415,6 +406,16 @@ async def test_an_invalid_message_is_kept_once_per_intake_entry(database_url: st
             source=Source.STREAM, intake_ref="stream.orders:2-0", client_id=None, payload=b"x",
             payload_bytes=1, reason="not JSON", received_at=NOW)]))
     await db.dispose()
+
+
+async def migrated_to(database_url: str, revision: str) -> Database:
+    """A database at an older revision, to put rows in as that version wrote them."""
+    db = database_for(database_url)
+    async with db.transaction() as conn:
+        if db.schema:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"'))
+        await conn.run_sync(_upgrade_to, revision)
+    return db
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:
