@@ -167,6 +167,29 @@ async def test_balances_are_compare_and_set(store: Store, writer: BatchWriter) -
     assert await store.get_order_by_id("MOCK_next5") is not None
 
 
+async def test_an_exclusive_session_holds_the_other_instances_balance_writes_until_it_commits(
+        postgres_url: str) -> None:
+    db = database_for(postgres_url)
+    await db.migrate()
+    other_db = database_for(postgres_url)  # another instance: its own connections
+    mine, other = BatchWriter(db, instance="mine"), BatchWriter(other_db, instance="other")
+    await mine.open_accounts(["default"], {"USDT": Decimal(100)}, NOW)
+    async with mine.session(exclusive=True) as session:
+        balances, _, _ = await mine.exchange_state()  # read inside: stays as read
+        assert balances[("default", "USDT")] == Amounts(Decimal(100))
+        theirs = asyncio.create_task(other.commit(UnitOfWork(at=NOW, effects=Effects(balances=[
+            BalanceChange("USDT", changed("100"), changed("90"))]))))
+        await asyncio.sleep(0.3)
+        assert not theirs.done()  # waiting for the lock
+        await session.write(UnitOfWork(at=NOW, effects=Effects(balances=[
+            BalanceChange("USDT", changed("100"), changed("80"))])))
+    with pytest.raises(WriteConflict):  # then it runs, finds the balance moved, and re-runs
+        await asyncio.wait_for(theirs, 5)
+    assert (await mine.exchange_state())[0][("default", "USDT")] == Amounts(Decimal(80))
+    await db.dispose()
+    await other_db.dispose()
+
+
 async def test_balance_can_never_go_negative(writer: BatchWriter) -> None:
     await writer.open_accounts(["default"], {"USDT": Decimal(1)}, NOW)
     with pytest.raises(WriteConflict):

@@ -165,8 +165,9 @@ class PaperExchange:
         self._fees = rules.fees
         self._rng = rng
         self._open: dict[str, Order] = {}
-        self._resting: dict[str, list[Order]] = {}  # per symbol: limit orders on the book
-        self._stops: dict[str, list[Order]] = {}  # per symbol: stops waiting for their price
+        # Per symbol, by order id in arrival order (a close is one lookup, not a scan):
+        self._resting: dict[str, dict[str, Order]] = {}  # limit orders on the book
+        self._stops: dict[str, dict[str, Order]] = {}  # stops waiting for their price
         self._timers: list[tuple[datetime, int, _Timer, str]] = []
         self._arrival: dict[str, int] = {}  # time priority of resting orders
         self._counter = itertools.count()
@@ -190,13 +191,30 @@ class PaperExchange:
         self._timers.clear()
         self._arrival.clear()
         self._fx, self._step = Effects(), {}
+        self._place(open_orders)
+
+    def adopt(self, balances: dict[tuple[str, str], Amounts], positions: Iterable[Position],
+              accepted: Iterable[Order], closed: Iterable[str]) -> None:
+        """Take, between two batches, what other instances changed: the balances and
+        positions as the database holds them, the open orders they `accepted`, and the
+        orders of this exchange they `closed` (cancelled, expired). Unlike `load`, the
+        orders held already are left as they are."""
+        self.accounts.reset(balances)
+        self.positions.reset(positions)
+        for order_id in closed:
+            if (order := self._open.get(order_id)) is not None:
+                self._close(order)
+        self._place(accepted)
+
+    def _place(self, open_orders: Iterable[Order]) -> None:
+        """Open orders from the database, where each belongs: timers, stops, the book."""
         for order in sorted(open_orders, key=lambda o: (o.created_at, o.order_id)):
             self._open[order.order_id] = order
             if order.due_at is not None:
                 self._schedule(order.due_at, _Timer.ARRIVE if order.status is PENDING_NEW
                                else _Timer.TAKE, order)
             elif order.order_type.has_stop_price and order.triggered_at is None:
-                self._stops.setdefault(order.symbol, []).append(order)
+                self._stops.setdefault(order.symbol, {})[order.order_id] = order
             else:
                 self._rest(order)
             if order.expire_at is not None:
@@ -310,7 +328,8 @@ class PaperExchange:
                 self.prices.on_trade(trade.symbol, trade.price, _ms(now))
             if not self.matching:
                 return []
-            for order in [o for o in self._stops.get(trade.symbol, ()) if _stop_hit(o, trade.price)]:
+            for order in [o for o in self._stops.get(trade.symbol, {}).values()
+                          if _stop_hit(o, trade.price)]:
                 self._trigger(order, trade.price, now)
             self._fill_resting(trade, now)
             return self._end_step()
@@ -322,7 +341,7 @@ class PaperExchange:
         if reference is None or split_symbol(update.symbol) is None:
             return
         filters = self.filters.of(update.symbol, reference)
-        queued = [o for o in self._resting.get(update.symbol, ())
+        queued = [o for o in self._resting.get(update.symbol, {}).values()
                   if o.queue_ahead is not None and self.matching]
         before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
                   for o in queued]
@@ -473,7 +492,7 @@ class PaperExchange:
             if _stop_hit(order, mid):
                 return self._finish(order, REJECTED, "Stop price would trigger immediately.", now,
                                     ErrorCode.WOULD_TRIGGER)
-            self._stops.setdefault(order.symbol, []).append(order)
+            self._stops.setdefault(order.symbol, {})[order.order_id] = order
             return None
         return self._enter(order, mid, now, walk)
 
@@ -528,7 +547,7 @@ class PaperExchange:
             return
         level = self.books.resting_at(order.symbol, order.side, order.price, mid,
                                       self._filters(order, mid))
-        ours = sum((o.remaining for o in self._resting[order.symbol]
+        ours = sum((o.remaining for o in self._resting[order.symbol].values()
                     if o.side is order.side and o.price == order.price and o is not order), ZERO)
         self._track(order)
         order.queue_ahead = level + ours
@@ -561,7 +580,7 @@ class PaperExchange:
         capacity = None if optimistic or trade.quantity is None else trade.quantity
         queued = self.rules.queue.on  # the queue at the price decides, not FILL_MODE
         for side in _RESTING_SIDES[trade.aggressor]:
-            crossed = [o for o in resting if o.side is side and o.order_id not in self._entered
+            crossed = [o for o in resting.values() if o.side is side and o.order_id not in self._entered
                        and _crossed(o, trade.price, strict and not queued)]
             crossed.sort(key=lambda o: (-o.price if side is Side.BUY else o.price,  # type: ignore[operator]
                                         self._arrival[o.order_id]))
@@ -639,7 +658,7 @@ class PaperExchange:
         order.reserved -= from_locked
 
     def _trigger(self, order: Order, price: Decimal, now: datetime) -> None:
-        self._stops[order.symbol].remove(order)
+        del self._stops[order.symbol][order.order_id]
         self._track(order)
         order.triggered_at = now
         self._transition(order, NEW, f"stop price {order.stop_price} reached: traded at {price}", now)
@@ -698,7 +717,7 @@ class PaperExchange:
             order.reserved = ZERO
 
     def _rest(self, order: Order) -> None:
-        self._resting.setdefault(order.symbol, []).append(order)
+        self._resting.setdefault(order.symbol, {})[order.order_id] = order
         self._arrival.setdefault(order.order_id, next(self._counter))
 
     def _close(self, order: Order) -> None:
@@ -706,9 +725,7 @@ class PaperExchange:
         self._traded_here.pop(order.order_id, None)
         self._arrival.pop(order.order_id, None)
         for index in (self._resting, self._stops):
-            orders = index.get(order.symbol)
-            if orders and order in orders:
-                orders.remove(order)
+            index.get(order.symbol, {}).pop(order.order_id, None)
 
     def _track(self, order: Order) -> None:
         """Remember the stored version of an order about to change (for compare-and-set)."""

@@ -9,7 +9,7 @@ to make it answer like a database that is away (`DatabaseUnavailable`).
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +60,7 @@ class MemoryStore:
                              for asset, amount in initial.items())
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[MemorySession]:
+    async def session(self, exclusive: bool = False) -> AsyncIterator[MemorySession]:
         self._check()
         yield MemorySession(self)
 
@@ -81,10 +81,11 @@ class MemoryStore:
     def is_published(self, row: OutboxRow) -> bool:
         return row.id <= self.marks.get(row.instance, 0)
 
-    async def exchange_state(self) -> ExchangeState:
+    async def exchange_state(self, order_ids: Collection[str] | None = None) -> ExchangeState:
         self._check()
         return (dict(self.balances), list(self.positions.values()),
-                [copy.deepcopy(order) for order in self.orders.values() if order.status.is_open])
+                [copy.deepcopy(order) for order in self.orders.values() if order.status.is_open
+                 and (order_ids is None or order.order_id in order_ids)])
 
     async def open_order_ids(self) -> set[str]:
         self._check()

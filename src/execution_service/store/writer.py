@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -95,7 +95,7 @@ class PipelineStore(Protocol):
 
     instance: str  # whose outbox rows this store writes and marks
 
-    def session(self) -> AbstractAsyncContextManager[Session]: ...
+    def session(self, exclusive: bool = False) -> AbstractAsyncContextManager[Session]: ...
 
     async def commit(self, work: UnitOfWork) -> None: ...
 
@@ -107,7 +107,9 @@ class PipelineStore(Protocol):
         """Outbox rows not yet published, each instance's in order."""
         ...
 
-    async def exchange_state(self) -> ExchangeState: ...
+    async def exchange_state(self, order_ids: Collection[str] | None = None) -> ExchangeState:
+        """Balances, positions and the open orders (only those of `order_ids`, if given)."""
+        ...
 
     async def open_order_ids(self) -> set[str]:
         """The ids of the orders open in the database, whoever accepted them."""
@@ -128,12 +130,23 @@ class BatchWriter:
         self.instance = instance
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
+    async def session(self, exclusive: bool = False) -> AsyncIterator[Session]:
         """One batch: look up, then write. Raises DatabaseUnavailable or WriteConflict;
-        nothing is written unless the block completes."""
+        nothing is written unless the block completes.
+
+        `exclusive`, for a batch that kept losing to other instances: on PostgreSQL the
+        balances and positions are locked against every other writer from the start of the
+        session to its commit, so what the batch reads in it stays as read and its write
+        cannot conflict there. (The others' writes wait those few milliseconds.)"""
         if self._db.backend == "postgresql":
             async with self._db.batch_connection() as conn:
-                yield PostgresBatchSession(conn, self.instance, self.upstream)
+                if not exclusive:
+                    yield PostgresBatchSession(conn, self.instance, self.upstream)
+                    return
+                async with conn.transaction():
+                    await conn.execute(f"LOCK TABLE {tables.balances.name}, "
+                                       f"{tables.positions.name} IN SHARE ROW EXCLUSIVE MODE")
+                    yield PostgresBatchSession(conn, self.instance, self.upstream)
         else:
             async with self._db.transaction() as conn:
                 yield BatchSession(conn, self.instance)
@@ -207,14 +220,21 @@ class BatchWriter:
                 marks.c.instance != self.instance, marks.c.updated_at < older_than, ~has_rows))
         return int(result.rowcount or 0)
 
-    async def exchange_state(self) -> ExchangeState:
-        """What the exchange resumes from: balances, positions and the open orders."""
+    async def exchange_state(self, order_ids: Collection[str] | None = None) -> ExchangeState:
+        """What the exchange resumes from: balances, positions and the open orders (with
+        `order_ids`, those of them only: what another instance accepted)."""
         open_statuses = [s.value for s in OrderStatus if s.is_open]
+        query = select(tables.orders).where(tables.orders.c.status.in_(open_statuses))
         async with self._db.transaction() as conn:
             balances = (await conn.execute(select(tables.balances))).mappings().all()
             positions = (await conn.execute(select(tables.positions))).mappings().all()
-            orders = (await conn.execute(select(tables.orders).where(
-                tables.orders.c.status.in_(open_statuses)))).mappings().all()
+            if order_ids is None:
+                orders = (await conn.execute(query)).mappings().all()
+            else:
+                orders = []
+                for chunk in _chunks(sorted(order_ids)):
+                    orders += (await conn.execute(query.where(
+                        tables.orders.c.order_id.in_(chunk)))).mappings().all()
         return ({(row["account"], row["asset"]): Amounts(row["free"], row["locked"])
                  for row in balances},
                 [position_from_row(row) for row in positions],
