@@ -311,14 +311,16 @@ async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarant
     async with running_service(names, sqlite_url, mock_success_rate=1.0) as service:
         session = service.writer.session
         lost = 0
+        exclusive_asked: list[bool] = []
 
         @contextlib.asynccontextmanager
-        async def contended() -> AsyncIterator[Session]:
+        async def contended(exclusive: bool = False) -> AsyncIterator[Session]:
             nonlocal lost
+            exclusive_asked.append(exclusive)
             if lost < 10:
                 lost += 1
                 raise WriteConflict("balance of USDT changed meanwhile")
-            async with session() as real:
+            async with session(exclusive) as real:
                 yield real
 
         service.writer.session = contended  # type: ignore[method-assign]
@@ -331,6 +333,8 @@ async def test_write_conflicts_are_retried_until_the_batch_commits_never_quarant
                        what="the entry acknowledged")
         assert (order.client_id, order.status.value) == ("contended", "FILLED")
         assert lost == 10
+        # After three lost races the batch asks for the balances to itself.
+        assert exclusive_asked[:11] == [False] * 3 + [True] * 8
         assert await service.store.count_rejected_messages() == 0
 
 
