@@ -19,6 +19,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Histogram
+
 from execution_service.clock import Clock
 from execution_service.metrics import Metrics
 
@@ -117,6 +119,7 @@ class BatchTimer:
     _latency: LastMinute = field(init=False)
     _sizes: LastMinute = field(init=False)
     _slow: _Slow = field(init=False)
+    _children: dict[tuple[str, str], Histogram] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._phases = {phase: LastMinute(self.clock) for phase in PHASES}
@@ -132,11 +135,19 @@ class BatchTimer:
     def done(self, timing: BatchTiming) -> None:
         size = size_class(timing.commands)
         for phase, seconds in timing.phases().items():
-            self.metrics.batch_phase.labels(phase, size).observe(seconds)
+            self._histogram(phase, size).observe(seconds)
             self._phases[phase].observe(seconds)
         self._sizes.observe(timing.commands)
         if self._slow.threshold_s and timing.total >= self._slow.threshold_s:
             self._log_slow(timing)
+
+    def _histogram(self, phase: str, size: str) -> Histogram:
+        """The phase's histogram child for the size class (prometheus-client's `labels()`
+        costs a lock and a lookup each time: it was half of `done`)."""
+        key = (phase, size)
+        if (child := self._children.get(key)) is None:
+            child = self._children[key] = self.metrics.batch_phase.labels(phase, size)
+        return child
 
     def _log_slow(self, timing: BatchTiming) -> None:
         now = self.clock.monotonic()

@@ -202,6 +202,10 @@ class BatchWriter:
         return int(result.rowcount or 0)
 
     async def open_order_ids(self) -> set[str]:
+        if self._db.backend == "postgresql":  # the batch connection: a fifth of the CPU
+            async with self._db.batch_connection() as driver:
+                cursor = await driver.execute(_OPEN_ORDER_IDS)
+                return {order_id for (order_id,) in await cursor.fetchall()}
         open_statuses = [s.value for s in OrderStatus if s.is_open]
         async with self._db.transaction() as conn:
             rows = await conn.execute(select(tables.orders.c.order_id)
@@ -400,6 +404,7 @@ async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
 _FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id = ANY(%s)"
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
+_OPEN_ORDER_IDS = f"SELECT order_id FROM orders WHERE {tables.OPEN_STATUSES}"  # (the partial index)
 _FIND_REJECTED = ("SELECT client_id, fingerprint, intake_ref FROM rejected_messages"
                   " WHERE (client_id = ANY(%s) AND fingerprint IS NOT NULL) OR intake_ref = ANY(%s)")
 
