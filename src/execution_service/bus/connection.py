@@ -100,6 +100,41 @@ async def keep_running(name: str, loop: BlockingLoop, health: Health) -> None:
             await asyncio.sleep(backoff.compute(failures))
 
 
+class Refusals:
+    """The commands of one part that Redis refused in a row, for a part that must go on
+    without them (the result publisher, the pub/sub journal): when to try again (backoff
+    from 0.1 s to 2 s), the first logged, each shown on /ready until one goes through."""
+
+    def __init__(self, part: str, health: Health, meanwhile: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.part = part
+        self._health = health
+        self._meanwhile = meanwhile  # what happens to the work until Redis takes it
+        self._clock = clock
+        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        self._count = 0
+        self._retry_at = 0.0
+
+    def waiting(self) -> bool:
+        """Whether the pause after the last refusal is still running."""
+        return self._clock() < self._retry_at
+
+    def refused(self, error: Exception) -> None:
+        self._count += 1
+        if self._count == 1:
+            log.warning("Redis refuses the %s's commands (%s); %s", self.part, error,
+                        self._meanwhile)
+        self._health.redis_refused(self.part, error)
+        self._retry_at = self._clock() + self._backoff.compute(self._count)
+
+    def accepted(self) -> None:
+        if self._count:
+            log.info("Redis takes the %s's commands again after %d refusals", self.part,
+                     self._count)
+            self._count = 0
+            self._health.redis_accepted(self.part)
+
+
 async def watch(redis: Redis, health: Health, interval_s: float = 1.0) -> None:
     """Ping Redis every `interval_s`, keeping `health` true to what Redis answers; check
     its eviction policy on connecting and every `EVICTION_CHECK_S`."""

@@ -41,8 +41,7 @@ class Health:
 
     def redis_accepted(self, part: str) -> None:
         """`part`'s commands went through: whatever Redis refused it before is over."""
-        if part in self.redis_refusals:
-            self.redis_refusals.pop(part, None)
+        self.redis_refusals.pop(part, None)
 
     def refusals(self) -> dict[str, str]:
         """The parts whose commands Redis refused lately, with its reply."""

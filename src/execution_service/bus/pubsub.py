@@ -38,7 +38,12 @@ import redis.asyncio as aioredis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.client import PubSub
 
-from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED, REDIS_UNAVAILABLE
+from execution_service.bus.connection import (
+    REDIS_DOWN,
+    REDIS_REFUSED,
+    REDIS_UNAVAILABLE,
+    Refusals,
+)
 from execution_service.bus.health import Health
 from execution_service.bus.market_data import parse_depth, parse_trade
 from execution_service.domain.commands import TapeEvent
@@ -83,9 +88,7 @@ class PubSubIntake:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._refusals = 0  # journal writes refused in a row
-        self._journal_after = 0.0  # (monotonic) while Redis refuses, the next try waits
-        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
+        self._refusals = Refusals(PART, health, "the reader keeps the orders it reads")
         self.journaled = 0
 
     @property
@@ -181,23 +184,15 @@ class PubSubIntake:
 
     def _journal_read(self) -> None:
         """Journal what was read, unless Redis refused lately (then keep it and go on reading)."""
-        if time.monotonic() < self._journal_after:
+        if self._refusals.waiting():
             self._hand_over_trades()
             return
         try:
             self._flush_all()
         except REDIS_REFUSED as exc:
-            self._refusals += 1
-            if self._refusals == 1:
-                log.warning("Redis refuses to journal pub/sub orders (%s); keeping them and "
-                            "trying again", exc)
-            self._health.redis_refused(PART, exc)
-            self._journal_after = time.monotonic() + self._backoff.compute(self._refusals)
+            self._refusals.refused(exc)
             return
-        if self._refusals:
-            log.info("journaled the pub/sub orders held through %d refusals", self._refusals)
-            self._refusals = 0
-            self._health.redis_accepted(PART)
+        self._refusals.accepted()
 
     def _flush_all(self) -> None:
         """XADD what was read to the journal, in order; an entry Redis refused stays, with

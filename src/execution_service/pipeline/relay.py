@@ -26,9 +26,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from redis.backoff import ExponentialWithJitterBackoff
-
-from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED, REDIS_UNAVAILABLE
+from execution_service.bus.connection import (
+    REDIS_DOWN,
+    REDIS_REFUSED,
+    REDIS_UNAVAILABLE,
+    Refusals,
+)
 from execution_service.bus.envelope import EntryRef
 from execution_service.bus.health import Health
 from execution_service.bus.publisher import Publisher
@@ -58,9 +61,8 @@ class OutboxRelay:
         self._marked_through = 0  # ... and marked so in the database
         self._unsent = True  # a previous run may have left results unsent
         self._unacked: list[EntryRef] = []  # acknowledgements a refusal held back
-        self._refusals = 0  # in a row
-        self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
-        self._sweep_after = 0.0  # (monotonic) while Redis refuses, the next sweep waits
+        self._refusals = Refusals(PART, health, "the results wait in the outbox",
+                                  clock.monotonic)
 
     # The commit loop raises the mark with its next commit:
 
@@ -115,7 +117,7 @@ class OutboxRelay:
     async def sweep(self) -> None:
         """Publish the results above the marks, if there may be any and Redis is there."""
         if (not self._unsent or not self._health.redis_connected
-                or self._clock.monotonic() < self._sweep_after):
+                or self._refusals.waiting()):
             return
         await self.idle()  # so that what was published is not swept again
         swept = 0
@@ -135,12 +137,12 @@ class OutboxRelay:
             self._health.redis_down(exc)
             return
         except REDIS_REFUSED as exc:
-            self._refused(exc)
+            self._refusals.refused(exc)
             return
         except DatabaseUnavailable:
             return
         self._unsent = False
-        self._accepted()
+        self._refusals.accepted()
         if swept:
             log.info("published %d results from the outbox", swept)
 
@@ -162,13 +164,13 @@ class OutboxRelay:
             self._unsent = True
             return
         except REDIS_REFUSED as exc:
-            self._refused(exc)
+            self._refusals.refused(exc)
             self._unsent = self._unsent or bool(outbox)
             await self._acknowledge(acks)
             return
         if not outbox:
             return
-        self._accepted()
+        self._refusals.accepted()
         published = self._clock.now()
         for received_at in answered:
             self._timer.latency((published - received_at).total_seconds())
@@ -184,16 +186,3 @@ class OutboxRelay:
             await self._publisher.publish((), acks)
         except REDIS_UNAVAILABLE:
             self._unacked = list(acks)
-
-    def _refused(self, error: Exception) -> None:
-        self._refusals += 1
-        if self._refusals == 1:
-            log.warning("Redis refuses the results (%s); they wait in the outbox", error)
-        self._health.redis_refused(PART, error)
-        self._sweep_after = self._clock.monotonic() + self._backoff.compute(self._refusals)
-
-    def _accepted(self) -> None:
-        if self._refusals:
-            log.info("Redis takes the results again after %d refusals", self._refusals)
-            self._refusals = 0
-        self._health.redis_accepted(PART)

@@ -206,10 +206,8 @@ class BatchWriter:
             async with self._db.batch_connection() as driver:
                 cursor = await driver.execute(_OPEN_ORDER_IDS)
                 return {order_id for (order_id,) in await cursor.fetchall()}
-        open_statuses = [s.value for s in OrderStatus if s.is_open]
         async with self._db.transaction() as conn:
-            rows = await conn.execute(select(tables.orders.c.order_id)
-                                      .where(tables.orders.c.status.in_(open_statuses)))
+            rows = await conn.execute(select(tables.orders.c.order_id).where(_IS_OPEN))
             return set(rows.scalars())
 
     async def prune_marks(self, older_than: datetime) -> int:
@@ -227,8 +225,7 @@ class BatchWriter:
     async def exchange_state(self, order_ids: Collection[str] | None = None) -> ExchangeState:
         """What the exchange resumes from: balances, positions and the open orders (with
         `order_ids`, those of them only: what another instance accepted)."""
-        open_statuses = [s.value for s in OrderStatus if s.is_open]
-        query = select(tables.orders).where(tables.orders.c.status.in_(open_statuses))
+        query = select(tables.orders).where(_IS_OPEN)
         async with self._db.transaction() as conn:
             balances = (await conn.execute(select(tables.balances))).mappings().all()
             positions = (await conn.execute(select(tables.positions))).mappings().all()
@@ -404,6 +401,7 @@ async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
 _FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id = ANY(%s)"
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
+_IS_OPEN = tables.orders.c.status.in_([s.value for s in OrderStatus if s.is_open])
 _OPEN_ORDER_IDS = f"SELECT order_id FROM orders WHERE {tables.OPEN_STATUSES}"  # (the partial index)
 _FIND_REJECTED = ("SELECT client_id, fingerprint, intake_ref FROM rejected_messages"
                   " WHERE (client_id = ANY(%s) AND fingerprint IS NOT NULL) OR intake_ref = ANY(%s)")
