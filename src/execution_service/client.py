@@ -112,7 +112,7 @@ def describe(result: dict[str, Any]) -> str:
 def _through_redis(settings: Settings, order: dict[str, Any], intake: str,
                    timeout_s: float) -> dict[str, Any] | None:
     client = connect(settings)
-    listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
     listening.subscribe(settings.results_channel)  # before sending: no result is missed
     try:
         if intake == "stream":
@@ -135,10 +135,10 @@ def _through_redis(settings: Settings, order: dict[str, Any], intake: str,
 
 def _results(settings: Settings) -> Iterator[dict[str, Any]]:
     client = connect(settings)
-    listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    listening = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
     listening.subscribe(settings.results_channel)
     try:
-        for message in listening.listen():
+        for message in listening.listen():  # type: ignore[no-untyped-call, unused-ignore]
             try:
                 yield dict(json.loads(message["data"]))
             except (ValueError, TypeError):

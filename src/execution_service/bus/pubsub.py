@@ -152,7 +152,7 @@ class PubSubIntake:
                         len(self._pending), exc)
 
     def _read(self) -> None:
-        pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
         try:
             pubsub.subscribe(*self.channels, *([self._sync_channel] if self._market_data else []))
             self._journal_read()  # what was read before a reconnect
