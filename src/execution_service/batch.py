@@ -32,6 +32,7 @@ from execution_service.domain.orders import ErrorCode, Order, OrderStatus
 from execution_service.domain.states import IllegalTransition
 from execution_service.engine.exchange import Intake, PaperExchange, Result
 from execution_service.errors import InvalidMessage
+from execution_service.logs import OncePerCause
 from execution_service.work import (
     EquitySnapshot,
     KeptInvalid,
@@ -41,6 +42,7 @@ from execution_service.work import (
 )
 
 log = logging.getLogger(__name__)
+_unexpected = OncePerCause(log)
 
 KILL_SWITCH_KEY = "kill_switch"
 CONTROL_CURSOR_KEY = "control_stream"
@@ -68,10 +70,15 @@ class KillSwitch:
 Decoded = tuple[Envelope, Command | InvalidMessage]
 
 
-def decode(envelope: Envelope, max_bytes: int) -> Command | InvalidMessage:
-    """The envelope's command, or the reason it is not one."""
+def decode(envelope: Envelope, max_bytes: int, max_deliveries: int = 5) -> Command | InvalidMessage:
+    """The envelope's command, or the reason it is not one. An entry delivered more than
+    `max_deliveries` times without its batch committing is not read again: whatever it
+    does (it may be what stopped the process each time) it is rejected unread."""
     if envelope.command is not None:
         return envelope.command
+    if envelope.deliveries > max_deliveries:
+        return InvalidMessage(f"delivered {envelope.deliveries} times without being committed; "
+                              "quarantined unread")
     payload = envelope.payload
     try:
         if isinstance(payload, dict):
@@ -84,6 +91,9 @@ def decode(envelope: Envelope, max_bytes: int) -> Command | InvalidMessage:
         return InvalidMessage("empty message")
     except InvalidMessage as invalid:
         return invalid
+    except Exception as exc:  # one message may fail; the service may not
+        _unexpected.exception("could not decode a %s message", exc, envelope.source.value)
+        return InvalidMessage(f"could not be read ({type(exc).__name__})")
 
 
 def _check_size(size: int, max_bytes: int) -> None:

@@ -17,6 +17,7 @@ from execution_service.service import ExecutionService
 from execution_service.store.database import Database
 
 EXIT_CONFIG = 2
+EXIT_FAILED = 1  # a part of the service failed: a supervisor should restart it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,14 +142,19 @@ def _wanted(result: dict[str, Any], args: argparse.Namespace) -> bool:
 def _run(settings: Settings) -> int:
     """Run the service; a setting only the database can judge (UPSTREAM_TABLES) stops it
     like any bad setting."""
+    service = ExecutionService(settings)
     try:
-        asyncio.run(ExecutionService(settings).run())
+        asyncio.run(service.run())
     except ExceptionGroup as failed:
         config_errors, _ = failed.split(ConfigError)
         if config_errors is None:
             raise
         sys.stderr.write(f"execution-service: {config_errors.exceptions[0]}\n")
         return EXIT_CONFIG
+    if service.failed:
+        sys.stderr.write(f"execution-service: stopped because {', '.join(service.failed)} "
+                         "failed (see the log)\n")
+        return EXIT_FAILED
     return 0
 
 

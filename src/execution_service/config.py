@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     batch_max_orders: int = Field(1000, ge=1, le=10_000)
     claim_idle_ms: int = Field(30_000, ge=100)
     max_message_bytes: int = Field(65_536, ge=1024)
+    # An entry Redis has delivered more often than this without its batch committing
+    # (restarts, claims) is quarantined unread: no message can keep the service in a
+    # crash loop.
+    max_deliveries: int = Field(5, ge=2, le=1000)
     # One instance at a time matches the tape (bus/lease.py); its lease lasts this long
     # without renewal (0: no lease, every instance matches: a single instance only).
     matcher_lease_ms: float = Field(3000.0, ge=0, le=60_000)

@@ -106,6 +106,7 @@ class ExecutionService:
             BatchPlanner(self.exchange, settings.equity_quote_asset), self.writer,
             self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
             batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes,
+            max_deliveries=settings.max_deliveries,
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional,
@@ -128,6 +129,7 @@ class ExecutionService:
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
         self._exit_on_overrun = False
+        self.failed: list[str] = []  # the essential parts that ended before a stop
         self._wire_gauges()
 
     def _intake_streams(self) -> list[IntakeStream]:
@@ -146,7 +148,26 @@ class ExecutionService:
             log.info("stop requested; finishing the work in hand")
             self._stop.set()
             if self._exit_on_overrun:
-                asyncio.get_running_loop().call_later(SHUTDOWN_DEADLINE_S, _exit_stuck)
+                asyncio.get_running_loop().call_later(
+                    SHUTDOWN_DEADLINE_S, lambda: _exit_stuck(1 if self.failed else 0))
+
+    async def _essential(self, name: str, part: Coroutine[Any, Any, None]) -> None:
+        """Run a part the service cannot work without. If it ends before a stop was asked
+        for (a bug), the whole service stops and `failed` names the part, so that the
+        process exits non-zero and its supervisor restarts it, rather than running half
+        alive (answering /health while no order executes)."""
+        try:
+            await part
+        except Exception:
+            log.critical("%s failed; stopping the service (it exits 1 to be restarted)", name,
+                         exc_info=True)
+        else:
+            if self._stop.is_set():
+                return
+            log.critical("%s ended unexpectedly; stopping the service (it exits 1 to be "
+                         "restarted)", name)
+        self.failed.append(name)
+        self.stop()
 
     async def run(self, *, handle_signals: bool = True) -> None:
         """Run until `stop()` (or SIGTERM/SIGINT); return once the work in hand is committed and published."""
@@ -162,13 +183,14 @@ class ExecutionService:
                  _redacted(self.settings.redis_connection_url()), self.settings.http_host,
                  self.settings.http_port)
         async with asyncio.TaskGroup() as group:
-            http = group.create_task(server.serve(), name="http")
-            watch = group.create_task(connection.watch(self.redis, self.health),
-                                      name="redis-watch")
+            essential = self._essential
+            http = group.create_task(essential("http", server.serve()), name="http")
+            watch = group.create_task(essential("redis-watch", connection.watch(
+                self.redis, self.health)), name="redis-watch")
             # The monitor stops by itself at the stop request: cancelled in the middle of a
             # database ping, SQLAlchemy and psycopg took up to minutes to let go (found by
             # the benchmark: a SIGTERMed service that never exited).
-            monitor = group.create_task(self._monitor(), name="monitor")
+            monitor = group.create_task(essential("monitor", self._monitor()), name="monitor")
             intakes: list[asyncio.Task[None]] = []
             prepared = group.create_task(self._prepare(), name="prepare")
             stop = group.create_task(self._stop.wait(), name="stop")
@@ -177,8 +199,10 @@ class ExecutionService:
                 # Everything built so far lives as long as the process: keep the cyclic
                 # collector from scanning it again and again (p99 at 1,000/s: 29-59 ms -> 24-25).
                 gc.freeze()
-                pipeline = group.create_task(self.pipeline.run(), name="pipeline")
-                intakes = [group.create_task(coro, name=name) for name, coro in self._intakes()]
+                pipeline = group.create_task(essential("pipeline", self.pipeline.run()),
+                                             name="pipeline")
+                intakes = [group.create_task(essential(name, coro), name=name)
+                           for name, coro in self._intakes()]
                 self.pubsub.start(asyncio.get_running_loop())
                 await stop
             else:
@@ -413,13 +437,13 @@ def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random)
                          settings.account_names())
 
 
-def _exit_stuck() -> None:
+def _exit_stuck(code: int) -> None:
     """End a process whose shutdown overran, saying where each unfinished task waits."""
     stuck = [task for task in asyncio.all_tasks() if not task.done()]
     log.error("shutdown still running %.1f s after the signal; exiting anyway. Waiting: %s",
               SHUTDOWN_DEADLINE_S, "; ".join(f"{task.get_name()} at {_waits_at(task)}" for task in stuck))
     logging.shutdown()
-    os._exit(0)  # committed work is safe; anything unacknowledged is redelivered
+    os._exit(code)  # committed work is safe; anything unacknowledged is redelivered
 
 
 def _waits_at(task: asyncio.Task[Any]) -> str:

@@ -13,14 +13,15 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from execution_service.batch import BatchPlanner, Decoded, KillSwitch, Plan
+from execution_service.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.bus.health import Health
 from execution_service.bus.recording import RecordingPublisher
 from execution_service.clock import ManualClock
-from execution_service.domain.commands import MarketTrade
+from execution_service.domain.commands import MarketTrade, SubmitOrder
 from execution_service.domain.orders import OrderStatus, Source
 from execution_service.engine.exchange import PaperExchange
+from execution_service.errors import InvalidMessage
 from execution_service.metrics import Metrics
 from execution_service.pipeline import Pipeline, rest_envelope
 from execution_service.store.memory import MemoryStore
@@ -228,12 +229,21 @@ async def test_a_full_inbox_makes_the_intake_wait() -> None:
 
 
 class BuggyPlanner(BatchPlanner):
-    """A planner with a bug: any batch holding the order "boom" raises."""
+    """A planner with a bug: any batch holding the order "boom" raises (and, with
+    `invalid_too`, the rejection of that order as well)."""
+
+    invalid_too = False
 
     def plan(self, decoded: list[Decoded], *args: Any, **kwargs: Any) -> Plan:
-        if any(getattr(command, "client_id", None) == "boom" for _, command in decoded):
+        failing = (SubmitOrder, InvalidMessage) if self.invalid_too else SubmitOrder
+        if any(isinstance(command, failing) and command.client_id == "boom"
+               for _, command in decoded):
             raise RuntimeError("a bug")
         return super().plan(decoded, *args, **kwargs)
+
+
+class BuggierPlanner(BuggyPlanner):
+    invalid_too = True
 
 
 async def test_an_invalid_entry_delivered_again_is_kept_and_answered_once() -> None:
@@ -260,15 +270,45 @@ async def test_a_command_that_fails_on_its_own_is_quarantined_and_the_rest_execu
         await until(lambda: len(rig.publisher.acked) == 3)
     assert sorted(o.client_id or "" for o in rig.store.orders.values()) == ["a", "b"]
     assert all(o.status is OrderStatus.FILLED for o in rig.store.orders.values())
+    assert [(m.intake_ref, m.client_id, m.reason) for m in rig.store.rejected] == [
+        ("stream.orders:2-0", "boom",
+         "could not be executed (RuntimeError); kept in rejected_messages")]
+    answers = [m.result for m in rig.publisher.published if m.result["client_id"] == "boom"]
+    assert [(a["status"], a["error_code"], a["symbol"]) for a in answers] == [
+        ("REJECTED", "INVALID_ORDER", "BTCUSDT")]
+
+
+async def test_a_command_whose_rejection_fails_too_is_kept_raw_and_acknowledged() -> None:
+    rig = Rig(planner=BuggierPlanner)
+    await rig.pipeline.deliver([stream(f"{i}-0", order(client_id))
+                                for i, client_id in enumerate(["a", "boom"], 1)])
+    async with rig.running():
+        await until(lambda: len(rig.publisher.acked) == 2)
     assert [(m.intake_ref, m.reason) for m in rig.store.rejected] == [
         ("stream.orders:2-0", "internal error while executing; see the service log")]
+    assert [o.client_id for o in rig.store.orders.values()] == ["a"]
 
 
-async def test_a_quarantined_entry_delivered_again_is_acknowledged_and_kept_once() -> None:
-    rig = Rig(planner=BuggyPlanner)
+async def test_an_entry_delivered_too_often_is_quarantined_unread() -> None:
+    rig = Rig(planner=BuggyPlanner, max_deliveries=3)
+    fourth = stream("2-0", order("boom"))
+    fourth.deliveries = 4
+    third = stream("3-0", order("c"))
+    third.deliveries = 3
     async with rig.running():
-        await rig.pipeline.deliver([stream("2-0", order("boom"))])
-        await until(lambda: len(rig.publisher.acked) == 1)
-        await rig.pipeline.deliver([stream("2-0", order("boom"))])
+        await rig.pipeline.deliver([fourth, third])
         await until(lambda: len(rig.publisher.acked) == 2)
-    assert [m.intake_ref for m in rig.store.rejected] == ["stream.orders:2-0"]
+    assert [(m.intake_ref, m.client_id, m.reason) for m in rig.store.rejected] == [
+        ("stream.orders:2-0", None,
+         "delivered 4 times without being committed; quarantined unread")]
+    assert [o.client_id for o in rig.store.orders.values()] == ["c"]
+
+
+def test_decode_that_raises_unexpectedly_yields_an_invalid_message() -> None:
+    # Not a value Redis can send (a field without bytes): the codec raises TypeError, and
+    # the message is rejected like any invalid one instead of stopping the batch.
+    broken = Envelope(Source.STREAM, T0, entry=EntryRef("stream.orders", "1-0"),
+                      payload={b"data": None})  # type: ignore[dict-item]
+    invalid = decode(broken, 65_536)
+    assert isinstance(invalid, InvalidMessage)
+    assert invalid.reason == "could not be read (TypeError)"

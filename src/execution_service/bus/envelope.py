@@ -51,6 +51,7 @@ class Envelope:
     reply: asyncio.Future[Reply] | None = None
     size: int | None = None
     tape_at: datetime | None = None  # where it goes among the tape's trades, when not received_at
+    deliveries: int = 1  # how often Redis has delivered this entry (its delivery count)
 
     @property
     def tape_key(self) -> datetime:
@@ -59,6 +60,11 @@ class Envelope:
     @property
     def intake_ref(self) -> str | None:
         return self.entry.intake_ref if self.entry else None
+
+    @property
+    def entry_id(self) -> str:
+        """The stream entry's id ("" for a message that came from no stream)."""
+        return self.entry.entry_id if self.entry else ""
 
     def raw_bytes(self) -> bytes:
         """The payload as bytes, for `rejected_messages`."""

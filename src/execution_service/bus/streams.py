@@ -125,9 +125,10 @@ class StreamIntake:
                 envelopes = self._envelopes(reply)
                 if not envelopes:
                     break
+                await self._count_deliveries(name, envelopes)
                 log.info("redelivering %d pending entries of %s", len(envelopes), name)
                 await self._deliver(envelopes)
-                start = envelopes[-1].entry.entry_id  # type: ignore[union-attr]
+                start = envelopes[-1].entry_id
 
     async def _claim_stale(self) -> None:
         """Take over the entries of other consumers (dead ones) idle for `claim_idle_ms`.
@@ -149,6 +150,10 @@ class StreamIntake:
                     claimed = await self._redis.xclaim(name, self._group, self._consumer,
                                                        self._claim_idle_ms, stale)
                     envelopes = self._entries(name, claimed)
+                    delivered = {_text(entry["message_id"]): entry["times_delivered"]
+                                 for entry in pending}
+                    for envelope in envelopes:  # (XCLAIM counted one more delivery)
+                        envelope.deliveries = delivered.get(envelope.entry_id, 0) + 1
                     if envelopes:
                         log.info("reclaimed %d entries of %s from dead consumers", len(envelopes),
                                  name)
@@ -157,6 +162,16 @@ class StreamIntake:
                     break
                 start = "(" + _text(pending[-1]["message_id"])
             await self._forget_dead_consumers(name, alive)
+
+    async def _count_deliveries(self, name: str, envelopes: list[Envelope]) -> None:
+        """Set each redelivered entry's delivery count, as Redis keeps it: an entry that
+        keeps coming back uncommitted is quarantined unread (batch.decode)."""
+        pending: Any = await self._redis.xpending_range(
+            name, self._group, envelopes[0].entry_id, envelopes[-1].entry_id, len(envelopes),
+            consumername=self._consumer)
+        delivered = {_text(entry["message_id"]): entry["times_delivered"] for entry in pending}
+        for envelope in envelopes:
+            envelope.deliveries = delivered.get(envelope.entry_id, 1)
 
     async def _is_alive(self, consumer: str, known: dict[str, bool]) -> bool:
         if consumer not in known:

@@ -37,6 +37,7 @@ MAX_CLIENT_ID_LENGTH = 64
 MAX_TEXT_LENGTH = 256
 MAX_QUANTITY = Decimal("1e12")
 MAX_EPOCH_MS = 99_999_999_999_999  # epoch milliseconds: the year 5138
+MAX_NESTING = 16  # arrays and objects within a field (metadata)
 # Finer than any exchange's step: digits beyond it cannot change a quantity rounded down to
 # a step, and an exponent like 1e-999999 would otherwise be written out in full.
 _FINEST_QUANTITY = Decimal("1e-40")
@@ -50,11 +51,13 @@ _KNOWN = {"symbol", "side", "quantity", "client_id", "client_order_id", "type", 
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # What the codec reads as text (and the OpenAPI document says, from these same patterns):
 # a decimal as `str(float)` writes one, a pair with at most one separator, a time.
-NUMBER_TEXT = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?"
+# Unambiguous (a run of digits splits one way only: no backtracking on 5,000 digits), and
+# compiled ASCII-only: Python's \d would take Arabic-Indic and other digits, Decimal too.
+NUMBER_TEXT = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?"
 SYMBOL_TEXT = r"[ \t]*([A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/_:-][A-Za-z0-9]{1,10})[ \t]*"
 TIME_TEXT = (r"\d{1,14}|[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
              r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?")
-_NUMBER, _SYMBOL, _TIME = re.compile(NUMBER_TEXT), re.compile(SYMBOL_TEXT), re.compile(TIME_TEXT)
+_NUMBER, _SYMBOL, _TIME = (re.compile(text, re.ASCII) for text in (NUMBER_TEXT, SYMBOL_TEXT, TIME_TEXT))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 InboundCommand = SubmitOrder | CancelOrder
@@ -89,6 +92,7 @@ def decode_mapping(document: Mapping[str, Any]) -> InboundCommand:
     """Validate one order or cancel object as the pipeline sends it."""
     client_id = _client_id(document)
     try:
+        _check_nesting(document)
         kind = _optional_text(document, "type")
         if kind is not None and kind.lower() == "cancel":
             return _cancel(document, client_id)
@@ -98,6 +102,20 @@ def decode_mapping(document: Mapping[str, Any]) -> InboundCommand:
     except ValueError as exc:
         raise InvalidMessage(str(exc), client_id, fingerprint(document) if client_id else None,
                              _readable(document)) from None
+
+
+def _check_nesting(document: Mapping[str, Any]) -> None:
+    """Refuse values nested deeper than `MAX_NESTING` (arrays and objects in metadata):
+    the JSON writers that store and publish them stop at 254 levels."""
+    containers = [value for value in document.values() if isinstance(value, dict | list)]
+    for _ in range(MAX_NESTING):  # one level of arrays and objects at a time
+        if not containers:
+            return
+        containers = [item for value in containers
+                      for item in (value.values() if isinstance(value, dict) else value)
+                      if isinstance(item, dict | list)]
+    if containers:
+        raise ValueError(f"a field is nested deeper than {MAX_NESTING} levels")
 
 
 def fingerprint(document: Mapping[str, Any]) -> str:
@@ -117,12 +135,9 @@ _NOT_COMPARED = frozenset({"client_id", "client_order_id", "timestamp"})
 def _comparable(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float) or (isinstance(value, str) and value[:1] in _NUMBER_START):
-        try:
-            number = Decimal(value if isinstance(value, str) else repr(value))
-        except InvalidOperation:
-            return str(value)
-        return plain(number) if number.is_finite() else str(number)
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        number = Decimal(value if isinstance(value, str) else repr(value))
+        return _number_text(number) if number.is_finite() else str(number)
     if isinstance(value, str):
         return value
     try:
@@ -131,7 +146,20 @@ def _comparable(value: Any) -> str:
         return repr(value)
 
 
-_NUMBER_START = frozenset("0123456789-+.")
+def _number_text(number: Decimal) -> str:
+    """One text per value, never much longer than the number's own (`1e999` is not
+    written out in full): plain digits where that stays short, else digits and exponent."""
+    if abs(number.adjusted()) <= _PLAIN_EXPONENT:
+        return plain(number)
+    sign, digits, exponent = number.as_tuple()
+    text = "".join(map(str, digits)).rstrip("0")
+    exponent = int(exponent) + len(digits) - len(text)
+    return f"{'-' if sign else ''}{text or '0'}e{exponent if text else 0}"
+
+
+# Up to this many places either side of the point a number is compared in plain digits,
+# as the fingerprints stored by earlier versions were written (at most 57 characters).
+_PLAIN_EXPONENT = 28
 
 
 def _readable(document: Mapping[str, Any]) -> dict[str, Any]:

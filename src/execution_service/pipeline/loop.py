@@ -42,12 +42,21 @@ from execution_service.bus.health import Health
 from execution_service.bus.lease import Lease
 from execution_service.bus.publisher import Publisher
 from execution_service.clock import Clock, SystemClock
-from execution_service.domain.commands import MarketTrade, TapeEvent
+from execution_service.domain.commands import (
+    Command,
+    MarketTrade,
+    SetKillSwitch,
+    SnapshotEquity,
+    SubmitOrder,
+    TapeEvent,
+    Tick,
+)
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
 from execution_service.engine.tape import TapeHistory
-from execution_service.errors import DatabaseUnavailable, WriteConflict
+from execution_service.errors import DatabaseUnavailable, InvalidMessage, WriteConflict
+from execution_service.logs import OncePerCause
 from execution_service.metrics import Metrics
 from execution_service.pipeline.inbox import Inbox, TapeSync
 from execution_service.pipeline.live import LiveFeed, events_of
@@ -58,6 +67,7 @@ from execution_service.store.writer import PipelineStore
 from execution_service.work import KeptInvalid, RejectedMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
+_unexpected = OncePerCause(log)
 
 ADOPT_INTERVAL_S = 0.5
 # A batch that lost this many write conflicts in a row runs with the balances and
@@ -93,6 +103,7 @@ class Pipeline:
         kill_switch: KillSwitch,
         batch_max: int,
         max_message_bytes: int,
+        max_deliveries: int = 5,
         inbox_batches: int = 4,
         tape_max: int = 100_000,
         equity_interval_s: float = 60.0,
@@ -110,6 +121,7 @@ class Pipeline:
         self._metrics = metrics
         self.kill_switch = kill_switch
         self._max_message_bytes = max_message_bytes
+        self._max_deliveries = max_deliveries
         self.inbox = Inbox(batch_max=batch_max, capacity=inbox_batches * batch_max,
                            tape_max=tape_max, clock=self._clock,
                            on_dropped=metrics.tape_dropped.inc)
@@ -222,16 +234,20 @@ class Pipeline:
     async def _process(self, envelopes: list[Envelope], timing: BatchTiming | None = None) -> None:
         timing = timing or BatchTiming(len(envelopes))
         started = self._clock.monotonic()
-        decoded = [(envelope, decode(envelope, self._max_message_bytes)) for envelope in envelopes]
+        decoded = [(envelope, decode(envelope, self._max_message_bytes, self._max_deliveries))
+                   for envelope in envelopes]
         timing.read += self._clock.monotonic() - started
+        await self._execute(decoded, timing)
+
+    async def _execute(self, decoded: list[Decoded], timing: BatchTiming, *,
+                       last_try: bool = False) -> None:
         try:
             committed = await self._commit(decoded, timing)
-        except Exception:
-            log.exception("batch of %d failed unexpectedly; retrying one by one", len(decoded))
-            await self._process_singly(decoded)
+        except Exception as exc:  # one command may fail; the pipeline may not
+            await self._isolate(decoded, exc, last_try=last_try)
             return
         if committed is None:
-            for envelope in envelopes:
+            for envelope, _ in decoded:
                 envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
             return
         plan, through = committed
@@ -244,6 +260,27 @@ class Pipeline:
         if self.live.subscribers:
             self.live.publish(events_of(plan, self._exchange.prices))
         await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through, timing)
+
+    async def _isolate(self, decoded: list[Decoded], exc: Exception, *, last_try: bool) -> None:
+        """Find the command that failed: a batch runs again one command at a time; a command
+        that fails on its own is rejected as invalid (kept in rejected_messages, answered
+        REJECTED once under its client_id, acknowledged); if even that fails, its raw
+        payload is kept."""
+        if len(decoded) > 1:
+            _unexpected.exception("a batch of %d failed unexpectedly; running it again one "
+                                  "command at a time", exc, len(decoded))
+            for item in decoded:
+                await self._execute([item], BatchTiming(1))
+            return
+        envelope, command = decoded[0]
+        _unexpected.exception("a %s command failed on its own; quarantining it", exc,
+                              envelope.source.value)
+        if isinstance(command, TapeEvent | Tick | SnapshotEquity):
+            return  # the service's own or the market's: nothing to answer, nothing to keep
+        if last_try or isinstance(command, SetKillSwitch):
+            await self._quarantine(envelope)
+            return
+        await self._execute([(envelope, _failed(command, exc))], BatchTiming(1), last_try=True)
 
     async def _commit(self, decoded: list[Decoded], timing: BatchTiming
                       ) -> tuple[Plan, int | None] | None:
@@ -347,16 +384,9 @@ class Pipeline:
                     "and will be redelivered", len(decoded))
         return True
 
-    async def _process_singly(self, decoded: list[Decoded]) -> None:
-        if len(decoded) > 1:
-            for item in decoded:
-                await self._process([item[0]])
-            return
-        envelope, _command = decoded[0]
-        await self._quarantine(envelope)
-
     async def _quarantine(self, envelope: Envelope) -> None:
-        """Keep a message that fails on its own in rejected_messages, so it cannot block the intake."""
+        """Keep the raw payload of a message that fails even as an invalid one in
+        rejected_messages, so it cannot block the intake."""
         raw = envelope.raw_bytes()
         now = self._clock.now()
         work = UnitOfWork(at=now, rejected=[RejectedMessage(
@@ -367,8 +397,8 @@ class Pipeline:
             await self._store.commit(work)
         except WriteConflict:
             pass  # kept already: this entry was quarantined before, and is redelivered
-        except Exception:
-            log.exception("could not quarantine a failing message; it stays pending")
+        except Exception as exc:
+            _unexpected.exception("could not quarantine a failing message; it stays pending", exc)
             envelope.answer(Reply("unavailable", {"error_message": "internal error"}))
             return
         envelope.answer(Reply("invalid", {"error_code": "INTERNAL_ERROR",
@@ -393,3 +423,16 @@ class Pipeline:
         self._metrics.duplicates.inc(plan.duplicates)
         self._metrics.illegal_transitions.inc(plan.illegal)
         self._metrics.batch_size.observe(len(plan.replies))
+
+
+def _failed(command: Command | InvalidMessage, exc: Exception) -> InvalidMessage:
+    """The rejection of a command that failed on its own: under its client_id (answered
+    once, as any invalid order) when it is an order."""
+    reason = f"could not be executed ({type(exc).__name__}); kept in rejected_messages"
+    if isinstance(command, SubmitOrder):
+        return InvalidMessage(reason, command.client_id, command.fingerprint, {
+            "symbol": command.symbol, "side": command.side.value, "quantity": command.quantity})
+    if isinstance(command, InvalidMessage):
+        return InvalidMessage(f"{command.reason}; {reason}", command.client_id,
+                              command.fingerprint, command.fields)
+    return InvalidMessage(reason)
