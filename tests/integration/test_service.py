@@ -473,3 +473,31 @@ async def test_an_order_after_a_trade_is_priced_from_that_trade_on_every_intake(
                  if not level <= fills[f"stale-{round_}"] <= level * Decimal("1.001")]
         assert stale == [], f"filled from an earlier trade: {stale}"
         assert service.pipeline.stats.orders_filled == 30
+
+
+async def test_an_entry_redelivered_too_often_is_quarantined_unread_and_the_rest_execute(
+    names: Names, sqlite_url: str, redis_client: aioredis.Redis
+) -> None:
+    """No crash loop: an entry that came back uncommitted MAX_DELIVERIES times (each time,
+    say, it stopped the process) is kept in rejected_messages without being read again."""
+    stream, group, me = names.orders_stream, "execution-service", "crashed-before"
+    await redis_client.xgroup_create(stream, group, id="$", mkstream=True)
+    poison = await redis_client.xadd(stream, {"symbol": "BTCUSDT", "side": "BUY",
+                                              "quantity": "0.001", "client_id": "poison"})
+    await redis_client.xreadgroup(group, me, {stream: ">"}, count=10)
+    for _ in range(4):  # four restarts that read it again and died: delivered 5 times
+        await redis_client.xreadgroup(group, me, {stream: "0"}, count=10)
+    await redis_client.xadd(stream, {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001",
+                                     "client_id": "innocent"})
+    await redis_client.xreadgroup(group, me, {stream: ">"}, count=10)  # delivered once
+    async with running_service(names, sqlite_url, consumer_name=me, max_deliveries=5) as service:
+        await wait_for(lambda: _pending_is(redis_client, stream, 0),
+                       what="both entries acknowledged")
+        [order] = await service.store.get_recent_orders(5)
+        assert (order.client_id, order.status.value) == ("innocent", "FILLED")
+        async with service.database.transaction() as conn:
+            rows = (await conn.execute(select(tables.rejected_messages.c.intake_ref,
+                                              tables.rejected_messages.c.reason))).all()
+    assert [tuple(row) for row in rows] == [
+        (f"{stream}:{poison.decode()}",
+         "delivered 6 times without being committed; quarantined unread")]

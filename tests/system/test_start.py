@@ -13,7 +13,7 @@ from tests.helpers import Names
 from tests.processes import starter
 
 READERS = ("/orders", "/equity", "/balances", "/trades", "/positions", "/kill-switch",
-           "/fill-quality")
+           "/fill-quality", "/status")  # (/status answers 200 at once, "starting": true)
 
 
 def test_reads_answer_503_with_the_reason_until_ready_then_200(

@@ -18,8 +18,10 @@ from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from execution_service.api.schemas import Problem
 from execution_service.errors import DatabaseUnavailable
+from execution_service.logs import OncePerCause
 
 log = logging.getLogger(__name__)
+_unexpected_errors = OncePerCause(log)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -46,7 +48,7 @@ def create_app(context: ApiContext) -> FastAPI:
             return await call_next(request)
         reason = ("starting: the database is not ready yet"
                   + (f" ({context.health.db_error})" if context.health.db_error else ""))
-        if request.url.path.startswith(binance.router.prefix):
+        if _is_binance(request):
             return JSONResponse({"code": -1001, "msg": f"Internal error; {reason}."},
                                 status_code=503, headers={"Retry-After": "1"})
         return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
@@ -74,12 +76,31 @@ def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[s
     return document
 
 
+def _is_binance(request: Request) -> bool:
+    """Whether the request is under Binance's paths, where every error is Binance's
+    `{"code", "msg"}` (its clients read nothing else)."""
+    path: str = request.url.path
+    return path == binance.router.prefix or path.startswith(binance.router.prefix + "/")
+
+
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 405:  # every method the path has, not only the first route's
         headers["Allow"] = ", ".join(_allowed(request))
+    if _is_binance(request):
+        code, msg = _BINANCE_HTTP_ERRORS.get(exc.status_code, (-1000, str(exc.detail)))
+        return JSONResponse({"code": code, "msg": msg.format(request=request)},
+                            status_code=exc.status_code, headers=headers or None)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                         headers=headers or None)
+
+
+# Binance's errors.md: -1020 UNSUPPORTED_OPERATION, -1000 UNKNOWN.
+_BINANCE_HTTP_ERRORS = {
+    404: (-1020, "This operation is not supported: {request.method} {request.url.path} is "
+                 "not served by this paper exchange."),
+    405: (-1020, "This operation is not supported: {request.method} on {request.url.path}."),
+}
 
 
 def _allowed(request: Request) -> list[str]:
@@ -93,16 +114,26 @@ def _allowed(request: Request) -> list[str]:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
-    if request.url.path.startswith(binance.router.prefix) and errors:
+    if _is_binance(request) and errors:
         return await binance.binance_error(request, binance.BinanceError.from_validation(errors[0]))
     problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in errors]
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
-async def _database_unavailable(_request: Request, exc: DatabaseUnavailable) -> JSONResponse:
-    return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+    if _is_binance(request):
+        return JSONResponse({"code": -1001, "msg": "Internal error; unable to process your "
+                             "request. Please try again."}, status_code=503,
+                            headers={"Retry-After": "1"})
+    return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503,
+                        headers={"Retry-After": "1"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    """The last resort: a bug. Its traceback is logged once per cause, not per request."""
+    _unexpected_errors.exception("unexpected error on %s %s", exc, request.method,
+                                 request.url.path)
+    if _is_binance(request):
+        return JSONResponse({"code": -1000, "msg": "An unknown error occurred while "
+                             "processing the request."}, status_code=500)
     return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)

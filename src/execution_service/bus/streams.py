@@ -214,7 +214,7 @@ def _unwrap_journal_entry(envelope: Envelope, fields: dict[bytes, bytes]) -> Non
     envelope.payload = fields.get(b"data", b"")
     for name, per_second in ((b"received_us", 1_000_000), (b"received_ms", 1000)):
         stamp = fields.get(name, b"")
-        if stamp.isdigit():
+        if stamp.isdigit() and len(stamp) <= 17:  # (bytes: ASCII digits only) up to 5138
             envelope.received_at = datetime.fromtimestamp(int(stamp) / per_second, UTC)
             return
 

@@ -24,6 +24,7 @@ from execution_service.api.binance.params import (
     SymbolsParam,
     named_symbols,
     now_ms,
+    parse_limit,
     quantity,
     text,
     tickers,
@@ -90,9 +91,7 @@ async def depth(context: Context, symbol: SymbolParam = None,
                 limit: Annotated[str | None, Query(max_length=10)] = None) -> JSONResponse:
     if not symbol:
         raise BinanceError.missing("symbol")
-    if limit is not None and not (limit.isdigit() and int(limit) >= 1):
-        raise BinanceError.illegal("limit", f"1-{_DEPTH_MAX}")
-    count = min(int(limit or 100), _DEPTH_MAX)
+    count = parse_limit(limit, 100, _DEPTH_MAX)
     book = context.pipeline.book(symbol, count) if symbol in context.pipeline.markets() else None
     if book is None:
         raise BinanceError.bad_symbol()

@@ -73,20 +73,35 @@ def listed_symbol(context: Context, symbol: str | None) -> str:
     return symbol
 
 
+# The last millisecond a datetime holds (9999-12-31T23:59:59.999Z): later times are refused.
+MAX_TIME_MS = 253_402_300_799_999
+
+
+def whole_number(value: str, most_digits: int = 19) -> int | None:
+    """`value` as an integer when it is 1 to `most_digits` ASCII digits, else None
+    (`str.isdigit` takes '²' and '٣', which `int` then refuses or reads)."""
+    if 0 < len(value) <= most_digits and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def parse_limit(value: str | None, default: int, most: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or int(value) < 1:
+    number = whole_number(value, 10)
+    if number is None or number < 1:
         raise BinanceError.illegal("limit", f"1-{most}")
-    return min(int(value), most)
+    return min(number, most)
 
 
 def parse_time(value: str | None, name: str, default: int) -> int:
+    """Epoch milliseconds up to `MAX_TIME_MS`."""
     if value is None:
         return default
-    if not value.isdigit():
+    number = whole_number(value, 15)
+    if number is None or number > MAX_TIME_MS:
         raise BinanceError.illegal(name, "a time in milliseconds")
-    return int(value)
+    return number
 
 
 EMPTY = Level(Decimal(0), Decimal(0))

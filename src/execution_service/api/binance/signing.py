@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Query, Request
 
 from execution_service.api.binance.errors import BinanceError
+from execution_service.api.binance.params import whole_number
 from execution_service.api.deps import Context
 from execution_service.config import ApiKey
 
@@ -29,6 +31,8 @@ MAX_RECV_WINDOW_MS = Decimal(60000)
 _AHEAD_MS = 1000  # a timestamp may be this far ahead of the server's clock
 _FORM = "application/x-www-form-urlencoded"
 _MAX_BODY = 65_536
+_HEX = frozenset("0123456789abcdef")
+_RECV_WINDOW = re.compile(r"[0-9]{1,12}(\.[0-9]{0,3})?", re.ASCII)  # milliseconds, to the µs
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,10 @@ async def signed(
     payload = _without_signature(query) + _without_signature(body)
     expected = hmac.new(key.secret.get_secret_value().encode(), payload.encode(),
                         hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):  # HMAC's hex is not case-sensitive
+    # HMAC's hex is not case-sensitive; anything but 64 hex digits cannot be one.
+    given_hex = signature.lower()
+    if len(given_hex) != len(expected) or not set(given_hex) <= _HEX or not hmac.compare_digest(
+            expected.encode(), given_hex.encode()):
         raise BinanceError(-1022, "Signature for this request is not valid.")
     return Signed(key, params)
 
@@ -111,9 +118,9 @@ def _params(query: str, body: str) -> dict[str, str]:
 
 def _check_timing(params: dict[str, str]) -> None:
     raw = params.get("timestamp", "")
-    if not raw.isdigit():
+    stamp = whole_number(raw, 19)
+    if stamp is None:
         raise BinanceError.missing("timestamp")
-    stamp = int(raw)
     now_ms = time.time_ns() / 1_000_000
     stamp_ms = stamp / 1000 if len(raw) >= 16 else stamp  # microseconds are accepted too
     window = _recv_window(params.get("recvWindow"))
@@ -126,11 +133,10 @@ def _check_timing(params: dict[str, str]) -> None:
 def _recv_window(raw: str | None) -> float:
     if raw is None:
         return float(DEFAULT_RECV_WINDOW_MS)
-    try:
-        window = Decimal(raw)
-    except InvalidOperation:
-        raise BinanceError.illegal("recvWindow", "0-60000") from None
-    if not window.is_finite() or window <= 0 or window.as_tuple().exponent < -3:  # type: ignore[operator]
+    if not _RECV_WINDOW.fullmatch(raw):
+        raise BinanceError.illegal("recvWindow", "0-60000")
+    window = Decimal(raw)
+    if window <= 0:
         raise BinanceError.illegal("recvWindow", "0-60000")
     if window > MAX_RECV_WINDOW_MS:
         raise BinanceError(-1131, "recvWindow must be less than 60000")

@@ -23,7 +23,7 @@ from fastapi import APIRouter
 
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
-from execution_service.api.binance.params import now_ms, text
+from execution_service.api.binance.params import now_ms, parse_limit, parse_time, text
 from execution_service.api.binance.signing import Signed, SignedRequest
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
@@ -291,17 +291,13 @@ def _time_range(params: Mapping[str, str]) -> tuple[datetime | None, datetime | 
     bounds = []
     for name in ("startTime", "endTime"):
         raw = params.get(name) or None
-        if raw is not None and not raw.isdigit():
-            raise BinanceError.illegal(name, "a time in milliseconds")
-        bounds.append(datetime.fromtimestamp(int(raw) / 1000, UTC) if raw else None)
+        bounds.append(datetime.fromtimestamp(parse_time(raw, name, 0) / 1000, UTC)
+                      if raw else None)
     return bounds[0], bounds[1]
 
 
 def _limit(params: Mapping[str, str]) -> int:
-    raw = params.get("limit") or "500"
-    if not raw.isdigit() or int(raw) < 1:
-        raise BinanceError.illegal("limit", "1-1000")
-    return min(int(raw), 1000)
+    return parse_limit(params.get("limit") or None, 500, 1000)
 
 
 async def _named_order(context: Context, request: Signed) -> Order | None:

@@ -100,6 +100,9 @@ async def _database_status(context: Context) -> dict[str, Any]:
     section: dict[str, Any] = {"backend": store.database.backend,
                                "connected": context.health.db_connected,
                                "error": context.health.db_error}
+    if not context.health.started:  # the tables may not exist yet
+        section["starting"] = True
+        return section
     try:
         section.update(await store.get_stats())
         section["outbox_unsent"] = await store.count_unsent()
