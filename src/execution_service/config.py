@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     # (restarts, claims) is quarantined unread: no message can keep the service in a
     # crash loop.
     max_deliveries: int = Field(5, ge=2, le=1000)
+
+    # HTTP: bounds per client (api/limits.py)
+    # Open dashboard event streams (/events) at most; beyond: 503.
+    events_max_viewers: int = Field(1000, ge=0, le=100_000)
+    # Open HTTP connections at most (beyond: 503 and closed), and how long a request's
+    # head may take to arrive in full (slowloris).
+    http_max_connections: int = Field(2048, ge=16, le=1_000_000)
+    http_head_timeout_s: float = Field(10.0, gt=0, le=3600)
+    # Request weight per client address per minute (Binance's 6000; api/weights.py).
+    http_weight_limit: int = Field(6000, ge=1)
     # One instance at a time matches the tape (bus/lease.py); its lease lasts this long
     # without renewal (0: no lease, every instance matches: a single instance only).
     matcher_lease_ms: float = Field(3000.0, ge=0, le=60_000)

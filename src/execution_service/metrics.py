@@ -54,6 +54,14 @@ class Metrics:
         self.db_commit = Histogram(
             "execution_db_commit_seconds", "Duration of one batch transaction",
             buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.http_refused = Counter(
+            "execution_http_refused", "HTTP connections and requests refused by a bound: "
+            "busy (HTTP_MAX_CONNECTIONS), head_timeout (HTTP_HEAD_TIMEOUT_S), weight "
+            "(Binance's request weight per minute), viewers (EVENTS_MAX_VIEWERS)", ["reason"],
+            registry=registry)
+        self.event_viewers = Gauge(
+            "execution_event_viewers", "Open dashboard event streams (/events)",
+            registry=registry)
         self.intake_pending = Gauge(
             "execution_intake_pending", "Entries delivered to the consumer group, not acknowledged",
             registry=registry)

@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import random
+import resource
 import signal
 import time
 from collections.abc import Coroutine, Iterator
@@ -31,6 +32,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from execution_service.api.app import create_app
 from execution_service.api.context import ApiContext
+from execution_service.api.server import bounded_protocol
 from execution_service.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
 from execution_service.bus import connection
 from execution_service.bus.control import ControlWatcher, stream_end
@@ -110,7 +112,8 @@ class ExecutionService:
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional,
-            slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease)
+            slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease,
+            max_viewers=settings.events_max_viewers)
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
             market_data_channel=settings.market_data_channel,
@@ -125,7 +128,7 @@ class ExecutionService:
             pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
             intake_probe=self.intake_status, api_token=settings.token(),
             max_body_bytes=settings.max_message_bytes, api_keys=settings.api_keys(),
-            fees=self.exchange.rules.fees))
+            fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
         self._exit_on_overrun = False
@@ -141,6 +144,7 @@ class ExecutionService:
     def _wire_gauges(self) -> None:
         self.metrics.redis_connected.set_function(lambda: float(self.health.redis_connected))
         self.metrics.db_connected.set_function(lambda: float(self.health.db_connected))
+        self.metrics.event_viewers.set_function(lambda: float(self.pipeline.live.subscribers))
 
     def stop(self) -> None:
         """Begin the graceful shutdown (what SIGTERM and SIGINT do)."""
@@ -178,7 +182,13 @@ class ExecutionService:
                 loop.add_signal_handler(sig, self.stop)
         server = _EmbeddedServer(uvicorn.Config(
             self.app, host=self.settings.http_host, port=self.settings.http_port,
+            http=bounded_protocol(head_timeout_s=self.settings.http_head_timeout_s,
+                                  max_connections=self.settings.http_max_connections,
+                                  refused=lambda reason: self.metrics.http_refused.labels(
+                                      reason).inc()),
+            backlog=min(4096, self.settings.http_max_connections),
             log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+        _allow_open_files(self.settings.http_max_connections + 256)
         log.info("starting: database %s, redis %s, http %s:%d", self.database.display_url(),
                  _redacted(self.settings.redis_connection_url()), self.settings.http_host,
                  self.settings.http_port)
@@ -450,6 +460,17 @@ def _waits_at(task: asyncio.Task[Any]) -> str:
     frames = task.get_stack()
     return " < ".join(f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
                       for f in reversed(frames[-3:])) or "?"
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's limit of open files towards `wanted` (connections are files;
+    a container's soft limit is often 1,024), as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            log.info("raised the open-file limit from %d to %d", soft, target)
 
 
 def _redacted(url: str) -> str:

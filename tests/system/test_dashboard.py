@@ -5,6 +5,7 @@ and fits a phone's 390 px. Screenshots go to `artifacts/dashboard/`."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.helpers import Names, wait_for_sync
 from tests.processes import ServiceProcess, starter
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright.expect
 
 TOKEN = "dashboard-token"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -85,7 +87,8 @@ def test_orders_and_fills_appear_live_and_the_chart_has_its_points(
     # Fill quality: the taker fills, and every intake-to-result latency counted.
     page.reload()
     page.wait_for_selector("#live.on")
-    page.wait_for_function("document.querySelectorAll('#latency-chart rect').length > 0")
+    # (locators, not wait_for_function: the page's CSP forbids the eval it relies on)
+    expect(page.locator("#latency-chart rect").first).to_be_attached()
     assert "taker 2 of the last 2 fills" in page.inner_text("#liquidity-text")
     page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
     assert page.problems == []
@@ -125,10 +128,10 @@ def test_the_kill_switch_is_engaged_and_released_with_the_token(
     assert service.get("/kill-switch").json()["active"] is False
     page.fill("#token", TOKEN)
     page.click("#engage")
-    page.wait_for_function("document.querySelector('#kill-state').textContent.includes('ENGAGED')")
+    expect(page.locator("#kill-state")).to_contain_text("ENGAGED")
     assert service.get("/kill-switch").json()["active"] is True
     page.click("#release")
-    page.wait_for_function("document.querySelector('#kill-state').textContent.includes('released')")
+    expect(page.locator("#kill-state")).to_contain_text("released")
     assert service.get("/kill-switch").json()["active"] is False
 
 
@@ -142,9 +145,32 @@ def test_a_phone_width_never_scrolls_sideways(browser: Any, service: ServiceProc
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.screenshot(path=str(ARTIFACTS / "phone-390.png"), full_page=True)
     phone.select_option("#account", "bot-a")  # one account
-    phone.wait_for_function("document.body.classList.contains('one-account')")
+    expect(phone.locator("body")).to_have_class(re.compile("one-account"))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_the_pages_carry_a_content_security_policy_and_the_api_docs_work_offline(
+        browser: Any, service: ServiceProcess) -> None:
+    for path in ("/", "/docs", "/orders"):
+        headers = service.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert service.get("/orders").headers["content-security-policy"].startswith(
+        "default-src 'none'")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    docs = context.new_page()
+    requested: list[str] = []
+    problems: list[str] = []
+    docs.on("request", lambda request: requested.append(request.url))
+    docs.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    docs.goto(service.url + "/docs")
+    expect(docs.locator(".swagger-ui .info .title")).to_contain_text("execution-service")
+    expect(docs.locator(".opblock-summary-path").first).to_be_visible()
+    docs.screenshot(path=str(ARTIFACTS / "docs.png"))
+    context.close()
+    assert [url for url in requested if not url.startswith(service.url)] == []
+    assert problems == []
 
 
 def _points(page: Any) -> dict[str, int]:

@@ -1,52 +1,116 @@
-"""The live feed behind the dashboard's event stream: every subscriber gets each committed
-batch's events, in order; one that falls behind is dropped instead of holding memory."""
+"""The live feed behind the dashboard's event stream: every viewer gets each committed
+batch's events, in order, serialized once and sent a few times a second at most; a viewer
+that falls behind is dropped instead of holding memory; viewers are capped."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 
-import pytest
-
+from execution_service.domain import codec
 from execution_service.pipeline import live
 from execution_service.pipeline.live import LiveFeed
 
 
-async def test_every_subscriber_gets_the_events_in_order() -> None:
-    feed = LiveFeed()
+def frames(*events: live.Event) -> bytes:
+    return b"".join(b"event: " + kind.encode() + b"\ndata: " + codec.dumps(data) + b"\n\n"
+                    for kind, data in events)
+
+
+async def test_every_viewer_gets_the_events_in_order_as_one_chunk() -> None:
+    feed = LiveFeed(interval_s=0.01)
     first, second = feed.subscribe(), feed.subscribe()
-    waiting = [asyncio.ensure_future(anext(first)), asyncio.ensure_future(anext(second))]
-    await asyncio.sleep(0)
-    assert feed.subscribers == 2
-    feed.publish([("order", {"n": 1}), ("trade", {"n": 2})])
-    assert [await w for w in waiting] == [("order", {"n": 1}), ("order", {"n": 1})]
-    assert await anext(first) == ("trade", {"n": 2})
-    await first.aclose()
+    assert first is not None
+    assert second is not None
+    feed.publish([("order", {"n": 1})])
+    feed.publish([("trade", {"n": 2})])
+    expected = frames(("order", {"n": 1}), ("trade", {"n": 2}))
+    assert await first.next(timeout_s=1) == expected
+    assert await second.next(timeout_s=1) == expected
+    feed.unsubscribe(first)
     assert feed.subscribers == 1
     feed.close()  # the service stops: every stream ends, what it had not read is dropped
-    assert [event async for event in second] == []
+    assert await second.next(timeout_s=1) is None
     assert feed.subscribers == 0
 
 
-async def test_a_subscriber_that_falls_behind_is_dropped() -> None:
+async def test_a_quiet_feed_gives_an_empty_chunk_for_a_heartbeat() -> None:
     feed = LiveFeed()
+    viewer = feed.subscribe()
+    assert viewer is not None
+    assert await viewer.next(timeout_s=0.01) == b""
+
+
+async def test_each_event_is_serialized_once_however_many_viewers() -> None:
+    serialized: list[str] = []
+    original = live._frame
+
+    def counting(kind: str, data: dict[str, object]) -> bytes:
+        serialized.append(kind)
+        return original(kind, data)
+
+    live._frame = counting  # type: ignore[assignment]
+    try:
+        feed = LiveFeed(interval_s=0.01)
+        viewers = [feed.subscribe() for _ in range(500)]
+        feed.publish([("order", {"n": 1}), ("trade", {"n": 2})])
+        feed.flush()
+    finally:
+        live._frame = original
+    assert serialized == ["order", "trade"]
+    chunks = [await viewer.next(timeout_s=1) for viewer in viewers if viewer is not None]
+    assert len({id(chunk) for chunk in chunks}) == 1  # one chunk, built once, shared by all
+    assert chunks[0] == frames(("order", {"n": 1}), ("trade", {"n": 2}))
+
+
+async def test_a_viewer_of_one_account_gets_its_events_and_the_shared_ones() -> None:
+    feed = LiveFeed(interval_s=0.01)
+    bot_a = feed.subscribe("bot-a")
+    assert bot_a is not None
+    feed.publish([("order", {"account": "bot-a", "n": 1}), ("order", {"account": "bot-b"}),
+                  ("kill_switch", {"active": True})])
+    assert await bot_a.next(timeout_s=1) == frames(("order", {"account": "bot-a", "n": 1}),
+                                                   ("kill_switch", {"active": True}))
+
+
+async def test_a_viewer_that_falls_behind_is_dropped_and_its_memory_freed() -> None:
+    feed = LiveFeed(interval_s=0.01, backlog_bytes=10_000)
     slow, keeping_up = feed.subscribe(), feed.subscribe()
-    waiting = asyncio.ensure_future(anext(slow))
-    following = asyncio.ensure_future(anext(keeping_up))
-    await asyncio.sleep(0)
-    feed.publish([("order", {"n": 0})])
-    assert await waiting == ("order", {"n": 0})
-    assert await following == ("order", {"n": 0})
-    # `slow` reads nothing more while a whole queue's worth arrives; `keeping_up` reads on.
-    reader = asyncio.ensure_future(_read(keeping_up, live._QUEUE + 5))
-    for n in range(1, live._QUEUE + 6):
-        feed.publish([("order", {"n": n})])
-        await asyncio.sleep(0)
-    assert [data["n"] for _, data in await reader] == list(range(1, live._QUEUE + 6))
-    assert feed.subscribers == 1  # only `slow` was dropped: its queue emptied, its stream ended
-    with pytest.raises(StopAsyncIteration):
-        await anext(slow)
+    assert slow is not None
+    assert keeping_up is not None
+    received = b""
+    for n in range(100):  # ~3 KB a flush: `slow` reads nothing, `keeping_up` reads on
+        feed.publish([("order", {"n": n, "pad": "x" * 3000})])
+        feed.flush()
+        received += await keeping_up.next(timeout_s=1) or b""
+    assert received.count(b"event: order") == 100
+    assert feed.subscribers == 1
+    assert feed.dropped == 1
+    assert await slow.next(timeout_s=1) is None  # its stream ends; nothing was kept
 
 
-async def _read(events: AsyncGenerator[live.Event, None], count: int) -> list[live.Event]:
-    return [await anext(events) for _ in range(count)]
+async def test_viewers_beyond_the_cap_are_refused_until_one_goes() -> None:
+    feed = LiveFeed(max_viewers=2)
+    first, second = feed.subscribe(), feed.subscribe()
+    assert first is not None
+    assert second is not None
+    assert feed.subscribe() is None
+    feed.unsubscribe(first)
+    assert feed.subscribe() is not None
+
+
+async def test_a_viewer_that_stopped_asking_long_ago_gives_its_place() -> None:
+    feed = LiveFeed(max_viewers=1)
+    gone = feed.subscribe()
+    assert gone is not None
+    gone.asked_at -= 3600  # its stream was abandoned an hour ago
+    assert feed.subscribe() is not None
+    assert await gone.next(timeout_s=1) is None
+
+
+async def test_nothing_is_serialized_without_viewers() -> None:
+    feed = LiveFeed(interval_s=0.01)
+    feed.publish([("order", {"n": 1})])
+    await asyncio.sleep(0.02)
+    viewer = feed.subscribe()
+    assert viewer is not None
+    assert await viewer.next(timeout_s=0.05) == b""

@@ -8,15 +8,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from execution_service import __version__
 from execution_service.api import binance
 from execution_service.api.context import ApiContext
+from execution_service.api.headers import SecurityHeaders
 from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from execution_service.api.schemas import Problem
+from execution_service.api.weights import RequestWeights
 from execution_service.errors import DatabaseUnavailable
 from execution_service.logs import OncePerCause
 
@@ -26,9 +29,10 @@ _unexpected_errors = OncePerCause(log)
 
 def create_app(context: ApiContext) -> FastAPI:
     """Build the app around the service's parts; it holds no state of its own."""
-    app = FastAPI(title="execution-service", version=__version__,
-                  default_response_class=JSONResponse,
-                  description="Paper-trading execution service (SPEC section 7).")
+    # FastAPIOffline: /docs and /redoc from assets shipped in a package, not from a CDN.
+    app = FastAPIOffline(title="execution-service", version=__version__,
+                         default_response_class=JSONResponse,
+                         description="Paper-trading execution service (SPEC section 7).")
     app.state.context = context
     for module in (health, orders, account, kill_switch, dashboard):
         app.include_router(module.router)
@@ -39,6 +43,9 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = _with_own_errors(app.openapi)  # type: ignore[method-assign]
+    app.add_middleware(RequestWeights, limit=context.weight_limit,
+                       refused=context.metrics.http_refused.labels("weight").inc)
+    app.add_middleware(SecurityHeaders)  # (added last: around everything, 429s included)
 
     @app.middleware("http")
     async def not_before_the_database(request: Request, call_next: Any) -> Any:

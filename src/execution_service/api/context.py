@@ -27,3 +27,4 @@ class ApiContext:
     max_body_bytes: int
     fees: FeeSchedule
     api_keys: Mapping[str, ApiKey] = field(default_factory=dict)  # the Binance API's, by key
+    weight_limit: int = 6000  # request weight per client address per minute (api/weights.py)

@@ -1,61 +1,159 @@
 """What each committed batch changed, pushed to whoever watches (the dashboard's server-sent
-events), from memory: a viewer costs no database query.
+events), from memory: a viewer costs no database query, and any number of them costs the
+pipeline a bounded amount of work.
 
 After a commit the pipeline hands the feed the batch's results, fills, balances, positions,
-equity snapshots and kill-switch changes (`events_of`); every subscriber gets them through
-a bounded queue. A subscriber that falls that far behind is dropped (its stream ends) rather
-than holding memory: a browser's EventSource reconnects and reloads.
+equity snapshots and kill-switch changes (`events_of`). Then:
+
+- each event is serialized once, as its server-sent-event frame, however many viewers;
+- the frames are sent at most every `interval_s` (0.25 s), joined into one chunk per
+  account a viewer follows, so a busy pipeline costs a viewer one write per interval, not
+  one per event (1,000 idle viewers took a REST order from 6.9 ms to 2,178 ms when every
+  event was serialized and written per viewer);
+- a viewer holds at most `backlog_bytes` not yet written; one that falls that far behind
+  is dropped (its stream ends: a browser's EventSource reconnects and reloads);
+- at most `max_viewers` watch at once (`subscribe` answers None beyond, and the route 503).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import contextlib
+import time
+from collections import deque
 from typing import Any
 
 from execution_service.batch import KILL_SWITCH_KEY, Plan
+from execution_service.domain import codec
 from execution_service.engine.prices import MarketPrices
 
 Event = tuple[str, dict[str, Any]]  # its kind (the SSE event name) and its data
-_QUEUE = 1_000  # events a subscriber may be behind before it is dropped
+Frame = tuple[str | None, bytes]  # the account it concerns (None: every account), its SSE text
+
+INTERVAL_S = 0.25
+BACKLOG_BYTES = 1 << 20
+# A viewer that has not asked for more in this long is gone (its stream waits at most the
+# route's heartbeat, 15 s, between two asks): its place is given to a new one.
+_ABANDONED_S = 60.0
+
+
+class Viewer:
+    """One watcher's stream: the chunks not yet written to it, within `backlog_bytes`."""
+
+    def __init__(self, account: str | None, backlog_bytes: int) -> None:
+        self.account = account  # None: every account's events
+        self._backlog_bytes = backlog_bytes
+        self._chunks: deque[bytes] = deque()
+        self._queued = 0
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.asked_at = time.monotonic()
+
+    def offer(self, chunk: bytes) -> bool:
+        """Queue `chunk`; False (and nothing queued) if that would exceed the backlog."""
+        if self._queued + len(chunk) > self._backlog_bytes:
+            return False
+        self._chunks.append(chunk)
+        self._queued += len(chunk)
+        self._ready.set()
+        return True
+
+    async def next(self, timeout_s: float) -> bytes | None:
+        """What has arrived, b"" if nothing did within `timeout_s`, None once closed."""
+        self.asked_at = time.monotonic()
+        if not self._chunks and not self._closed:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+        if self._closed:
+            return None
+        chunk = b"".join(self._chunks)
+        self._chunks.clear()
+        self._queued = 0
+        return chunk
+
+    def close(self) -> None:
+        """End the stream; what was not written is dropped."""
+        self._closed = True
+        self._chunks.clear()
+        self._queued = 0
+        self._ready.set()
 
 
 class LiveFeed:
-    def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[Event | None]] = set()
+    def __init__(self, *, max_viewers: int = 1000, interval_s: float = INTERVAL_S,
+                 backlog_bytes: int = BACKLOG_BYTES) -> None:
+        self.max_viewers = max_viewers
+        self._interval_s = interval_s
+        self._backlog_bytes = backlog_bytes
+        self._viewers: set[Viewer] = set()
+        self._pending: list[Frame] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+        self.dropped = 0  # viewers dropped for falling behind, since start
 
     @property
     def subscribers(self) -> int:
-        return len(self._queues)
+        return len(self._viewers)
+
+    def subscribe(self, account: str | None = None) -> Viewer | None:
+        """A new viewer of every account's events, or of `account`'s; None when
+        `max_viewers` already watch."""
+        if len(self._viewers) >= self.max_viewers:
+            self._forget_abandoned()
+        if len(self._viewers) >= self.max_viewers:
+            return None
+        viewer = Viewer(account, self._backlog_bytes)
+        self._viewers.add(viewer)
+        return viewer
+
+    def unsubscribe(self, viewer: Viewer) -> None:
+        self._viewers.discard(viewer)
+        viewer.close()
 
     def publish(self, events: list[Event]) -> None:
-        for queue in list(self._queues):
-            for event in events:
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    self._drop(queue)
-                    break
+        """Serialize `events` once each; they go out with the next flush."""
+        if not self._viewers:
+            return
+        self._pending += [(data.get("account"), _frame(kind, data)) for kind, data in events]
+        if self._flush_at is None:
+            self._flush_at = asyncio.get_running_loop().call_later(self._interval_s, self.flush)
 
-    async def subscribe(self) -> AsyncGenerator[Event, None]:
-        """Events from now on, until the subscriber falls behind or the feed closes."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(_QUEUE + 1)
-        self._queues.add(queue)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            self._queues.discard(queue)
+    def flush(self) -> None:
+        """Hand what was published since the last flush to every viewer, one chunk per
+        account followed; a viewer whose backlog is full is dropped."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        frames, self._pending = self._pending, []
+        chunks: dict[str | None, bytes] = {}
+        for viewer in list(self._viewers):
+            if viewer.account not in chunks:
+                chunks[viewer.account] = b"".join(
+                    text for account, text in frames
+                    if viewer.account is None or account in (None, viewer.account))
+            chunk = chunks[viewer.account]
+            if chunk and not viewer.offer(chunk):
+                self.dropped += 1
+                self.unsubscribe(viewer)
 
     def close(self) -> None:
-        for queue in list(self._queues):
-            self._drop(queue)
+        """End every stream (the service is stopping: an open stream would hold the HTTP
+        server's shutdown)."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        self._pending = []
+        for viewer in list(self._viewers):
+            self.unsubscribe(viewer)
 
-    def _drop(self, queue: asyncio.Queue[Event | None]) -> None:
-        self._queues.discard(queue)
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(None)
+    def _forget_abandoned(self) -> None:
+        cutoff = time.monotonic() - _ABANDONED_S
+        for viewer in [v for v in self._viewers if v.asked_at < cutoff]:
+            self.unsubscribe(viewer)
+
+
+def _frame(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + codec.dumps(data) + b"\n\n"
 
 
 def events_of(plan: Plan, prices: MarketPrices) -> list[Event]:

@@ -31,6 +31,7 @@ from execution_service.api.binance.params import (
 )
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
+from execution_service.api.weights import rate_limits
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.filters import SymbolFilters
 
@@ -58,7 +59,8 @@ async def exchange_info(context: Context, symbol: SymbolParam = None,
     listed = named_symbols(markets, symbol, symbols) or sorted(
         name for name in markets if split_symbol(name) is not None)
     return JSONResponse({
-        "timezone": "UTC", "serverTime": now_ms(), "rateLimits": [], "exchangeFilters": [],
+        "timezone": "UTC", "serverTime": now_ms(),
+        "rateLimits": rate_limits(context.weight_limit), "exchangeFilters": [],
         "symbols": [_symbol_info(name, markets[name]) for name in listed]})
 
 

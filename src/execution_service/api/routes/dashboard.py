@@ -4,21 +4,19 @@ pipeline's memory) and the fill-quality figures it shows (`/fill-quality`)."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
 from execution_service.api.routes.orders import AccountFilter
 from execution_service.api.schemas import FillQuality
-from execution_service.domain import codec
 from execution_service.domain.orders import Liquidity
 from execution_service.metrics import LATENCY_BUCKETS_S
 
@@ -46,31 +44,25 @@ async def asset(name: str) -> Response:
 
 
 @router.get("/events", include_in_schema=False)
-async def events(context: Context, request: Request, account: AccountFilter = None) -> Response:
+async def events(context: Context, account: AccountFilter = None) -> Response:
     """Server-sent events: `order`, `trade`, `balance`, `position`, `equity`,
-    `kill_switch`, as each batch commits (of one account, with `account`)."""
+    `kill_switch`, as each batch commits (of one account, with `account`), a few times a
+    second at most; 503 beyond EVENTS_MAX_VIEWERS open streams."""
     feed = context.pipeline.live
+    viewer = feed.subscribe(account)
+    if viewer is None:
+        context.metrics.http_refused.labels("viewers").inc()
+        return JSONResponse({"detail": f"{feed.max_viewers} viewers are watching already "
+                             "(EVENTS_MAX_VIEWERS); try again later"}, status_code=503,
+                            headers={"Retry-After": "10"})
 
     async def stream() -> AsyncIterator[bytes]:
-        yield b"retry: 1000\n\n"
-        updates = feed.subscribe()
-        next_event = asyncio.ensure_future(anext(updates))
         try:
-            while not await request.is_disconnected():
-                done, _ = await asyncio.wait({next_event}, timeout=_HEARTBEAT_S)
-                if not done:
-                    yield b": heartbeat\n\n"
-                    continue
-                try:
-                    kind, data = next_event.result()
-                except StopAsyncIteration:  # dropped, or the service is stopping
-                    return
-                next_event = asyncio.ensure_future(anext(updates))
-                if account is None or data.get("account") in (None, account):
-                    yield b"event: " + kind.encode() + b"\ndata: " + codec.dumps(data) + b"\n\n"
+            yield b"retry: 1000\n\n"
+            while (chunk := await viewer.next(_HEARTBEAT_S)) is not None:
+                yield chunk or b": heartbeat\n\n"
         finally:
-            next_event.cancel()
-            await updates.aclose()
+            feed.unsubscribe(viewer)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
