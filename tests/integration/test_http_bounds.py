@@ -13,7 +13,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from execution_service.api.server import bounded_protocol
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -29,13 +29,16 @@ async def serving(refused: list[str], **bounds: float) -> AsyncIterator[int]:
     server = uvicorn.Server(uvicorn.Config(hello, host="127.0.0.1", port=port, http=protocol,
                                            log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: _started(server), timeout_s=10, what="the server listening")
     try:
         yield port
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return server.started
 
 
 async def get(port: int) -> bytes:

@@ -18,8 +18,8 @@ from execution_service.api.context import ApiContext
 from execution_service.api.headers import SecurityHeaders
 from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
-from execution_service.api.schemas import Problem
-from execution_service.api.weights import RequestWeights
+from execution_service.api.schemas import BinanceProblem, Problem
+from execution_service.api.weights import BINANCE_PREFIX, RequestWeights, weight
 from execution_service.errors import DatabaseUnavailable
 from execution_service.logs import OncePerCause
 
@@ -75,12 +75,29 @@ def _needs_database(path: str) -> bool:
 
 def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document, its validation errors (422) as this service answers them:
-    `{"detail": "<field>: <problem>; ..."}`."""
+    `{"detail": "<field>: <problem>; ..."}`, and the 429 of every operation that costs
+    request weight (api/weights.py)."""
     def document() -> dict[str, Any]:
         schema = build()
-        schema["components"]["schemas"]["HTTPValidationError"] = Problem.model_json_schema()
+        components = schema["components"]["schemas"]
+        components["HTTPValidationError"] = Problem.model_json_schema()
+        components.setdefault("Problem", Problem.model_json_schema())
+        components.setdefault("BinanceProblem", BinanceProblem.model_json_schema())
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                if weight(method.upper(), path, b"") or path.startswith(BINANCE_PREFIX):
+                    operation["responses"].setdefault("429", _too_many(path))
         return schema
     return document
+
+
+def _too_many(path: str) -> dict[str, Any]:
+    model = "BinanceProblem" if path.startswith(BINANCE_PREFIX) else "Problem"
+    return {"description": "this client address used its request weight for the minute "
+                           "(HTTP_WEIGHT_LIMIT); Retry-After says when to come back",
+            "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                        "description": "seconds until the next minute"}},
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
 
 
 def _is_binance(request: Request) -> bool:

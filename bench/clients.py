@@ -1,0 +1,79 @@
+"""Unwelcome clients for `bench/bounded.py`, from a process of their own: idle dashboard
+viewers or a flood of the heaviest reads, for `--seconds`, then one line of what they got.
+
+    python bench/clients.py --url http://127.0.0.1:8003 --viewers 1000 --seconds 30
+    python bench/clients.py --url http://127.0.0.1:8003 --flood 8 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+import httpx
+
+# The heaviest public reads (the hardening issue's measure): a thousand one-second candles
+# and the thousand newest orders.
+FLOODED = ("/api/v3/klines?symbol=BTCUSDT&interval=1s&limit=1000", "/orders?limit=1000")
+
+
+async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None:
+    """One `GET /events` that reads whatever comes, as a browser's EventSource does."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        seen["connect failed"] += 1
+        return
+    writer.write(f"GET /events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+                 .encode())
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        seen[head.split(b" ", 2)[1].decode()] += 1
+        while (left := until - time.monotonic()) > 0:
+            try:
+                if not await asyncio.wait_for(reader.read(65536), left):
+                    seen["closed by the service"] += 1
+                    break
+            except TimeoutError:
+                break
+    except (OSError, asyncio.IncompleteReadError, TimeoutError):
+        seen["failed"] += 1
+    finally:
+        writer.close()
+
+
+async def flooder(url: str, until: float, seen: Counter[str]) -> None:
+    """Ask for the heavy reads back to back, as fast as they are answered."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        turn = 0
+        while time.monotonic() < until:
+            try:
+                answer = await client.get(FLOODED[turn % len(FLOODED)])
+                seen[str(answer.status_code)] += 1
+            except httpx.HTTPError:
+                seen["failed"] += 1
+            turn += 1
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--viewers", type=int, default=0)
+    parser.add_argument("--flood", type=int, default=0, help="clients reading back to back")
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    address = urlsplit(args.url)
+    until = time.monotonic() + args.seconds
+    seen: Counter[str] = Counter()
+    tasks = [viewer(address.hostname or "127.0.0.1", address.port or 80, until, seen)
+             for _ in range(args.viewers)]
+    tasks += [flooder(args.url, until, seen) for _ in range(args.flood)]
+    await asyncio.gather(*tasks)
+    print(" ".join(f"{key}={value}" for key, value in sorted(seen.items())), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
