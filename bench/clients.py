@@ -17,13 +17,16 @@ import httpx
 
 # The heaviest public reads (the hardening issue's measure): a thousand one-second candles
 # and the thousand newest orders.
+# Another address than the measuring client's (127.0.0.1): request weights are counted per
+# address, and these clients stand for strangers, not for the bot being measured.
+SOURCE = "127.0.0.2"
 FLOODED = ("/api/v3/klines?symbol=BTCUSDT&interval=1s&limit=1000", "/orders?limit=1000")
 
 
 async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None:
     """One `GET /events` that reads whatever comes, as a browser's EventSource does."""
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(SOURCE, 0))
     except OSError:
         seen["connect failed"] += 1
         return
@@ -47,7 +50,8 @@ async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None
 
 async def flooder(url: str, until: float, seen: Counter[str]) -> None:
     """Ask for the heavy reads back to back, as fast as they are answered."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    transport = httpx.AsyncHTTPTransport(local_address=SOURCE)
+    async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as client:
         turn = 0
         while time.monotonic() < until:
             try:

@@ -36,8 +36,9 @@ class ServiceProcess:
         self.port = free_port()
         self.log = cwd / f"service-{next(_numbers)}.log"
         self.url = f"http://127.0.0.1:{self.port}"
+        redis = {"REDIS_URL": redis_url} if redis_url else {}  # "": REDIS_HOST and the rest
         environment = clean_environment(HTTP_PORT=str(self.port), HTTP_HOST="127.0.0.1",
-                                        REDIS_URL=redis_url, **env)
+                                        **redis, **env)
         with self.log.open("wb") as log:
             self.popen = subprocess.Popen([sys.executable, "-m", "execution_service", "run"],
                                           env=environment, cwd=cwd, stdout=log, stderr=log)

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     redis_host: str = "localhost"
     redis_port: int = Field(6379, ge=1, le=65535)
     redis_db: int = Field(0, ge=0)
+    redis_username: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # an ACL user
     redis_password: SecretStr | None = None
     redis_password_file: Path | None = None
 
@@ -291,7 +292,8 @@ class Settings(BaseSettings):
         """The Redis URL without password (the password is passed separately)."""
         if self.redis_url:
             return self.redis_url
-        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        user = f"{self.redis_username}@" if self.redis_username else ""
+        return f"redis://{user}{self.redis_host}:{self.redis_port}/{self.redis_db}"
 
     def database(self) -> URL:
         """The SQLAlchemy URL with the async driver: PostgreSQL via psycopg, SQLite via aiosqlite."""

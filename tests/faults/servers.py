@@ -55,6 +55,8 @@ class PrivateRedis:
         try:
             with redis.Redis.from_url(self.url, socket_timeout=1) as client:
                 return bool(client.ping())
+        except redis.AuthenticationError:  # (a subclass of ConnectionError)
+            return True  # answering, to users of its ACL only
         except redis.ConnectionError:
             return False
 

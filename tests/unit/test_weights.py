@@ -37,6 +37,8 @@ from execution_service.api.weights import RequestWeights, weight
     ("GET", "/health", b"", 0),
     ("GET", "/ready", b"", 0),
     ("GET", "/metrics", b"", 0),
+    ("POST", "/orders", b"", 0),
+    ("DELETE", "/kill-switch", b"", 0),
 ])
 def test_weight_of_each_endpoint(method: str, path: str, query: bytes, expected: int) -> None:
     assert weight(method, path, query) == expected

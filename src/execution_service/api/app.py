@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from execution_service import __version__
 from execution_service.api import binance
@@ -20,6 +21,7 @@ from execution_service.api.responses import JSONResponse
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from execution_service.api.schemas import BinanceProblem, Problem
 from execution_service.api.weights import BINANCE_PREFIX, RequestWeights, weight
+from execution_service.bus.health import Health
 from execution_service.errors import DatabaseUnavailable
 from execution_service.logs import OncePerCause
 
@@ -43,22 +45,12 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = _with_own_errors(app.openapi)  # type: ignore[method-assign]
+    # Pure ASGI middlewares (Starlette's BaseHTTPMiddleware moved every chunk of an event
+    # stream through a task and a memory stream of its own), innermost first.
+    app.add_middleware(NotBeforeTheDatabase, health=context.health)
     app.add_middleware(RequestWeights, limit=context.weight_limit,
                        refused=context.metrics.http_refused.labels("weight").inc)
     app.add_middleware(SecurityHeaders)  # (added last: around everything, 429s included)
-
-    @app.middleware("http")
-    async def not_before_the_database(request: Request, call_next: Any) -> Any:
-        """Until the migrations have run and the state is loaded, what reads the database
-        answers 503 with the reason (not a 500 from a table that does not exist yet)."""
-        if context.health.started or not _needs_database(request.url.path):
-            return await call_next(request)
-        reason = ("starting: the database is not ready yet"
-                  + (f" ({context.health.db_error})" if context.health.db_error else ""))
-        if _is_binance(request):
-            return JSONResponse({"code": -1001, "msg": f"Internal error; {reason}."},
-                                status_code=503, headers={"Retry-After": "1"})
-        return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
 
     return app
 
@@ -71,6 +63,28 @@ _DATABASE_PATHS = ("/orders", "/trades", "/balances", "/positions", "/equity", "
 
 def _needs_database(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in _DATABASE_PATHS)
+
+
+class NotBeforeTheDatabase:
+    """ASGI middleware: until the migrations have run and the state is loaded, what reads
+    the database answers 503 with the reason (not a 500 from a table that does not exist
+    yet), with Retry-After."""
+
+    def __init__(self, app: ASGIApp, *, health: Health) -> None:
+        self._app = app
+        self._health = health
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._health.started or not _needs_database(scope["path"]):
+            await self._app(scope, receive, send)
+            return
+        reason = ("starting: the database is not ready yet"
+                  + (f" ({self._health.db_error})" if self._health.db_error else ""))
+        body: dict[str, Any] = {"detail": reason}
+        if scope["path"].startswith(BINANCE_PREFIX + "/"):
+            body = {"code": -1001, "msg": f"Internal error; {reason}."}
+        answer = JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        await answer(scope, receive, send)
 
 
 def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:

@@ -3,8 +3,9 @@
 Under `/api/v3` a request costs Binance's weight for its endpoint (rest-api.md: `depth` by
 its limit, `klines` 2, `account` 20, ...), and every answer says what the address has used
 this minute (`X-MBX-USED-WEIGHT-1M`, as Binance's clients read it). The service's own reads
-cost by the rows they may return (1 per 100 asked for, at least 1); health checks and
-metrics cost nothing. A request that would take its address past `limit` is answered 429
+cost by the rows they may return (1 per 100 asked for, at least 1); health checks,
+metrics and the bearer token's writes (`POST /orders`, the pipeline's REST intake) cost
+nothing. A request that would take its address past `limit` is answered 429
 (`-1003` under `/api/v3`) with `Retry-After`, before any work is done for it.
 
 This is what keeps readers from taking the pipeline's time: eight clients flooding
@@ -45,8 +46,8 @@ def weight(method: str, path: str, query: bytes) -> int:
     """What one request costs: Binance's weight under /api/v3, else the service's own."""
     if path.startswith(BINANCE_PREFIX + "/"):
         return _binance_weight(method, path[len(BINANCE_PREFIX):], query)
-    if path in _FREE:
-        return 0
+    if path in _FREE or method not in ("GET", "HEAD"):
+        return 0  # probes, and the token's writes (the pipeline's REST intake)
     if method == "GET" and path in ("/orders", "/trades", "/equity"):
         return 1 + _limit(query, 500 if path == "/equity" else 20) // 100
     if path == "/fill-quality":

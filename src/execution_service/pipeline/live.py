@@ -10,6 +10,9 @@ equity snapshots and kill-switch changes (`events_of`). Then:
   account a viewer follows, so a busy pipeline costs a viewer one write per interval, not
   one per event (1,000 idle viewers took a REST order from 6.9 ms to 2,178 ms when every
   event was serialized and written per viewer);
+- viewers are woken a slice at a time, one slice per turn of the event loop, so that the
+  pipeline's callbacks run in between (1,000 woken in one turn held the loop for tens of
+  milliseconds); the heartbeats that keep quiet streams open go out the same way;
 - a viewer holds at most `backlog_bytes` not yet written; one that falls that far behind
   is dropped (its stream ends: a browser's EventSource reconnects and reloads);
 - at most `max_viewers` watch at once (`subscribe` answers None beyond, and the route 503).
@@ -18,9 +21,9 @@ equity snapshots and kill-switch changes (`events_of`). Then:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from execution_service.batch import KILL_SWITCH_KEY, Plan
@@ -32,8 +35,11 @@ Frame = tuple[str | None, bytes]  # the account it concerns (None: every account
 
 INTERVAL_S = 0.25
 BACKLOG_BYTES = 1 << 20
-# A viewer that has not asked for more in this long is gone (its stream waits at most the
-# route's heartbeat, 15 s, between two asks): its place is given to a new one.
+HEARTBEAT_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
+_HEARTBEAT = b": heartbeat\n\n"
+_WOKEN_AT_ONCE = 50
+# A viewer that has not asked for more in this long is gone (it is offered a heartbeat at
+# least every HEARTBEAT_S, and asks again once that is written): its place is given away.
 _ABANDONED_S = 60.0
 
 
@@ -47,7 +53,7 @@ class Viewer:
         self._queued = 0
         self._ready = asyncio.Event()
         self._closed = False
-        self.asked_at = time.monotonic()
+        self.asked_at = self.offered_at = time.monotonic()
 
     def offer(self, chunk: bytes) -> bool:
         """Queue `chunk`; False (and nothing queued) if that would exceed the backlog."""
@@ -55,16 +61,16 @@ class Viewer:
             return False
         self._chunks.append(chunk)
         self._queued += len(chunk)
+        self.offered_at = time.monotonic()
         self._ready.set()
         return True
 
-    async def next(self, timeout_s: float) -> bytes | None:
-        """What has arrived, b"" if nothing did within `timeout_s`, None once closed."""
+    async def next(self) -> bytes | None:
+        """What has arrived (waiting for it), None once closed."""
         self.asked_at = time.monotonic()
         if not self._chunks and not self._closed:
             self._ready.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            await self._ready.wait()
         if self._closed:
             return None
         chunk = b"".join(self._chunks)
@@ -82,13 +88,15 @@ class Viewer:
 
 class LiveFeed:
     def __init__(self, *, max_viewers: int = 1000, interval_s: float = INTERVAL_S,
-                 backlog_bytes: int = BACKLOG_BYTES) -> None:
+                 backlog_bytes: int = BACKLOG_BYTES, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.max_viewers = max_viewers
         self._interval_s = interval_s
         self._backlog_bytes = backlog_bytes
+        self._heartbeat_s = heartbeat_s
         self._viewers: set[Viewer] = set()
         self._pending: list[Frame] = []
         self._flush_at: asyncio.TimerHandle | None = None
+        self._heartbeat_at: asyncio.TimerHandle | None = None
         self.dropped = 0  # viewers dropped for falling behind, since start
 
     @property
@@ -104,6 +112,8 @@ class LiveFeed:
             return None
         viewer = Viewer(account, self._backlog_bytes)
         self._viewers.add(viewer)
+        if self._heartbeat_at is None:
+            self._heartbeat_at = asyncio.get_running_loop().call_later(1.0, self.heartbeat)
         return viewer
 
     def unsubscribe(self, viewer: Viewer) -> None:
@@ -120,31 +130,56 @@ class LiveFeed:
 
     def flush(self) -> None:
         """Hand what was published since the last flush to every viewer, one chunk per
-        account followed; a viewer whose backlog is full is dropped."""
+        account followed."""
         if self._flush_at is not None:
             self._flush_at.cancel()
             self._flush_at = None
         frames, self._pending = self._pending, []
+        if not frames:
+            return
         chunks: dict[str | None, bytes] = {}
-        for viewer in list(self._viewers):
+
+        def chunk_of(viewer: Viewer) -> bytes:
             if viewer.account not in chunks:
                 chunks[viewer.account] = b"".join(
                     text for account, text in frames
                     if viewer.account is None or account in (None, viewer.account))
-            chunk = chunks[viewer.account]
-            if chunk and not viewer.offer(chunk):
-                self.dropped += 1
-                self.unsubscribe(viewer)
+            return chunks[viewer.account]
+
+        self._offer(list(self._viewers), chunk_of)
+
+    def heartbeat(self) -> None:
+        """A comment line to each viewer sent nothing for `heartbeat_s`; runs every second
+        while anyone watches."""
+        self._heartbeat_at = None
+        if not self._viewers:
+            return
+        due = time.monotonic() - self._heartbeat_s
+        self._offer([v for v in self._viewers if v.offered_at < due], lambda _: _HEARTBEAT)
+        self._heartbeat_at = asyncio.get_running_loop().call_later(1.0, self.heartbeat)
 
     def close(self) -> None:
         """End every stream (the service is stopping: an open stream would hold the HTTP
         server's shutdown)."""
-        if self._flush_at is not None:
-            self._flush_at.cancel()
-            self._flush_at = None
+        for timer in (self._flush_at, self._heartbeat_at):
+            if timer is not None:
+                timer.cancel()
+        self._flush_at = self._heartbeat_at = None
         self._pending = []
         for viewer in list(self._viewers):
             self.unsubscribe(viewer)
+
+    def _offer(self, viewers: list[Viewer], chunk_of: Callable[[Viewer], bytes]) -> None:
+        """Offer each viewer its chunk, `_WOKEN_AT_ONCE` per turn of the event loop; a
+        viewer whose backlog is full is dropped."""
+        for viewer in viewers[:_WOKEN_AT_ONCE]:
+            chunk = chunk_of(viewer)
+            if chunk and viewer in self._viewers and not viewer.offer(chunk):
+                self.dropped += 1
+                self.unsubscribe(viewer)
+        if len(viewers) > _WOKEN_AT_ONCE:
+            asyncio.get_running_loop().call_soon(self._offer, viewers[_WOKEN_AT_ONCE:],
+                                                 chunk_of)
 
     def _forget_abandoned(self) -> None:
         cutoff = time.monotonic() - _ABANDONED_S

@@ -23,7 +23,6 @@ from execution_service.metrics import LATENCY_BUCKETS_S
 router = APIRouter(tags=["dashboard"])
 
 _ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
-_HEARTBEAT_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 
 
 def _asset(name: str) -> bytes:
@@ -59,8 +58,8 @@ async def events(context: Context, account: AccountFilter = None) -> Response:
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield b"retry: 1000\n\n"
-            while (chunk := await viewer.next(_HEARTBEAT_S)) is not None:
-                yield chunk or b": heartbeat\n\n"
+            while (chunk := await viewer.next()) is not None:
+                yield chunk
         finally:
             feed.unsubscribe(viewer)
 
