@@ -32,7 +32,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from execution_service.api.app import create_app
 from execution_service.api.context import ApiContext
-from execution_service.api.server import bounded_protocol
+from execution_service.api.server import Contained, bounded_protocol
 from execution_service.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
 from execution_service.bus import connection
 from execution_service.bus.control import ControlWatcher, stream_end
@@ -181,7 +181,7 @@ class ExecutionService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         server = _EmbeddedServer(uvicorn.Config(
-            self.app, host=self.settings.http_host, port=self.settings.http_port,
+            Contained(self.app), host=self.settings.http_host, port=self.settings.http_port,
             http=bounded_protocol(head_timeout_s=self.settings.http_head_timeout_s,
                                   max_connections=self.settings.http_max_connections,
                                   refused=lambda reason: self.metrics.http_refused.labels(

@@ -9,6 +9,9 @@ count of messages sent.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,6 +22,7 @@ from tests.faults.conftest import TOKEN
 from tests.faults.servers import PrivateRedis
 from tests.helpers import pg_connect, wait_for_sync
 from tests.processes import ServiceProcess, Start
+from tests.unit.test_hostile_messages import values as hostile_values
 
 
 def order(**fields: Any) -> bytes:
@@ -145,3 +149,81 @@ def test_every_hostile_message_leaves_a_trace_and_the_service_goes_on(
         wait_for_sync(filled, what="the good orders filled")
         reasons = conn.execute("SELECT reason FROM rejected_messages").fetchall()
     assert all(reason for (reason,) in reasons)
+
+
+def _resident_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# What used to stop the service, or blow its memory up, or answer 500 (the hardening issue).
+HOSTILE: list[dict[str, Any]] = [
+    {"x": "1e9999999"},
+    {f"f{i}": "1e999999" for i in range(400)},
+    {"metadata": _nested(300)},
+    {"quantity": "²"}, {"quantity": "٣"}, {"quantity": "9" * 5000},
+    {"quantity": "0." + "0" * 5000 + "1"}, {"quantity": "1e-999999"},
+    {"price": "1e999999"}, {"stop_loss_pct": "1" * 5000 + "x"},
+    {"expire_at": "²"}, {"expire_at": "9" * 5000}, {"timestamp": "1e9999999"},
+    {"symbol": "BTCUSDT" + "9" * 5000 + "x"},
+]
+# Fields a generated message may carry: any but those that make one message several
+# results (a resting order's later fills, a cancel's answer to each copy).
+GENERATED_FIELDS = st.sampled_from(["quantity", "price", "stop_price", "expire_at",
+                                    "stop_loss_pct", "strategy_id", "bot_id", "timestamp",
+                                    "symbol", "side"]) | st.text(max_size=8).filter(
+    lambda name: name not in ("type", "order_type", "time_in_force", "client_id",
+                              "client_order_id", "account", "order_id"))
+
+
+def test_hostile_messages_under_a_client_id_are_answered_once_and_nothing_stays_pending(
+    start: Start, redis_server: PrivateRedis, pg_url: str
+) -> None:
+    service = start(MOCK_SUCCESS_RATE="1")
+    service.wait_ready()
+    resident_before = _resident_mib(service.popen.pid)
+    client = redis_server.client()
+    documents = list(HOSTILE)
+
+    @settings(max_examples=100, database=None, suppress_health_check=list(HealthCheck))
+    @given(extra=st.dictionaries(GENERATED_FIELDS, hostile_values, max_size=6))
+    def generated(extra: dict[str, Any]) -> None:
+        documents.append(extra)
+
+    generated()
+    for number, extra in enumerate(documents):
+        # (the standard library writes 300 levels and wide integers; orjson does neither)
+        payload = json.dumps({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", **extra,
+                              "client_id": f"hostile-{number}"}).encode()
+        client.publish("orders", payload)
+        client.xadd("stream.orders", {b"data": payload})
+        answer = service.send("POST", "/orders", TOKEN, content=payload)
+        assert answer.status_code in (200, 201, 400, 413), answer.text
+        assert answer.headers["content-type"] == "application/json"
+
+    expected = {f"hostile-{number}" for number in range(len(documents))}
+
+    def answered() -> Counter[str]:
+        return Counter(fields[b"client_id"].decode()
+                       for _, fields in client.xrange("stream.fills")
+                       if fields.get(b"client_id", b"").startswith(b"hostile-"))
+
+    wait_for_sync(lambda: set(answered()) == expected, timeout_s=60,
+                  what=f"a result for each of the {len(expected)} client ids")
+    assert service.alive()
+    assert set(answered().values()) == {1}, "a client id answered more than once"
+    for stream in ("stream.orders", "execution.journal"):
+        assert client.xpending(stream, "execution-service")["pending"] == 0
+    assert _resident_mib(service.popen.pid) - resident_before < 100
+    good = service.send("POST", "/orders", TOKEN, json={"symbol": "BTCUSDT", "side": "BUY",
+                                                         "quantity": "0.001"})
+    assert good.json()["status"] == "FILLED"

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from execution_service.bus.envelope import Envelope
+from execution_service.config import load_settings
 from execution_service.domain.commands import MarketTrade, SetKillSwitch
 from execution_service.domain.orders import Source
 from execution_service.errors import WriteConflict
@@ -21,7 +22,7 @@ from execution_service.service import ExecutionService
 from execution_service.store import tables
 from execution_service.store.writer import Session
 from execution_service.work import UnitOfWork
-from tests.helpers import Names, free_port, wait_for
+from tests.helpers import REDIS_URL, Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
 
 SEED_ORDER = b'{"symbol":"BTCUSDT","side":"BUY","quantity":0.001}'
@@ -501,3 +502,20 @@ async def test_an_entry_redelivered_too_often_is_quarantined_unread_and_the_rest
     assert [tuple(row) for row in rows] == [
         (f"{stream}:{poison.decode()}",
          "delivered 6 times without being committed; quarantined unread")]
+
+
+async def test_a_part_that_fails_stops_the_service_and_names_it(
+    names: Names, sqlite_url: str
+) -> None:
+    """Never half alive: the pipeline dying (a bug) stops the whole service by itself, so
+    that the command line exits 1 (`service.failed`) and a supervisor restarts it."""
+    service = ExecutionService(load_settings(
+        redis_url=REDIS_URL, database_url=sqlite_url, http_host="127.0.0.1",
+        http_port=free_port(), log_format="text", **names.settings()))
+
+    async def broken() -> None:
+        raise RuntimeError("a bug in the commit loop")
+
+    service.pipeline.run = broken  # type: ignore[method-assign]
+    await asyncio.wait_for(service.run(handle_signals=False), 15)
+    assert service.failed == ["pipeline"]

@@ -130,3 +130,8 @@ def test_orders_with_hostile_fields_answer_at_once_and_the_process_goes_on(
     assert since.status_code in (400, 422), since.text
     assert service.alive()
     assert service.get("/health").status_code == 200
+
+
+def test_no_hostile_request_left_a_traceback(service: ServiceProcess) -> None:
+    # (after the tests above, in the module's one process: none of those cases is a bug)
+    assert "Traceback" not in service.log.read_text(errors="replace")

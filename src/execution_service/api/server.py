@@ -1,4 +1,7 @@
-"""The HTTP connection's protocol: uvicorn's h11 protocol with the two bounds it lacks.
+"""The HTTP server's side of the app: the connection's protocol, with the bounds uvicorn
+lacks, and the app as uvicorn runs it.
+
+The protocol is uvicorn's h11 protocol with two bounds added:
 
 - A deadline for the request head: uvicorn times out only an idle keep-alive connection,
   so a client that sends its head a byte at a time (slowloris) held a connection for
@@ -17,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 
 import h11
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -70,3 +74,19 @@ def bounded_protocol(*, head_timeout_s: float, max_connections: int,
                 self.transport.close()
 
     return BoundedH11Protocol
+
+
+class Contained:
+    """The app as the server runs it. A request that raised has been answered 500 and its
+    cause logged once by the app's last-resort handler; Starlette raises the exception
+    again all the same, and uvicorn would log its traceback for every such request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._app(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
