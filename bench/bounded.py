@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import statistics
 import sys
@@ -33,13 +32,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import (  # noqa: E402
-    REDIS_URL,
     CpuUse,
     Database,
     bench_names,
     forget,
     free_port,
     rss_kib,
+    start_service,
     wait_ready,
 )
 
@@ -76,16 +75,9 @@ async def measure(build: str, source: str | None, scenario: str, orders: int) ->
     database = Database("postgresql", workdir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
-           "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
-           "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1", "API_TOKEN": TOKEN,
-           "INITIAL_BALANCES": "USDT=1000000000", "LOG_LEVEL": "WARNING"}
-    if source:
-        env["PYTHONPATH"] = source
     log = (workdir / "service.log").open("wb")
-    service = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "execution_service", "run", env=env, cwd=workdir, stdout=log,
-        stderr=log)
+    service = await start_service(names, database, port, workdir, log, API_TOKEN=TOKEN,
+                                  **({"PYTHONPATH": source} if source else {}))
     try:
         await wait_ready(port, service)
         async with httpx.AsyncClient(base_url=url, timeout=30,

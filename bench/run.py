@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import httpx
 import orjson
@@ -219,15 +220,8 @@ async def bench_service(args: argparse.Namespace) -> Run:
     port = free_port()
     if not args.market_data:
         names["MARKET_DATA_CHANNEL"] = ""
-    env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
-           "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
-           "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
-           "INITIAL_BALANCES": "USDT=1000000000000,BTC=1000000",
-           "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
     log = (workdir / "service.log").open("wb")
-    service = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "execution_service", "run", env=env, cwd=workdir, stdout=log,
-        stderr=log)
+    service = await start_service(names, database, port, workdir, log)
     try:
         await wait_ready(port, service)
         target = names["ORDERS_CHANNEL"] if args.intake == "pubsub" else names["ORDERS_STREAM"]
@@ -254,6 +248,20 @@ async def bench_service(args: argparse.Namespace) -> Run:
                stored / max(collected.last - started, 1e-9), collected.latencies_s, rss / 1024,
                collected.rss_at_mark_kib / 1024 if collected.rss_at_mark_kib else None,
                collected.cpu, bare)
+
+
+async def start_service(names: dict[str, str], database: Database, port: int, workdir: Path,
+                        log: IO[bytes], **settings: str) -> asyncio.subprocess.Process:
+    """`python -m execution_service run` on `database` with the run's names, logging to
+    `log`; `settings` add to or override the benchmark's."""
+    env = {**os.environ, **{k: v for k, v in names.items() if k != "RUN"},
+           "DATABASE_URL": database.url, "REDIS_URL": REDIS_URL, "HTTP_PORT": str(port),
+           "HTTP_HOST": "127.0.0.1", "MOCK_SUCCESS_RATE": "1",
+           "INITIAL_BALANCES": "USDT=1000000000000,BTC=1000000",
+           "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), **settings}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "execution_service", "run", env=env, cwd=workdir, stdout=log,
+        stderr=log)
 
 
 async def probe_commits(url: str, took_s: list[float], every_s: float = 0.01) -> None:
