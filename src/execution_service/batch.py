@@ -258,7 +258,7 @@ class BatchPlanner:
             if isinstance(command, MarketTrade):
                 self._guarded(plan, self.exchange.on_trade, command, envelope.received_at)
             elif isinstance(command, BookUpdate):
-                self.exchange.on_book(command, envelope.received_at)
+                self._guarded(plan, self.exchange.on_book, command, envelope.received_at)
             elif isinstance(command, InvalidMessage):
                 self._invalid(plan, known, envelope, command, now)
             elif isinstance(command, SubmitOrder):

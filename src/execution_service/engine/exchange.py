@@ -334,28 +334,72 @@ class PaperExchange:
             self._fill_resting(trade, now)
             return self._end_step()
 
-    def on_book(self, update: BookUpdate, now: datetime) -> None:
-        """A real order book from the depth feed: market orders walk it from now on."""
+    def on_book(self, update: BookUpdate, now: datetime) -> list[Result]:
+        """A real order book from the depth feed: market orders walk it from now on, the
+        queues at the levels it names move (engine/queue.py), and resting orders it crosses
+        fill (when this instance is the one `matching`)."""
         levels = update.asks or update.bids
         reference = self.prices.last(update.symbol) or (levels[0][0] if levels else None)
         if reference is None or split_symbol(update.symbol) is None:
-            return
-        filters = self.filters.of(update.symbol, reference)
-        queued = [o for o in self._resting.get(update.symbol, {}).values()
-                  if o.queue_ahead is not None and self.matching]
-        before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
-                  for o in queued]
-        self.books.apply(update, filters, _ms(now))
-        for order, level_before in zip(queued, before, strict=True):
+            return []
+        with localcontext(EXACT):
+            filters = self.filters.of(update.symbol, reference)
+            resting = list(self._resting.get(update.symbol, {}).values()) if self.matching else []
+            named = [o for o in resting if o.queue_ahead is not None and _names_level(update, o)]
+            before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
+                      for o in named]
+            self.books.apply(update, filters, _ms(now))
+            for order, level_before in zip(named, before, strict=True):
+                self._requeue(order, level_before, reference, filters)
+            self._fill_crossed(resting, reference, filters, now)
+            return self._end_step()
+
+    def _requeue(self, order: Order, level_before: Decimal, reference: Decimal,
+                 filters: SymbolFilters) -> None:
+        """The order's level went from `level_before` to what the book now holds: what is
+        ahead of it moves by the queue model, the trades there since its level last changed
+        explaining the decrease first (and counted once: they are forgotten now)."""
+        assert order.price is not None
+        assert order.queue_ahead is not None
+        level_after = self.books.resting_at(order.symbol, order.side, order.price, reference,
+                                            filters)
+        ahead = self.rules.queue.after_depth(order.queue_ahead, self._traded_here.pop(
+            order.order_id, ZERO), level_before, level_after)
+        if ahead != order.queue_ahead:
+            self._track(order)
+            order.queue_ahead = ahead
+
+    def _fill_crossed(self, resting: list[Order], reference: Decimal, filters: SymbolFilters,
+                      now: datetime) -> None:
+        """Resting orders the real book now crosses (asks at or below a bid's limit, bids at
+        or above an ask's) fill at once, as an exchange matches them, without waiting for a
+        print: at their limit, as makers, up to what is on offer at or through it, best
+        price first, then oldest; what they take stays taken until the next update."""
+        crossed = sorted((o for o in resting if self._crosses_book(o, reference, filters)),
+                         key=lambda o: (-o.price if o.side is Side.BUY else o.price,  # type: ignore[operator]
+                                        self._arrival[o.order_id]))
+        for order in crossed:
             assert order.price is not None
-            assert order.queue_ahead is not None
-            level_after = self.books.resting_at(order.symbol, order.side, order.price, reference,
-                                                filters)
-            ahead = self.rules.queue.after_depth(order.queue_ahead, self._traded_here.pop(
-                order.order_id, ZERO), level_before, level_after)
-            if ahead != order.queue_ahead:
+            # A resting BUY meets the asks, the side a taker BUY walks (and a SELL the bids).
+            walk = self.books.walk(order.symbol, order.side, reference, filters,
+                                   filters.floor_to_step(order.remaining), order.price)
+            quantity = filters.floor_to_step(walk.quantity)
+            if quantity <= 0:
+                continue
+            if quantity != walk.quantity:
+                walk = self.books.walk(order.symbol, order.side, reference, filters, quantity,
+                                       order.price)
+            self.books.consume(order.symbol, order.side, walk)
+            if order.queue_ahead:  # (the book came to it: nothing is ahead any more)
                 self._track(order)
-                order.queue_ahead = ahead
+                order.queue_ahead = ZERO
+            self._fill(order, quantity, order.price, reference, now, Liquidity.MAKER)
+
+    def _crosses_book(self, order: Order, reference: Decimal, filters: SymbolFilters) -> bool:
+        """Whether the best price on the other side has reached the order's limit."""
+        assert order.price is not None
+        best = self.books.depth(order.symbol, order.side, reference, filters, 1)
+        return bool(best) and _crossed(order, best[0].price, strict=False)
 
     def advance(self, now: datetime) -> list[Result]:
         """Run the timers due by `now`, each as a step of its own, oldest first."""
@@ -755,6 +799,16 @@ def _stop_hit(order: Order, price: Decimal) -> bool:
     assert stop is not None
     above = (order.order_type in _BUY_STOP_ABOVE) == (order.side is Side.BUY)
     return price >= stop if above else price <= stop
+
+
+def _names_level(update: BookUpdate, order: Order) -> bool:
+    """Whether a depth message says what the book holds at the order's price on the side
+    it rests on (a BUY rests among the bids): a diff that lists the price, a snapshot whose
+    levels reach it (a level within them and not listed is empty)."""
+    prices = [price for price, _ in (update.bids if order.side is Side.BUY else update.asks)]
+    if not update.snapshot:
+        return order.price in prices
+    return bool(prices) and min(prices) <= order.price <= max(prices)  # type: ignore[operator]
 
 
 def _crossed(order: Order, price: Decimal, strict: bool) -> bool:
