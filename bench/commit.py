@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from execution_service.batch import BatchPlanner, KillSwitch
 from execution_service.config import load_settings
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
+from execution_service.pipeline.batch import BatchPlanner, KillSwitch
 from execution_service.service import build_exchange
 from execution_service.store.database import Database
 from execution_service.store.writer import BatchWriter

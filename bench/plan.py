@@ -14,12 +14,12 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from execution_service.batch import BatchPlanner, Decoded, KillSwitch, decode
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.config import load_settings
 from execution_service.domain.orders import Source
 from execution_service.engine.account import Amounts
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
+from execution_service.pipeline.batch import BatchPlanner, Decoded, KillSwitch, decode
 from execution_service.service import build_exchange
 
 BATCH = 1000

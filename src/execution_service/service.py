@@ -21,8 +21,7 @@ import resource
 import signal
 import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from execution_service.api.app import create_app
 from execution_service.api.context import ApiContext
 from execution_service.api.server import Contained, bounded_protocol
-from execution_service.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
 from execution_service.bus import connection
 from execution_service.bus.control import ControlWatcher, stream_end
-from execution_service.bus.envelope import Envelope
+from execution_service.bus.envelope import Envelope, Outcome
 from execution_service.bus.health import Health
 from execution_service.bus.lease import MatcherLease
 from execution_service.bus.publisher import ResultPublisher
@@ -53,13 +51,15 @@ from execution_service.engine.models import BookShape, FeeSchedule
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
 from execution_service.engine.queue import QueueModel
 from execution_service.errors import DatabaseUnavailable
+from execution_service.maintenance import IntakeStatus, Maintenance
 from execution_service.metrics import Metrics
-from execution_service.pipeline import Pipeline, Stats
+from execution_service.pipeline.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
+from execution_service.pipeline.loop import Pipeline
+from execution_service.pipeline.work import UnitOfWork
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.upstream import find_upstream_tables
 from execution_service.store.writer import BatchWriter
-from execution_service.work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,6 @@ SHUTDOWN_BUDGET_S = 8.0
 # A shutdown still running this long after the signal is stuck: the process exits anyway,
 # logging what it was waiting for, so that SIGTERM always ends it within 10 s (SPEC 6.6).
 SHUTDOWN_DEADLINE_S = 9.5
-MONITOR_INTERVAL_S = 2.0
-SUMMARY_INTERVAL_S = 60
-PRUNE_INTERVAL_S = 3600
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -124,6 +121,9 @@ class ExecutionService:
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
             claim_idle_ms=settings.claim_idle_ms)
+        self.intake_status = IntakeStatus(
+            self.redis, [stream.name for stream in self._intake_streams()],
+            settings.consumer_group)
         self.app = create_app(ApiContext(
             pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
             intake_probe=self.intake_status, api_token=settings.token(),
@@ -131,6 +131,10 @@ class ExecutionService:
             fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
+        self.maintenance = Maintenance(
+            database=self.database, store=self.store, writer=self.writer, health=self.health,
+            metrics=self.metrics, stats=self.pipeline.stats, intake_status=self.intake_status,
+            retention_hours=settings.outbox_retention_hours, stop=self._stop)
         self._exit_on_overrun = False
         self.failed: list[str] = []  # the essential parts that ended before a stop
         self._wire_gauges()
@@ -200,7 +204,8 @@ class ExecutionService:
             # The monitor stops by itself at the stop request: cancelled in the middle of a
             # database ping, SQLAlchemy and psycopg took up to minutes to let go (found by
             # the benchmark: a SIGTERMed service that never exited).
-            monitor = group.create_task(essential("monitor", self._monitor()), name="monitor")
+            monitor = group.create_task(essential("monitor", self.maintenance.run()),
+                                        name="monitor")
             intakes: list[asyncio.Task[None]] = []
             prepared = group.create_task(self._prepare(), name="prepare")
             stop = group.create_task(self._stop.wait(), name="stop")
@@ -299,82 +304,10 @@ class ExecutionService:
 
     async def _submit_control(self, command: SetKillSwitch) -> None:
         envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
-        while (await self.pipeline.submit(envelope)).outcome != "ok":
+        while (await self.pipeline.submit(envelope)).outcome is not Outcome.OK:
             await asyncio.sleep(1.0)  # not committed: the database is away; keep the entry
             envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC),
                                 command=command)
-
-    async def intake_status(self) -> dict[str, Any]:
-        """Per intake stream: entries not yet delivered (lag) and delivered but unacknowledged."""
-        status: dict[str, Any] = {}
-        for stream in self._intake_streams():
-            groups = await self.redis.xinfo_groups(stream.name) if await self.redis.exists(
-                stream.name) else []
-            mine = next((g for g in groups if g["name"].decode() == self.settings.consumer_group),
-                        None)
-            status[stream.name] = {"pending": mine["pending"], "lag": mine.get("lag")} if mine \
-                else {"pending": None, "lag": None}
-        return status
-
-    async def _monitor(self) -> None:
-        """Refresh the gauges that need a query, notice a database that came back, and log
-        what was done every `SUMMARY_INTERVAL_S`."""
-        summarized = replace(self.pipeline.stats)
-        next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-        next_prune = time.monotonic()
-        while not await self._stopping_within(MONITOR_INTERVAL_S):
-            if time.monotonic() >= next_summary:
-                summarized = self._log_summary(summarized)
-                next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-            if self.settings.outbox_retention_hours and time.monotonic() >= next_prune:
-                with contextlib.suppress(DatabaseUnavailable):
-                    await self._prune_outbox()
-                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
-            if await self.database.ping():
-                self.health.db_up()
-                with contextlib.suppress(DatabaseUnavailable):
-                    self.metrics.outbox_unsent.set(await self.store.count_unsent())
-            else:
-                self.health.db_down(self.health.db_error or "ping failed")
-            if self.health.redis_connected:
-                with contextlib.suppress(*connection.REDIS_UNAVAILABLE):
-                    pending = [s["pending"] or 0 for s in (await self.intake_status()).values()]
-                    self.metrics.intake_pending.set(sum(pending))
-
-    async def _prune_outbox(self) -> None:
-        """Published results older than `OUTBOX_RETENTION_HOURS` leave the outbox, a chunk
-        at a time so that no transaction runs long; then the marks of instances gone as long."""
-        older_than = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
-        pruned = 0
-        while (chunk := await self.writer.prune(older_than)) and not self._stop.is_set():
-            pruned += chunk
-            if chunk < 10_000:
-                break
-            await asyncio.sleep(0)
-        if pruned:
-            log.info("deleted %d published results older than %g hours from the outbox",
-                     pruned, self.settings.outbox_retention_hours)
-        await self.writer.register(datetime.now(UTC))  # (in case another instance pruned it)
-        if forgotten := await self.writer.prune_marks(older_than):
-            log.info("deleted the outbox marks of %d instances gone for more than %g hours",
-                     forgotten, self.settings.outbox_retention_hours)
-
-    async def _stopping_within(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True as soon as a stop has been requested."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        return self._stop.is_set()
-
-    def _log_summary(self, previous: Stats) -> Stats:
-        current = replace(self.pipeline.stats)
-        received = current.orders_received - previous.orders_received
-        if received or current.duplicates != previous.duplicates:
-            log.info("last %d s: %d orders received, %d filled, %d rejected, %d duplicates, "
-                     "%d batches", SUMMARY_INTERVAL_S, received,
-                     current.orders_filled - previous.orders_filled,
-                     current.orders_rejected - previous.orders_rejected,
-                     current.duplicates - previous.duplicates, current.batches - previous.batches)
-        return current
 
     async def _shutdown(
         self,

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from execution_service.bus.envelope import EntryRef
 from execution_service.bus.publisher import ResultPublisher
-from execution_service.work import OutboxMessage
+from execution_service.pipeline.work import OutboxMessage
 from tests.helpers import Names
 
 GROUP = "execution-service"

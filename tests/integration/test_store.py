@@ -28,11 +28,11 @@ from execution_service.engine.account import Amounts, BalanceChange
 from execution_service.engine.exchange import Effects, OrderEvent
 from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
+from execution_service.pipeline.work import OutboxMessage, RejectedMessage, UnitOfWork
 from execution_service.store import tables
 from execution_service.store.database import MIGRATIONS, Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter, PostgresBatchSession
-from execution_service.work import OutboxMessage, RejectedMessage, UnitOfWork
 from tests.helpers import database_for
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)

@@ -23,10 +23,10 @@ from execution_service.domain.orders import (
 )
 from execution_service.engine.exchange import Effects
 from execution_service.errors import ConfigError
+from execution_service.pipeline.work import UnitOfWork
 from execution_service.store.database import Database
 from execution_service.store.upstream import UpstreamTables, find_upstream_tables
 from execution_service.store.writer import BatchWriter
-from execution_service.work import UnitOfWork
 from tests.helpers import database_for
 from tests.upstream import create_upstream_tables
 

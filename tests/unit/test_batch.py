@@ -8,13 +8,13 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from execution_service.batch import BatchPlanner, KillSwitch, Plan, RecentKeys, decode, lookup_keys
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus, Source
 from execution_service.domain.states import IllegalTransition
 from execution_service.engine.account import Amounts
-from execution_service.work import KeptInvalid
+from execution_service.pipeline.batch import BatchPlanner, KillSwitch, Plan, RecentKeys, decode, lookup_keys
+from execution_service.pipeline.work import KeptInvalid
 from tests.paper import make_exchange, tape
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

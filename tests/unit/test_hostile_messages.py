@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from execution_service.batch import decode
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder, SubmitOrder
 from execution_service.domain.orders import Source
 from execution_service.errors import InvalidMessage
+from execution_service.pipeline.batch import decode
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 LIMIT = 65_536

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from execution_service.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.bus.health import Health
 from execution_service.bus.recording import RecordingPublisher
@@ -23,9 +22,11 @@ from execution_service.domain.orders import OrderStatus, Source
 from execution_service.engine.exchange import PaperExchange
 from execution_service.errors import InvalidMessage
 from execution_service.metrics import Metrics
-from execution_service.pipeline import Pipeline, rest_envelope
+from execution_service.pipeline import rest_envelope
+from execution_service.pipeline.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode
+from execution_service.pipeline.loop import Pipeline
+from execution_service.pipeline.work import OutboxMessage
 from execution_service.store.memory import MemoryStore
-from execution_service.work import OutboxMessage
 from tests.helpers import wait_for
 from tests.paper import T0, make_exchange, tape
 

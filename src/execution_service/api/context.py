@@ -10,7 +10,7 @@ from execution_service.bus.health import Health
 from execution_service.config import ApiKey
 from execution_service.engine.models import FeeSchedule
 from execution_service.metrics import Metrics
-from execution_service.pipeline import Pipeline
+from execution_service.pipeline.loop import Pipeline
 from execution_service.store.repository import Store
 
 IntakeProbe = Callable[[], Awaitable[dict[str, Any]]]

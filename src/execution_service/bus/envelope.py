@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from execution_service.domain.commands import Command
@@ -25,11 +26,24 @@ class EntryRef:
         return f"{self.stream}:{self.entry_id}"
 
 
+class Outcome(StrEnum):
+    """What became of a command, as its REST caller is told (each is one HTTP status:
+    api/routes/orders.py)."""
+
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # a copy of an order stored before: its original result
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    NOT_OPEN = "not_open"
+    OK = "ok"
+    UNAVAILABLE = "unavailable"  # not committed: the database is away, or the service stops
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The answer to a REST caller: `outcome` names what happened, `body` is the JSON."""
+    """The answer to a REST caller: what happened, and the JSON body."""
 
-    outcome: str  # created | duplicate | invalid | not_found | not_open | ok | unavailable
+    outcome: Outcome
     body: dict[str, Any]
 
 

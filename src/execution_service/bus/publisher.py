@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from execution_service.bus.envelope import EntryRef
 from execution_service.domain.codec import stream_fields
-from execution_service.work import OutboxMessage
+from execution_service.pipeline.work import OutboxMessage
 
 # KEYS: the fills stream, then the streams whose entries are acknowledged.
 # ARGV: channel ('' for none), fills maxlen ('' for no fills stream), consumer group,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from execution_service.bus.envelope import EntryRef
 from execution_service.bus.publisher import Publisher
-from execution_service.work import OutboxMessage
+from execution_service.pipeline.work import OutboxMessage
 
 
 @dataclass

@@ -12,13 +12,12 @@ gives way to the synthetic one when no update came for the live-price age.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from execution_service.domain.commands import BookUpdate
 from execution_service.domain.orders import ZERO, Side
 from execution_service.engine.filters import SymbolFilters
 from execution_service.engine.models import BPS, BookShape
-from execution_service.engine.prices import PRICE_PLACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +38,6 @@ class Walk:
         self.taken.append((level, quantity, price))
         self.quantity += quantity
         self.notional += quantity * price
-
-    def average_price(self) -> Decimal:
-        """The volume-weighted price, 8 places (the fill's price)."""
-        return (self.notional / self.quantity).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(slots=True)
@@ -137,9 +132,6 @@ class SyntheticBooks:
             for side in Side:
                 self._real.pop((symbol, side), None)
                 self._walked.pop((symbol, side), None)
-
-    def is_real(self, symbol: str) -> bool:
-        return symbol in self._updated_ms
 
     def resting_at(self, symbol: str, side: Side, price: Decimal, mid: Decimal,
                    filters: SymbolFilters) -> Decimal:

@@ -11,6 +11,8 @@ r"""The pipeline: commands in, committed and published results out.
 - `Pipeline` (loop.py): the commit loop, one batch at a time, with its retries and
   quarantine; its ordering rule is commit -> answer -> publish and acknowledge -> mark sent.
 - `OutboxRelay` (relay.py): results out after their commit, in commit order, at least once.
+- `BatchPlanner` (batch.py): one batch planned (decode, dedupe, execute), no I/O; what it
+  produces to commit and send (work.py: the unit of work, outbox and rejected messages).
 
 Each part reads time from an injected `Clock`, and the store and publisher it is given
 are Protocols (`PipelineStore`, `Publisher`) with in-package fakes for tests.
@@ -22,9 +24,8 @@ from datetime import UTC, datetime
 
 from execution_service.bus.envelope import Envelope
 from execution_service.domain.orders import Source
-from execution_service.pipeline.loop import Pipeline, Stats
 
-__all__ = ["Pipeline", "Stats", "rest_envelope"]
+__all__ = ["rest_envelope"]
 
 
 def rest_envelope(payload: bytes) -> Envelope:

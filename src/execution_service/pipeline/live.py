@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from execution_service.batch import KILL_SWITCH_KEY, Plan
 from execution_service.domain import codec
 from execution_service.engine.prices import MarketPrices
+from execution_service.pipeline.batch import KILL_SWITCH_KEY, Plan
 
 Event = tuple[str, dict[str, Any]]  # its kind (the SSE event name) and its data
 Frame = tuple[str | None, bytes]  # the account it concerns (None: every account), its SSE text

@@ -27,17 +27,7 @@ from typing import Any
 
 from redis.backoff import ExponentialWithJitterBackoff
 
-from execution_service.batch import (
-    BatchPlanner,
-    Decoded,
-    KillSwitch,
-    Plan,
-    RecentKeys,
-    decode,
-    invalid_keys,
-    lookup_keys,
-)
-from execution_service.bus.envelope import Envelope, Reply
+from execution_service.bus.envelope import Envelope, Outcome, Reply
 from execution_service.bus.health import Health
 from execution_service.bus.lease import Lease
 from execution_service.bus.publisher import Publisher
@@ -58,13 +48,23 @@ from execution_service.engine.tape import TapeHistory
 from execution_service.errors import DatabaseUnavailable, InvalidMessage, WriteConflict
 from execution_service.logs import OncePerCause
 from execution_service.metrics import Metrics
+from execution_service.pipeline.batch import (
+    BatchPlanner,
+    Decoded,
+    KillSwitch,
+    Plan,
+    RecentKeys,
+    decode,
+    invalid_keys,
+    lookup_keys,
+)
 from execution_service.pipeline.inbox import Inbox, TapeSync
 from execution_service.pipeline.live import LiveFeed, events_of
 from execution_service.pipeline.relay import OutboxRelay
 from execution_service.pipeline.timers import Timers
 from execution_service.pipeline.timing import BatchTimer, BatchTiming
+from execution_service.pipeline.work import KeptInvalid, RejectedMessage, UnitOfWork
 from execution_service.store.writer import PipelineStore
-from execution_service.work import KeptInvalid, RejectedMessage, UnitOfWork
 
 log = logging.getLogger(__name__)
 _unexpected = OncePerCause(log)
@@ -163,7 +163,7 @@ class Pipeline:
     async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:
         """Run one envelope through the pipeline and wait for its committed answer."""
         if self._closing:
-            return Reply("unavailable", {"error_message": "the service is shutting down"})
+            return Reply(Outcome.UNAVAILABLE, {"error_message": "the service is shutting down"})
         reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         envelope.reply = reply
         try:
@@ -171,7 +171,7 @@ class Pipeline:
                 await self.deliver([envelope])
                 return await reply
         except TimeoutError:
-            return Reply("unavailable", {
+            return Reply(Outcome.UNAVAILABLE, {
                 "error_message": f"not committed within {timeout_s:g} s (database unavailable?);"
                                  " it may still execute: retry with the same client_id"})
 
@@ -249,7 +249,7 @@ class Pipeline:
             return
         if committed is None:
             for envelope, _ in decoded:
-                envelope.answer(Reply("unavailable", {"error_message": "database unavailable"}))
+                envelope.answer(Reply(Outcome.UNAVAILABLE, {"error_message": "database unavailable"}))
             return
         plan, through = committed
         self.tape_history.record([command for _, command in decoded
@@ -400,9 +400,9 @@ class Pipeline:
             pass  # kept already: this entry was quarantined before, and is redelivered
         except Exception as exc:
             _unexpected.exception("could not quarantine a failing message; it stays pending", exc)
-            envelope.answer(Reply("unavailable", {"error_message": "internal error"}))
+            envelope.answer(Reply(Outcome.UNAVAILABLE, {"error_message": "internal error"}))
             return
-        envelope.answer(Reply("invalid", {"error_code": "INTERNAL_ERROR",
+        envelope.answer(Reply(Outcome.INVALID, {"error_code": "INTERNAL_ERROR",
                                           "error_message": "internal error while executing"}))
         await self.relay.send([], [envelope.entry] if envelope.entry else [])
 

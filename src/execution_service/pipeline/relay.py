@@ -39,8 +39,8 @@ from execution_service.clock import Clock
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
 from execution_service.pipeline.timing import BatchTimer, BatchTiming
+from execution_service.pipeline.work import OutboxMessage
 from execution_service.store.writer import PipelineStore
-from execution_service.work import OutboxMessage
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ from execution_service.engine.account import Amounts
 from execution_service.engine.exchange import OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.errors import DatabaseUnavailable, WriteConflict
-from execution_service.store.writer import ExchangeState, PipelineStore
-from execution_service.work import (
+from execution_service.pipeline.work import (
     EquitySnapshot,
     KeptInvalid,
     OutboxMessage,
@@ -30,6 +29,7 @@ from execution_service.work import (
     UnitOfWork,
     UnsentMessage,
 )
+from execution_service.store.writer import ExchangeState, PipelineStore
 
 
 @dataclass(frozen=True, slots=True)

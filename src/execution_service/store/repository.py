@@ -12,11 +12,11 @@ from sqlalchemy import Float, cast, func, select
 from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, OrderStatus, Trade
 from execution_service.engine.exchange import Effects, OrderEvent
 from execution_service.engine.positions import Position
+from execution_service.pipeline.work import UnitOfWork
 from execution_service.store import tables
 from execution_service.store.database import Database
 from execution_service.store.rows import order_from_row, position_from_row, trade_from_row
 from execution_service.store.writer import BatchWriter
-from execution_service.work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,14 @@ from execution_service.engine.account import Amounts, BalanceChange
 from execution_service.engine.exchange import OrderEvent
 from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
+from execution_service.pipeline.work import (
+    EquitySnapshot,
+    KeptInvalid,
+    OutboxMessage,
+    RejectedMessage,
+    UnitOfWork,
+    UnsentMessage,
+)
 from execution_service.store import pg_batch, tables
 from execution_service.store.database import Database
 from execution_service.store.rows import (
@@ -60,14 +68,6 @@ from execution_service.store.rows import (
     trade_values,
 )
 from execution_service.store.upstream import UpstreamTables
-from execution_service.work import (
-    EquitySnapshot,
-    KeptInvalid,
-    OutboxMessage,
-    RejectedMessage,
-    UnitOfWork,
-    UnsentMessage,
-)
 
 _CHUNK = 1000
 

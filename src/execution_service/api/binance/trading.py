@@ -27,7 +27,7 @@ from execution_service.api.binance.params import now_ms, parse_limit, parse_time
 from execution_service.api.binance.signing import Signed, SignedRequest
 from execution_service.api.deps import Context
 from execution_service.api.responses import JSONResponse
-from execution_service.bus.envelope import Envelope, Reply
+from execution_service.bus.envelope import Envelope, Outcome, Reply
 from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder
 from execution_service.domain.orders import (
@@ -116,7 +116,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
         raise BinanceError(-1013, invalid.reason) from None
     reply = await context.pipeline.submit(
         Envelope(source=Source.REST, received_at=datetime.now(UTC), command=command))
-    if reply.outcome == "duplicate":
+    if reply.outcome is Outcome.DUPLICATE:
         raise BinanceError(-2010, "Duplicate order sent.")
     order_id = _committed(reply)
     if reply.body.get("status") == "REJECTED":
@@ -322,7 +322,7 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> 
     reply = await context.pipeline.submit(Envelope(
         source=Source.REST, received_at=datetime.now(UTC),
         command=CancelOrder(order_id=order.order_id, account=order.account)))
-    if reply.outcome in ("not_found", "not_open"):
+    if reply.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OPEN):
         raise BinanceError(-2011, _UNKNOWN_ORDER)
     _committed(reply)
     detail = await context.store.get_order_by_id(order.order_id)
@@ -337,7 +337,7 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> 
 
 def _committed(reply: Reply) -> str:
     """The order id of a committed answer; a 503 when the commit did not happen in time."""
-    if reply.outcome == "unavailable":
+    if reply.outcome is Outcome.UNAVAILABLE:
         raise BinanceError(-1007, "Timeout waiting for response from backend server. Send"
                                   " status unknown; execution status unknown.", 503)
     order_id = reply.body.get("order_id")

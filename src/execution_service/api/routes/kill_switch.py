@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from execution_service.api.deps import Authorized, Context
 from execution_service.api.responses import JSONResponse
 from execution_service.api.schemas import KillSwitchState, Unavailable, problems
-from execution_service.bus.envelope import Envelope
+from execution_service.bus.envelope import Envelope, Outcome
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
 
@@ -48,7 +48,7 @@ async def release(context: Context) -> JSONResponse:
 async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
     envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
     reply = await context.pipeline.submit(envelope)
-    return JSONResponse(reply.body, status_code=200 if reply.outcome == "ok" else 503)
+    return JSONResponse(reply.body, status_code=200 if reply.outcome is Outcome.OK else 503)
 
 
 def _reason(body: bytes) -> str | None:

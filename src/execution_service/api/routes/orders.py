@@ -18,7 +18,7 @@ from execution_service.api.schemas import (
     Unavailable,
     problems,
 )
-from execution_service.bus.envelope import Envelope, Reply
+from execution_service.bus.envelope import Envelope, Outcome, Reply
 from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder
 from execution_service.domain.orders import OrderStatus, Source
@@ -29,8 +29,9 @@ router = APIRouter(tags=["orders"])
 
 # Bodies above this are refused without a record: reading them would only feed an attack.
 _DRAIN_LIMIT = 16 * 1024 * 1024
-_STATUS_CODES = {"created": 201, "duplicate": 200, "invalid": 400, "not_found": 404,
-                 "not_open": 409, "ok": 200, "unavailable": 503}
+STATUS_CODES = {Outcome.CREATED: 201, Outcome.DUPLICATE: 200, Outcome.INVALID: 400,
+                Outcome.NOT_FOUND: 404, Outcome.NOT_OPEN: 409, Outcome.OK: 200,
+                Outcome.UNAVAILABLE: 503}
 
 _ORDER_BODY: dict[str, Any] = {
     "requestBody": {"required": True,
@@ -96,7 +97,7 @@ async def submit_order(context: Context, request: Request) -> JSONResponse:
     if size > len(head):  # recorded in rejected_messages like an oversized message on Redis
         envelope.size = size
         reply = await context.pipeline.submit(envelope)
-        return JSONResponse(reply.body, status_code=413 if reply.outcome == "invalid" else 503)
+        return JSONResponse(reply.body, status_code=413 if reply.outcome is Outcome.INVALID else 503)
     return _answer(await context.pipeline.submit(envelope))
 
 
@@ -113,7 +114,7 @@ async def cancel_order(context: Context, order_id: OrderId) -> JSONResponse:
 
 
 def _answer(reply: Reply) -> JSONResponse:
-    return JSONResponse(reply.body, status_code=_STATUS_CODES.get(reply.outcome, 200))
+    return JSONResponse(reply.body, status_code=STATUS_CODES[reply.outcome])
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from execution_service.bus.envelope import EntryRef, Envelope, Reply
+from execution_service.bus.envelope import EntryRef, Envelope, Outcome, Reply
 from execution_service.domain import codec
 from execution_service.domain.commands import (
     BookUpdate,
@@ -33,7 +33,7 @@ from execution_service.domain.states import IllegalTransition
 from execution_service.engine.exchange import Intake, PaperExchange, Result
 from execution_service.errors import InvalidMessage
 from execution_service.logs import OncePerCause
-from execution_service.work import (
+from execution_service.pipeline.work import (
     EquitySnapshot,
     KeptInvalid,
     OutboxMessage,
@@ -305,7 +305,7 @@ class BatchPlanner:
             plan.duplicates += 1
             current = self.exchange.open_order(original.order_id) or original
             original_result = codec.order_result(current, _ms(current.updated_at))
-            plan.replies.append((envelope, Reply("duplicate", {**original_result,
+            plan.replies.append((envelope, Reply(Outcome.DUPLICATE, {**original_result,
                                                                "duplicate": True})))
             return
         plan.received[envelope.source.value] += 1
@@ -314,7 +314,7 @@ class BatchPlanner:
         result = self.exchange.submit(command, intake, halted)
         known.add(result.order)
         plan.answered.append(envelope.received_at)
-        plan.replies.append((envelope, Reply("created", result.message)))
+        plan.replies.append((envelope, Reply(Outcome.CREATED, result.message)))
 
     def _cancel(
         self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime
@@ -324,13 +324,13 @@ class BatchPlanner:
         if target is not None:
             canceled = self.exchange.cancel(target.order_id, envelope.received_at)
         if canceled is not None:
-            plan.replies.append((envelope, Reply("ok", canceled.message)))
+            plan.replies.append((envelope, Reply(Outcome.OK, canceled.message)))
             return
         if target is None:
-            code, message, outcome = ErrorCode.UNKNOWN_ORDER, "Unknown order sent.", "not_found"
+            code, message, outcome = ErrorCode.UNKNOWN_ORDER, "Unknown order sent.", Outcome.NOT_FOUND
         else:
             current = self.exchange.open_order(target.order_id) or target
-            code, outcome = ErrorCode.ORDER_NOT_OPEN, "not_open"
+            code, outcome = ErrorCode.ORDER_NOT_OPEN, Outcome.NOT_OPEN
             message = f"order {target.order_id} is {current.status}; only open orders can be canceled"
         result = codec.cancel_result(target.order_id if target else command.order_id,
                                      target.client_id if target else command.client_id,
@@ -343,7 +343,7 @@ class BatchPlanner:
         self, plan: Plan, known: _Known, envelope: Envelope, invalid: InvalidMessage,
         now: datetime,
     ) -> None:
-        reply = Reply("invalid", {"client_id": invalid.client_id, "status": "REJECTED",
+        reply = Reply(Outcome.INVALID, {"client_id": invalid.client_id, "status": "REJECTED",
                                   "error_code": ErrorCode.INVALID_ORDER.value,
                                   "error_message": invalid.reason})
         plan.messages[envelope.source.value] += 1
@@ -375,7 +375,7 @@ class BatchPlanner:
         plan.work.control[KILL_SWITCH_KEY] = plan.kill_switch.as_dict()
         if command.control_id is not None:
             plan.work.control[CONTROL_CURSOR_KEY] = {"last_id": command.control_id}
-        plan.replies.append((envelope, Reply("ok", plan.kill_switch.as_dict())))
+        plan.replies.append((envelope, Reply(Outcome.OK, plan.kill_switch.as_dict())))
 
 
 def _ms(at: datetime) -> int:
