@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
 from execution_service.bus import connection
 from execution_service.bus.health import Health
+from execution_service.clock import Clock
 from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
 from execution_service.pipeline.loop import Stats
@@ -62,7 +62,7 @@ class Maintenance:
 
     def __init__(self, *, database: Database, store: Store, writer: BatchWriter,
                  health: Health, metrics: Metrics, stats: Stats, intake_status: IntakeStatus,
-                 retention_hours: float, stop: asyncio.Event) -> None:
+                 retention_hours: float, stop: asyncio.Event, clock: Clock) -> None:
         self._database = database
         self._store = store
         self._writer = writer
@@ -72,26 +72,27 @@ class Maintenance:
         self._intake_status = intake_status
         self._retention_hours = retention_hours  # 0: results are kept for ever
         self._stop = stop
+        self._clock = clock
 
     async def run(self) -> None:
         """Until the stop; see the module's docstring."""
         summarized = replace(self._stats)
-        next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-        next_prune = time.monotonic()
+        next_summary = self._clock.monotonic() + SUMMARY_INTERVAL_S
+        next_prune = self._clock.monotonic()
         while not await self._stopping_within(MONITOR_INTERVAL_S):
-            if time.monotonic() >= next_summary:
+            if self._clock.monotonic() >= next_summary:
                 summarized = self._log_summary(summarized)
-                next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-            if self._retention_hours and time.monotonic() >= next_prune:
+                next_summary = self._clock.monotonic() + SUMMARY_INTERVAL_S
+            if self._retention_hours and self._clock.monotonic() >= next_prune:
                 with contextlib.suppress(DatabaseUnavailable):
                     await self.prune_outbox()
-                    next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                    next_prune = self._clock.monotonic() + PRUNE_INTERVAL_S
             await self._refresh_gauges()
 
     async def prune_outbox(self) -> None:
         """Published results older than the retention leave the outbox, a chunk at a time
         so that no transaction runs long; then the marks of instances gone as long."""
-        older_than = datetime.now(UTC) - timedelta(hours=self._retention_hours)
+        older_than = self._clock.now() - timedelta(hours=self._retention_hours)
         pruned = 0
         while (chunk := await self._writer.prune(older_than)) and not self._stop.is_set():
             pruned += chunk
@@ -101,7 +102,7 @@ class Maintenance:
         if pruned:
             log.info("deleted %d published results older than %g hours from the outbox",
                      pruned, self._retention_hours)
-        await self._writer.register(datetime.now(UTC))  # (in case another instance pruned it)
+        await self._writer.register(self._clock.now())  # (in case another instance pruned it)
         if forgotten := await self._writer.prune_marks(older_than):
             log.info("deleted the outbox marks of %d instances gone for more than %g hours",
                      forgotten, self._retention_hours)

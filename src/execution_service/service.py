@@ -21,7 +21,7 @@ import resource
 import signal
 import time
 from collections.abc import Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from execution_service.bus.lease import MatcherLease
 from execution_service.bus.publisher import ResultPublisher
 from execution_service.bus.pubsub import PubSubIntake
 from execution_service.bus.streams import HEARTBEAT, INTAKE, IntakeStream, StreamIntake
+from execution_service.clock import Clock, SystemClock
 from execution_service.config import Settings
 from execution_service.domain.commands import SetKillSwitch
 from execution_service.domain.orders import Source
@@ -80,9 +81,10 @@ class _EmbeddedServer(uvicorn.Server):
 class ExecutionService:
     """Every part of the service, wired together; `run()` until a signal arrives."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.health = Health(intakes={"stream", "pubsub"})
+        self.clock = clock or SystemClock()  # the one every part reads time from
+        self.health = Health(intakes={"stream", "pubsub"}, clock=self.clock)
         self.metrics = Metrics(CollectorRegistry())
         self.database = Database(settings.database(), schema=settings.database_schema)
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
@@ -109,7 +111,7 @@ class ExecutionService:
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional,
-            slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease,
+            slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease, clock=self.clock,
             max_viewers=settings.events_max_viewers)
         self.pubsub = PubSubIntake(
             self.redis_sync, self.health, orders_channel=settings.orders_channel,
@@ -128,13 +130,14 @@ class ExecutionService:
             pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
             intake_probe=self.intake_status, api_token=settings.token(),
             max_body_bytes=settings.max_message_bytes, api_keys=settings.api_keys(),
-            fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit))
+            fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit,
+            clock=self.clock))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
         self.maintenance = Maintenance(
             database=self.database, store=self.store, writer=self.writer, health=self.health,
             metrics=self.metrics, stats=self.pipeline.stats, intake_status=self.intake_status,
-            retention_hours=settings.outbox_retention_hours, stop=self._stop)
+            retention_hours=settings.outbox_retention_hours, stop=self._stop, clock=self.clock)
         self._exit_on_overrun = False
         self.failed: list[str] = []  # the essential parts that ended before a stop
         self._wire_gauges()
@@ -262,7 +265,7 @@ class ExecutionService:
                 await asyncio.sleep(backoff.compute(failures))
 
     async def _load_state(self) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         if self.settings.auto_migrate:
             await self.database.migrate()
         async with self.database.transaction() as conn:
@@ -303,10 +306,10 @@ class ExecutionService:
         return cursor
 
     async def _submit_control(self, command: SetKillSwitch) -> None:
-        envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
+        envelope = Envelope(source=Source.CONTROL, received_at=self.clock.now(), command=command)
         while (await self.pipeline.submit(envelope)).outcome is not Outcome.OK:
             await asyncio.sleep(1.0)  # not committed: the database is away; keep the entry
-            envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC),
+            envelope = Envelope(source=Source.CONTROL, received_at=self.clock.now(),
                                 command=command)
 
     async def _shutdown(
@@ -318,15 +321,15 @@ class ExecutionService:
         watch: asyncio.Task[None],
         monitor: asyncio.Task[None],
     ) -> None:
-        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        deadline = self.clock.monotonic() + SHUTDOWN_BUDGET_S
         await _finish(intakes, timeout_s=2.0, cancel=True)
         left = await self.pubsub.stop(timeout_s=1.5)
         if left:
             log.warning("%d pub/sub orders read but not journaled (Redis unreachable)", left)
         if pipeline is not None:
-            self.pipeline.close(timeout_s=max(0.5, deadline - time.monotonic() - 2.0))
+            self.pipeline.close(timeout_s=max(0.5, deadline - self.clock.monotonic() - 2.0))
             try:
-                async with asyncio.timeout(max(0.5, deadline - time.monotonic() - 1.0)):
+                async with asyncio.timeout(max(0.5, deadline - self.clock.monotonic() - 1.0)):
                     await pipeline
             except TimeoutError:
                 log.warning("pipeline did not finish in time; unacknowledged entries will be "
@@ -338,7 +341,7 @@ class ExecutionService:
         server.should_exit = True
         await _finish([watch], timeout_s=1.0, cancel=True)
         # The monitor ends by itself (the stop is set), HTTP once uvicorn has closed.
-        await _finish([monitor, http], timeout_s=max(0.5, deadline - time.monotonic()))
+        await _finish([monitor, http], timeout_s=max(0.5, deadline - self.clock.monotonic()))
 
 
 async def _finish(tasks: list[asyncio.Task[None]], timeout_s: float, *, cancel: bool = False) -> None:

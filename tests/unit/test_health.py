@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import pytest
 from redis.exceptions import OutOfMemoryError, ResponseError
@@ -10,6 +10,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError
 from execution_service.bus import health as health_module
 from execution_service.bus.connection import eviction_warning
 from execution_service.bus.health import Health
+from execution_service.clock import ManualClock
 
 
 def test_a_refusal_is_a_reason_naming_the_part_and_the_error_until_the_part_succeeds() -> None:
@@ -28,12 +29,12 @@ def test_a_refusal_is_a_reason_naming_the_part_and_the_error_until_the_part_succ
     assert health.not_ready_reasons() == []
 
 
-def test_a_refusal_not_seen_again_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
-    health = Health()
+def test_a_refusal_not_seen_again_is_forgotten() -> None:
+    clock = ManualClock(datetime(2026, 12, 5, tzinfo=UTC))
+    health = Health(clock=clock)
     health.redis_refused("control stream", ResponseError("WRONGTYPE"))
     assert health.refusals() == {"control stream": "WRONGTYPE"}
-    later = time.monotonic() + health_module.REFUSAL_MEMORY_S
-    monkeypatch.setattr(health_module.time, "monotonic", lambda: later)
+    clock.advance(health_module.REFUSAL_MEMORY_S)
     assert health.refusals() == {}
 
 

@@ -45,7 +45,7 @@ class Rig:
         self.exchange: PaperExchange = make_exchange({"USDT": "100000"})
         tape(self.exchange, "90000", quantity=None, when=T0)
         self.publisher = CommittedFirst(self.store, self.log)
-        self.health = Health()
+        self.health = Health(clock=self.clock)
         self.health.redis_up()
         self.pipeline = Pipeline(
             planner(self.exchange), self.store, self.publisher, self.health,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from execution_service.bus.health import Health
+from execution_service.clock import Clock, SystemClock
 from execution_service.config import ApiKey
 from execution_service.engine.models import FeeSchedule
 from execution_service.metrics import Metrics
@@ -28,3 +29,4 @@ class ApiContext:
     fees: FeeSchedule
     api_keys: Mapping[str, ApiKey] = field(default_factory=dict)  # the Binance API's, by key
     weight_limit: int = 6000  # request weight per client address per minute (api/weights.py)
+    clock: Clock = field(default_factory=SystemClock)  # the service's one clock

@@ -106,19 +106,18 @@ class Refusals:
     without them (the result publisher, the pub/sub journal): when to try again (backoff
     from 0.1 s to 2 s), the first logged, each shown on /ready until one goes through."""
 
-    def __init__(self, part: str, health: Health, meanwhile: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, part: str, health: Health, meanwhile: str) -> None:
         self.part = part
         self._health = health
         self._meanwhile = meanwhile  # what happens to the work until Redis takes it
-        self._clock = clock
+        self._clock = health.clock  # (the service's one clock)
         self._backoff = ExponentialWithJitterBackoff(base=0.1, cap=2.0)
         self._count = 0
         self._retry_at = 0.0
 
     def waiting(self) -> bool:
         """Whether the pause after the last refusal is still running."""
-        return self._clock() < self._retry_at
+        return self._clock.monotonic() < self._retry_at
 
     def refused(self, error: Exception) -> None:
         self._count += 1
@@ -126,7 +125,7 @@ class Refusals:
             log.warning("Redis refuses the %s's commands (%s); %s", self.part, error,
                         self._meanwhile)
         self._health.redis_refused(self.part, error)
-        self._retry_at = self._clock() + self._backoff.compute(self._count)
+        self._retry_at = self._clock.monotonic() + self._backoff.compute(self._count)
 
     def accepted(self) -> None:
         if self._count:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+
+from execution_service.clock import Clock, SystemClock
 
 # How long a refusal is remembered without being seen again: a loop whose commands are
 # refused tries again at least every 5 s, and one that succeeds forgets it at once.
@@ -26,6 +27,7 @@ class Health:
     # a key of the wrong type): the error reply and when it was last seen, per part.
     redis_refusals: dict[str, tuple[str, float]] = field(default_factory=dict)
     eviction_warning: str | None = None  # Redis's eviction policy may drop the service's keys
+    clock: Clock = field(default_factory=SystemClock, repr=False)
 
     def redis_up(self) -> None:
         self.redis_connected, self.redis_error = True, None
@@ -37,7 +39,7 @@ class Health:
     def redis_refused(self, part: str, error: BaseException | str) -> None:
         if isinstance(error, BaseException) and type(error).__name__ != "ResponseError":
             error = f"{type(error).__name__}: {error}"  # redis-py cuts the code (OOM, READONLY)
-        self.redis_refusals[part] = (_text(error), time.monotonic())
+        self.redis_refusals[part] = (_text(error), self.clock.monotonic())
 
     def redis_accepted(self, part: str) -> None:
         """`part`'s commands went through: whatever Redis refused it before is over."""
@@ -45,7 +47,7 @@ class Health:
 
     def refusals(self) -> dict[str, str]:
         """The parts whose commands Redis refused lately, with its reply."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         return {part: error for part, (error, seen) in dict(self.redis_refusals).items()
                 if now - seen < REFUSAL_MEMORY_S}
 

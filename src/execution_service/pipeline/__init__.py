@@ -28,5 +28,7 @@ from execution_service.domain.orders import Source
 __all__ = ["rest_envelope"]
 
 
-def rest_envelope(payload: bytes) -> Envelope:
-    return Envelope(source=Source.REST, received_at=datetime.now(UTC), payload=payload)
+def rest_envelope(payload: bytes, received_at: datetime | None = None) -> Envelope:
+    """An order's JSON from `POST /orders`, received now unless told when."""
+    return Envelope(source=Source.REST, received_at=received_at or datetime.now(UTC),
+                    payload=payload)

@@ -21,11 +21,11 @@ equity snapshots and kill-switch changes (`events_of`). Then:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from execution_service.clock import Clock, SystemClock
 from execution_service.domain import codec
 from execution_service.engine.prices import MarketPrices
 from execution_service.pipeline.batch import KILL_SWITCH_KEY, Plan
@@ -46,14 +46,15 @@ _ABANDONED_S = 60.0
 class Viewer:
     """One watcher's stream: the chunks not yet written to it, within `backlog_bytes`."""
 
-    def __init__(self, account: str | None, backlog_bytes: int) -> None:
+    def __init__(self, account: str | None, backlog_bytes: int, clock: Clock) -> None:
         self.account = account  # None: every account's events
+        self._clock = clock
         self._backlog_bytes = backlog_bytes
         self._chunks: deque[bytes] = deque()
         self._queued = 0
         self._ready = asyncio.Event()
         self._closed = False
-        self.asked_at = self.offered_at = time.monotonic()
+        self.asked_at = self.offered_at = clock.monotonic()
 
     def offer(self, chunk: bytes) -> bool:
         """Queue `chunk`; False (and nothing queued) if that would exceed the backlog."""
@@ -61,13 +62,13 @@ class Viewer:
             return False
         self._chunks.append(chunk)
         self._queued += len(chunk)
-        self.offered_at = time.monotonic()
+        self.offered_at = self._clock.monotonic()
         self._ready.set()
         return True
 
     async def next(self) -> bytes | None:
         """What has arrived (waiting for it), None once closed."""
-        self.asked_at = time.monotonic()
+        self.asked_at = self._clock.monotonic()
         if not self._chunks and not self._closed:
             self._ready.clear()
             await self._ready.wait()
@@ -88,8 +89,10 @@ class Viewer:
 
 class LiveFeed:
     def __init__(self, *, max_viewers: int = 1000, interval_s: float = INTERVAL_S,
-                 backlog_bytes: int = BACKLOG_BYTES, heartbeat_s: float = HEARTBEAT_S) -> None:
+                 backlog_bytes: int = BACKLOG_BYTES, heartbeat_s: float = HEARTBEAT_S,
+                 clock: Clock | None = None) -> None:
         self.max_viewers = max_viewers
+        self._clock = clock or SystemClock()
         self._interval_s = interval_s
         self._backlog_bytes = backlog_bytes
         self._heartbeat_s = heartbeat_s
@@ -110,7 +113,7 @@ class LiveFeed:
             self._forget_abandoned()
         if len(self._viewers) >= self.max_viewers:
             return None
-        viewer = Viewer(account, self._backlog_bytes)
+        viewer = Viewer(account, self._backlog_bytes, self._clock)
         self._viewers.add(viewer)
         if self._heartbeat_at is None:
             self._heartbeat_at = asyncio.get_running_loop().call_later(1.0, self.heartbeat)
@@ -154,7 +157,7 @@ class LiveFeed:
         self._heartbeat_at = None
         if not self._viewers:
             return
-        due = time.monotonic() - self._heartbeat_s
+        due = self._clock.monotonic() - self._heartbeat_s
         self._offer([v for v in self._viewers if v.offered_at < due], lambda _: _HEARTBEAT)
         self._heartbeat_at = asyncio.get_running_loop().call_later(1.0, self.heartbeat)
 
@@ -182,7 +185,7 @@ class LiveFeed:
                                                  chunk_of)
 
     def _forget_abandoned(self) -> None:
-        cutoff = time.monotonic() - _ABANDONED_S
+        cutoff = self._clock.monotonic() - _ABANDONED_S
         for viewer in [v for v in self._viewers if v.asked_at < cutoff]:
             self.unsubscribe(viewer)
 

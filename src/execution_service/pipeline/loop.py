@@ -137,7 +137,7 @@ class Pipeline:
         self._reload = False  # the exchange's state may be ahead of the database
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
         self.tape_history = TapeHistory()  # the committed batches' market trades
-        self.live = LiveFeed(max_viewers=max_viewers)  # what batches changed, for the dashboard
+        self.live = LiveFeed(max_viewers=max_viewers, clock=self._clock)  # for the dashboard
         self.lease = lease  # None: this instance always matches the tape
         self._adopt_at = 0.0
 

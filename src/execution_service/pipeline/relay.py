@@ -61,8 +61,7 @@ class OutboxRelay:
         self._marked_through = 0  # ... and marked so in the database
         self._unsent = True  # a previous run may have left results unsent
         self._unacked: list[EntryRef] = []  # acknowledgements a refusal held back
-        self._refusals = Refusals(PART, health, "the results wait in the outbox",
-                                  clock.monotonic)
+        self._refusals = Refusals(PART, health, "the results wait in the outbox")
 
     # The commit loop raises the mark with its next commit:
 

@@ -115,7 +115,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
     except InvalidMessage as invalid:
         raise BinanceError(-1013, invalid.reason) from None
     reply = await context.pipeline.submit(
-        Envelope(source=Source.REST, received_at=datetime.now(UTC), command=command))
+        Envelope(source=Source.REST, received_at=context.clock.now(), command=command))
     if reply.outcome is Outcome.DUPLICATE:
         raise BinanceError(-2010, "Duplicate order sent.")
     order_id = _committed(reply)
@@ -320,7 +320,7 @@ async def _named_order(context: Context, request: Signed) -> Order | None:
 
 async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> dict[str, Any]:
     reply = await context.pipeline.submit(Envelope(
-        source=Source.REST, received_at=datetime.now(UTC),
+        source=Source.REST, received_at=context.clock.now(),
         command=CancelOrder(order_id=order.order_id, account=order.account)))
     if reply.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OPEN):
         raise BinanceError(-2011, _UNKNOWN_ORDER)

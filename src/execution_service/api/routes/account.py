@@ -5,7 +5,6 @@ one account's: the default one unless `account` names another."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -81,7 +80,7 @@ async def equity(
     assert valued is not None  # (_known checked it)
     total, unpriced, detail = valued
     return JSONResponse({
-        "current": {"at": datetime.now(UTC).isoformat(), "quote_asset": context.pipeline.equity_quote,
+        "current": {"at": context.clock.now().isoformat(), "quote_asset": context.pipeline.equity_quote,
                     "account": name, "equity": total, "unpriced": unpriced, "assets": detail},
         "snapshots": await context.store.get_equity(limit, after, name),
     })

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 
@@ -46,7 +44,7 @@ async def release(context: Context) -> JSONResponse:
 
 
 async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
-    envelope = Envelope(source=Source.CONTROL, received_at=datetime.now(UTC), command=command)
+    envelope = Envelope(source=Source.CONTROL, received_at=context.clock.now(), command=command)
     reply = await context.pipeline.submit(envelope)
     return JSONResponse(reply.body, status_code=200 if reply.outcome is Outcome.OK else 503)
 

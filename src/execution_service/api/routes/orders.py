@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -93,7 +92,7 @@ async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
 async def submit_order(context: Context, request: Request) -> JSONResponse:
     """Execute an order; answers once it is committed (201), or with the original if known (200)."""
     head, size = await _read_body(request, context.max_body_bytes)
-    envelope = rest_envelope(head)
+    envelope = rest_envelope(head, context.clock.now())
     if size > len(head):  # recorded in rejected_messages like an oversized message on Redis
         envelope.size = size
         reply = await context.pipeline.submit(envelope)
@@ -108,7 +107,7 @@ async def submit_order(context: Context, request: Request) -> JSONResponse:
                           **problems(401, 403)})
 async def cancel_order(context: Context, order_id: OrderId) -> JSONResponse:
     """Cancel an open order."""
-    envelope = Envelope(source=Source.REST, received_at=datetime.now(UTC),
+    envelope = Envelope(source=Source.REST, received_at=context.clock.now(),
                         command=CancelOrder(order_id=order_id))
     return _answer(await context.pipeline.submit(envelope))
 
