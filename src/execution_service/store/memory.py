@@ -125,9 +125,13 @@ class MemorySession:
                     == (order.client_id, order.fingerprint) for stored in store.orders.values()):
                 raise WriteConflict(f"order {order.order_id} exists")
         kept_refs = {message.intake_ref for message in store.rejected}
+        kept_answers = {(message.client_id, message.fingerprint) for message in store.rejected
+                        if message.client_id is not None and message.fingerprint is not None}
         for message in work.rejected:
             if message.intake_ref is not None and message.intake_ref in kept_refs:
                 raise WriteConflict(f"entry {message.intake_ref} is kept already")
+            if (message.client_id, message.fingerprint) in kept_answers:
+                raise WriteConflict(f"an invalid {message.client_id} is kept already")
         for order, version in effects.updated.values():
             if store.orders[order.order_id].version != version:
                 raise WriteConflict(f"order {order.order_id} changed meanwhile")
