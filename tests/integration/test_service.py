@@ -21,7 +21,7 @@ from execution_service.errors import WriteConflict
 from execution_service.pipeline.work import UnitOfWork
 from execution_service.service import ExecutionService
 from execution_service.store import tables
-from execution_service.store.writer import Session
+from execution_service.store.base import Session
 from tests.helpers import REDIS_URL, Names, free_port, wait_for
 from tests.service_harness import Listener, base_url, running_service
 

@@ -24,8 +24,9 @@ from execution_service.engine.account import Amounts, BalanceChange
 from execution_service.engine.exchange import Effects
 from execution_service.errors import WriteConflict
 from execution_service.pipeline.work import OutboxMessage, RejectedMessage, UnitOfWork
+from execution_service.store.base import PipelineStore
 from execution_service.store.memory import MemoryStore
-from execution_service.store.writer import BatchWriter, PipelineStore
+from execution_service.store.writer import BatchWriter
 from tests.helpers import database_for
 from tests.integration.test_store import NOW, order, stored, trade_of
 

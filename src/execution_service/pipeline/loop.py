@@ -64,7 +64,7 @@ from execution_service.pipeline.relay import OutboxRelay
 from execution_service.pipeline.timers import Timers
 from execution_service.pipeline.timing import BatchTimer, BatchTiming
 from execution_service.pipeline.work import KeptInvalid, RejectedMessage, UnitOfWork
-from execution_service.store.writer import PipelineStore
+from execution_service.store.base import PipelineStore
 
 log = logging.getLogger(__name__)
 _unexpected = OncePerCause(log)

@@ -40,7 +40,7 @@ from execution_service.errors import DatabaseUnavailable
 from execution_service.metrics import Metrics
 from execution_service.pipeline.timing import BatchTimer, BatchTiming
 from execution_service.pipeline.work import OutboxMessage
-from execution_service.store.writer import PipelineStore
+from execution_service.store.base import PipelineStore
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from execution_service.pipeline.work import (
     UnitOfWork,
     UnsentMessage,
 )
-from execution_service.store.writer import ExchangeState, PipelineStore
+from execution_service.store.base import ExchangeState, PipelineStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -58,6 +58,7 @@ from execution_service.pipeline.work import (
     UnsentMessage,
 )
 from execution_service.store import pg_batch, tables
+from execution_service.store.base import ExchangeState, PipelineStore, Session
 from execution_service.store.database import Database
 from execution_service.store.rows import (
     ORDER_COLUMNS,
@@ -70,53 +71,6 @@ from execution_service.store.rows import (
 from execution_service.store.upstream import UpstreamTables
 
 _CHUNK = 1000
-
-
-class Session(Protocol):
-    """One batch's transaction: look up, then write (`BatchWriter.session()`)."""
-
-    async def find_orders(self, client_ids: Iterable[str], intake_refs: Iterable[str],
-                          order_ids: Iterable[str]) -> list[Order]: ...
-
-    async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
-                            ) -> KeptInvalid:
-        """The invalid messages kept under these client ids (with a fingerprint) or
-        from these intake entries."""
-        ...
-
-    async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
-        """Write `work` and mark this instance's outbox rows up to `published_through`
-        published; return the id of the last outbox row written (None if none)."""
-        ...
-
-
-class PipelineStore(Protocol):
-    """What the pipeline needs of the store: `BatchWriter`, or `store/memory.py`'s fake."""
-
-    instance: str  # whose outbox rows this store writes and marks
-
-    def session(self, exclusive: bool = False) -> AbstractAsyncContextManager[Session]: ...
-
-    async def commit(self, work: UnitOfWork) -> None: ...
-
-    async def mark_sent(self, marks: Mapping[str, int], at: datetime) -> None:
-        """Each instance's outbox rows are published up to these ids."""
-        ...
-
-    async def unsent(self, limit: int) -> list[UnsentMessage]:
-        """Outbox rows not yet published, each instance's in order."""
-        ...
-
-    async def exchange_state(self, order_ids: Collection[str] | None = None) -> ExchangeState:
-        """Balances, positions and the open orders (only those of `order_ids`, if given)."""
-        ...
-
-    async def open_order_ids(self) -> set[str]:
-        """The ids of the orders open in the database, whoever accepted them."""
-        ...
-
-
-ExchangeState = tuple[dict[tuple[str, str], Amounts], list[Position], list[Order]]
 
 
 class BatchWriter:
@@ -651,3 +605,7 @@ async def _raise_marks(conn: AsyncConnection, marks: Mapping[str, int], at: date
 def _rejected_values(message: RejectedMessage) -> tuple[Any, ...]:
     return (message.source.value, message.intake_ref, message.client_id, message.payload,
             message.payload_bytes, message.reason, message.received_at, message.fingerprint)
+
+
+def _conforms(writer: BatchWriter) -> PipelineStore:
+    return writer  # mypy checks that the writer keeps to the Protocol
