@@ -31,8 +31,9 @@ from execution_service.errors import WriteConflict
 from execution_service.pipeline.work import OutboxMessage, RejectedMessage, UnitOfWork
 from execution_service.store import tables
 from execution_service.store.database import MIGRATIONS, Database
+from execution_service.store.postgres import PostgresBatchSession
 from execution_service.store.repository import Store
-from execution_service.store.writer import BatchWriter, PostgresBatchSession
+from execution_service.store.writer import BatchWriter
 from tests.helpers import database_for
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
