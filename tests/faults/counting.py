@@ -77,10 +77,13 @@ def wait_under_way(url: str, stored_at_least: int) -> None:
                   what=f"{stored_at_least} orders stored")
 
 
-def wait_all_handled(url: str, client: redis.Redis, n: int, stream: str = STREAM) -> None:
-    """Until every entry of `stream` is acknowledged (so committed); then `n` orders must be stored."""
-    wait_for_sync(lambda: unacknowledged(client, stream) == 0, timeout_s=60 + n / 250,
-                  what=f"every entry of {stream} acknowledged")
+def wait_all_handled(url: str, client: redis.Redis, n: int, stream: str = STREAM,
+                     *also: str) -> None:
+    """Until every entry of `stream` (and of the streams `also` names) is acknowledged (so
+    committed); then `n` orders must be stored."""
+    streams = (stream, *also)
+    wait_for_sync(lambda: sum(unacknowledged(client, name) for name in streams) == 0,
+                  timeout_s=60 + n / 250, what=f"every entry of {', '.join(streams)} acknowledged")
     assert order_count(url) == n
 
 

@@ -71,6 +71,7 @@ class StreamIntake:
         self._claim_idle_ms = claim_idle_ms
         self._block_ms = block_ms
         self._next_claim = 0.0
+        self._restarted = False
 
     def _alive_key(self, consumer: str) -> str:
         return f"{self._group}:alive:{consumer}"
@@ -85,7 +86,11 @@ class StreamIntake:
     async def run(self) -> None:
         """Create the groups, take back this consumer's pending entries, then read for ever."""
         await self._ensure_groups()
-        await self._read_own_pending()
+        if self._restarted:
+            await self._resend_own_pending()
+        else:
+            await self._read_own_pending()
+            self._restarted = True  # (keep_running runs this again after a Redis failure)
         self._health.streams_ready = True
         while True:
             if time.monotonic() >= self._next_claim:
@@ -116,7 +121,10 @@ class StreamIntake:
                     raise
 
     async def _read_own_pending(self) -> None:
-        """Entries delivered to this consumer name before a restart and never acknowledged."""
+        """Entries delivered to this consumer name before the process restarted and never
+        acknowledged. Read again through the group, so each counts one more delivery: an
+        entry that keeps the process from committing it is quarantined after
+        `MAX_DELIVERIES` starts (pipeline/batch.py)."""
         for name in self._streams:
             start = "0"
             while True:
@@ -162,6 +170,34 @@ class StreamIntake:
                     break
                 start = "(" + _text(pending[-1]["message_id"])
             await self._forget_dead_consumers(name, alive)
+
+    async def _resend_own_pending(self) -> None:
+        """After a Redis failure within this process: this consumer's pending entries again
+        (a reply lost with the connection would have left some unseen), read without
+        counting a delivery (XRANGE): they may be waiting in this process's inbox, and a
+        Redis outage is no reason to quarantine them."""
+        for name in self._streams:
+            start = "-"
+            while True:
+                pending: Any = await self._redis.xpending_range(
+                    name, self._group, start, "+", self._batch_max, consumername=self._consumer)
+                if not pending:
+                    break
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for entry in pending:
+                        pipe.xrange(name, entry["message_id"], entry["message_id"])
+                    found = [entry for entries in await pipe.execute() for entry in entries]
+                envelopes = self._entries(name, found)
+                delivered = {_text(e["message_id"]): e["times_delivered"] for e in pending}
+                for envelope in envelopes:
+                    envelope.deliveries = delivered.get(envelope.entry_id, 1)
+                if envelopes:
+                    log.info("resending %d pending entries of %s after a reconnection",
+                             len(envelopes), name)
+                    await self._deliver(envelopes)
+                if len(pending) < self._batch_max:
+                    break
+                start = "(" + _text(pending[-1]["message_id"])
 
     async def _count_deliveries(self, name: str, envelopes: list[Envelope]) -> None:
         """Set each redelivered entry's delivery count, as Redis keeps it: an entry that
