@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from execution_service.domain.codec import whole_number
+
 BINANCE_PREFIX = "/api/v3"
 DEFAULT_LIMIT = 6000  # Binance's REQUEST_WEIGHT per minute
 _ADDRESSES = 100_000
@@ -81,8 +83,8 @@ def _limit(query: bytes, default: int) -> int:
         return default
     for name, value in parse_qsl(query.decode("latin-1"), max_num_fields=100):
         if name == "limit":
-            return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 \
-                else default
+            number = whole_number(value, 6)
+            return default if number is None else number
     return default
 
 

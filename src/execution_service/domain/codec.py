@@ -276,6 +276,14 @@ def _time_in_force(document: Mapping[str, Any], kind: OrderType) -> TimeInForce 
     return TimeInForce(text.upper())
 
 
+def whole_number(value: str, most_digits: int = 19) -> int | None:
+    """`value` as an integer when it is 1 to `most_digits` ASCII digits, else None
+    (`str.isdigit` takes '²' and '٣', which `int` then refuses or reads)."""
+    if 0 < len(value) <= most_digits and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
 def parse_moment(value: str, name: str) -> datetime:
     """`value` as a time (epoch milliseconds or ISO 8601); ValueError naming `name`."""
     moment = _moment({name: value}, name)

@@ -375,7 +375,12 @@ class PaperExchange:
         or above an ask's) fill at once, as an exchange matches them, without waiting for a
         print: at their limit, as makers, up to what is on offer at or through it, best
         price first, then oldest; what they take stays taken until the next update."""
-        crossed = sorted((o for o in resting if self._crosses_book(o, reference, filters)),
+        # The best ask and bid once per message: fills only take from the book, so an order
+        # not crossed before them is not crossed after.
+        best = {side: self.books.depth(resting[0].symbol, side, reference, filters, 1)
+                for side in Side} if resting else {}
+        crossed = sorted((o for o in resting if best[o.side]
+                          and _crossed(o, best[o.side][0].price, strict=False)),
                          key=lambda o: (-o.price if o.side is Side.BUY else o.price,  # type: ignore[operator]
                                         self._arrival[o.order_id]))
         for order in crossed:
@@ -394,12 +399,6 @@ class PaperExchange:
                 self._track(order)
                 order.queue_ahead = ZERO
             self._fill(order, quantity, order.price, reference, now, Liquidity.MAKER)
-
-    def _crosses_book(self, order: Order, reference: Decimal, filters: SymbolFilters) -> bool:
-        """Whether the best price on the other side has reached the order's limit."""
-        assert order.price is not None
-        best = self.books.depth(order.symbol, order.side, reference, filters, 1)
-        return bool(best) and _crossed(order, best[0].price, strict=False)
 
     def advance(self, now: datetime) -> list[Result]:
         """Run the timers due by `now`, each as a step of its own, oldest first."""

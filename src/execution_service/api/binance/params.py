@@ -13,6 +13,7 @@ from fastapi import Query
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.deps import Context
+from execution_service.domain.codec import whole_number
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.book import Level
 from execution_service.engine.filters import SymbolFilters
@@ -75,14 +76,6 @@ def listed_symbol(context: Context, symbol: str | None) -> str:
 
 # The last millisecond a datetime holds (9999-12-31T23:59:59.999Z): later times are refused.
 MAX_TIME_MS = 253_402_300_799_999
-
-
-def whole_number(value: str, most_digits: int = 19) -> int | None:
-    """`value` as an integer when it is 1 to `most_digits` ASCII digits, else None
-    (`str.isdigit` takes '²' and '٣', which `int` then refuses or reads)."""
-    if 0 < len(value) <= most_digits and value.isascii() and value.isdigit():
-        return int(value)
-    return None
 
 
 def parse_limit(value: str | None, default: int, most: int) -> int:

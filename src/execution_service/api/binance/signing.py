@@ -22,9 +22,9 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Query, Request
 
 from execution_service.api.binance.errors import BinanceError
-from execution_service.api.binance.params import whole_number
 from execution_service.api.deps import Context
 from execution_service.config import ApiKey
+from execution_service.domain.codec import whole_number
 
 DEFAULT_RECV_WINDOW_MS = Decimal(5000)
 MAX_RECV_WINDOW_MS = Decimal(60000)

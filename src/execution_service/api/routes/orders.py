@@ -120,8 +120,8 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, int]:
     """The body's first `limit` bytes and its full size; the rest of an oversized body is
     read and dropped, up to `_DRAIN_LIMIT`, so the caller gets an answer, not a reset."""
     declared = request.headers.get("content-length", "")
-    if len(declared) > 9 or (declared.isascii() and declared.isdigit()
-                             and int(declared) > _DRAIN_LIMIT):
+    size = codec.whole_number(declared, 9) if declared else 0
+    if size is None or size > _DRAIN_LIMIT:
         raise HTTPException(413, f"body larger than {limit} bytes")
     head = bytearray()
     size = 0
