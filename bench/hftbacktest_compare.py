@@ -42,7 +42,8 @@ from execution_service.domain.commands import BookUpdate, MarketTrade, SubmitOrd
 from execution_service.domain.orders import DEFAULT_ACCOUNT, OrderType, Side, Source
 from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
-from execution_service.engine.exchange import ExchangeRules, Intake, PaperExchange
+from execution_service.engine.events import Intake
+from execution_service.engine.exchange import ExchangeRules, PaperExchange
 from execution_service.engine.filters import ExchangeFilters
 from execution_service.engine.models import BookShape, FeeSchedule
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices

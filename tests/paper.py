@@ -10,7 +10,8 @@ from execution_service.domain.commands import MarketTrade, SubmitOrder
 from execution_service.domain.orders import DEFAULT_ACCOUNT, OrderType, Side, Source, TimeInForce
 from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
-from execution_service.engine.exchange import ExchangeRules, FillMode, Intake, PaperExchange, Result
+from execution_service.engine.events import Intake
+from execution_service.engine.exchange import ExchangeRules, FillMode, PaperExchange, Result
 from execution_service.engine.filters import ExchangeFilters
 from execution_service.engine.latency import LatencyModel
 from execution_service.engine.models import BookShape, FeeSchedule

@@ -25,7 +25,8 @@ from execution_service.domain.orders import (
     Trade,
 )
 from execution_service.engine.account import Amounts, BalanceChange
-from execution_service.engine.exchange import Effects, OrderEvent
+from execution_service.engine.events import OrderEvent
+from execution_service.engine.exchange import Effects
 from execution_service.engine.positions import Position, PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.pipeline.work import OutboxMessage, RejectedMessage, UnitOfWork

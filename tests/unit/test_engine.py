@@ -54,7 +54,8 @@ def test_buy_fills_at_the_best_ask_and_pays_the_taker_fee_in_quote() -> None:
     assert free(live, "BTC") == Decimal("0.001")
     assert filled.order_id.startswith("MOCK_")
     assert len(filled.order_id) == 5 + 32
-    assert result.message["status"] == "FILLED"
+    assert [type(event).__name__ for event in live.end().history] == [
+        "Received", "Accepted", "Filled"]
     assert result.event_id == f"{filled.order_id}:2"
 
 

@@ -1,14 +1,19 @@
 """The paper exchange: Binance spot semantics, deterministic, knows nothing of Redis or SQL.
 
-Orders arrive (`submit`), are checked (kill switch, symbol, filters, funds), lock what
-they may spend, and then either take the synthetic book at once (market orders and
-marketable limit orders, taker fee), or rest: limit orders until the tape trades through
-their price (maker fee, capped by the traded quantity), stop orders until the tape
-reaches their stop price. A taker fill is one trade per price level it takes, each with
-its own fee, as on Binance. Each order trades its own sub-account's balances (`Ledger`).
-Time moves through `advance(now)`: latency delays and GTD expiries are timers. Every
-status change passes the state machine (`domain.states`), becomes an `order_events` row
-and, at the end of the step that made it, one result.
+Orders arrive (`submit`), pass the pre-trade checks (checks.py: kill switch, symbol,
+filters, funds), lock what they may spend, and then either take the synthetic book at
+once (market orders and marketable limit orders, taker fee), or rest: limit orders until
+the tape trades through their price (maker fee, capped by the traded quantity:
+matching.py), stop orders until the tape reaches their stop price. A taker fill is one
+trade per price level it takes, each with its own fee, as on Binance. Each order trades
+its own sub-account's balances (`Ledger`). Time moves through `advance(now)`: latency
+delays and GTD expiries are timers (index.py).
+
+Commands in, events out: every change to an order is a typed event (events.py) recorded
+by `_record`, which checks the status against the state machine (`domain.states`),
+remembers the version the database holds for compare-and-set, and folds the event into
+the order. A step ends with one `Result` per order it changed, with a copy of its state
+that the pipeline renders to the wire.
 
 With several instances, one matches the tape (`matching`, bus/lease.py): the others move
 their prices and books with it but trigger no stop and fill no resting order from it.
@@ -20,23 +25,19 @@ reloads it from the database (`load`).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
-from enum import StrEnum
+from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
-from execution_service.domain import codec, states
+from execution_service.domain import states
 from execution_service.domain.commands import BookUpdate, MarketTrade, SubmitOrder
 from execution_service.domain.orders import (
     DEFAULT_ACCOUNT,
     QUANTITY_STEP,
-    REQUESTED_QUANTITY,
     ZERO,
     ErrorCode,
     Liquidity,
@@ -44,73 +45,60 @@ from execution_service.domain.orders import (
     OrderStatus,
     OrderType,
     Side,
-    Source,
     TimeInForce,
     Trade,
 )
-from execution_service.domain.symbols import Pair, split_symbol
+from execution_service.domain.symbols import split_symbol
+from execution_service.engine import checks
 from execution_service.engine.account import Account, Amounts, BalanceChange, Ledger
 from execution_service.engine.book import Level, SyntheticBooks, Walk
-from execution_service.engine.filters import ExchangeFilters, SymbolFilters
-from execution_service.engine.latency import LatencyModel
-from execution_service.engine.models import (
-    BPS,
-    EXACT,
-    FEE_PLACES,
-    MAX_NOTIONAL,
-    FeeSchedule,
-    slippage_bps,
+from execution_service.engine.events import (
+    Accepted,
+    Canceled,
+    Delayed,
+    Event,
+    Expired,
+    Filled,
+    Intake,
+    OrderEvent,
+    Queued,
+    Received,
+    Rejected,
+    Released,
+    Reserved,
+    Resized,
+    Sent,
+    Triggered,
+    apply,
+    opened,
 )
+from execution_service.engine.filters import ExchangeFilters, SymbolFilters
+from execution_service.engine.index import OrderIndex, Timer
+from execution_service.engine.latency import LatencyModel
+from execution_service.engine.matching import (
+    FillMode,
+    by_priority,
+    crossed,
+    names_level,
+    stop_hit,
+    tape_matches,
+)
+from execution_service.engine.models import EXACT, FeeSchedule, slippage_bps
 from execution_service.engine.positions import Position, PositionChange, Positions
-from execution_service.engine.prices import PRICE_PLACES, MarketPrices
+from execution_service.engine.prices import MarketPrices
 from execution_service.engine.queue import QueueModel
 
-PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
-    OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
-    OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
-# The resting orders a tape trade can fill: a seller who took liquidity traded with the
-# bids, a buyer with the asks; without a side, either may have been on the other end.
-_RESTING_SIDES: dict[Side | None, tuple[Side, ...]] = {
-    Side.SELL: (Side.BUY,), Side.BUY: (Side.SELL,), None: (Side.BUY, Side.SELL)}
-_MARKET_LIKE = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
-_BUY_STOP_ABOVE = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
-
-
-class FillMode(StrEnum):
-    """When a trade on the tape fills a resting limit order."""
-
-    TRADE_THROUGH = "trade_through"  # only a trade beyond the limit (the queue ahead is unknown)
-    TOUCH = "touch"  # a trade at the limit is enough
-    OPTIMISTIC = "optimistic"  # touch, and fill in full whatever the trade's quantity
-
-
-@dataclass(frozen=True, slots=True)
-class Intake:
-    """Where and when an order arrived; `ref` is its idempotency key when it has no client_id."""
-
-    source: Source
-    ref: str | None
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """One row of `order_events`."""
-
-    order_id: str
-    seq: int
-    status: OrderStatus
-    detail: str | None
-    at: datetime
+__all__ = ["Effects", "ExchangeRules", "FillMode", "PaperExchange", "Result"]
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """An order's state at the end of a step, to publish: its `order_result` message."""
+    """An order a step changed: `state` is a copy of it as the step left it, to publish as
+    its `order_result`; `order` is the exchange's own, which later steps go on changing."""
 
     order: Order
+    state: Order
     event_id: str
-    message: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -120,7 +108,8 @@ class Effects:
     created: dict[str, Order] = field(default_factory=dict)  # new orders, in arrival order
     updated: dict[str, tuple[Order, int]] = field(default_factory=dict)  # stored: (order, version read)
     trades: list[Trade] = field(default_factory=list)
-    events: list[OrderEvent] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)  # the status events, as rows
+    history: list[Event] = field(default_factory=list)  # every event, in the order they happened
     results: list[Result] = field(default_factory=list)
     balances: list[BalanceChange] = field(default_factory=list)
     positions: list[PositionChange] = field(default_factory=list)
@@ -136,12 +125,6 @@ class ExchangeRules:
     round_quantity_down: bool = False
     success_rate: float = 1.0
     queue: QueueModel = field(default_factory=QueueModel)
-
-
-class _Timer(StrEnum):
-    ARRIVE = "arrive"  # a PENDING_NEW order reaches the exchange
-    TAKE = "take"  # a marketable order's fill delay is over
-    EXPIRE = "expire"  # good-till-date
 
 
 class PaperExchange:
@@ -164,13 +147,7 @@ class PaperExchange:
         self.positions = Positions()
         self._fees = rules.fees
         self._rng = rng
-        self._open: dict[str, Order] = {}
-        # Per symbol, by order id in arrival order (a close is one lookup, not a scan):
-        self._resting: dict[str, dict[str, Order]] = {}  # limit orders on the book
-        self._stops: dict[str, dict[str, Order]] = {}  # stops waiting for their price
-        self._timers: list[tuple[datetime, int, _Timer, str]] = []
-        self._arrival: dict[str, int] = {}  # time priority of resting orders
-        self._counter = itertools.count()
+        self._index = OrderIndex()
         self._fx = Effects()
         self._step: dict[str, Order] = {}
         self._entered: set[str] = set()  # orders that came to rest during this step
@@ -185,11 +162,7 @@ class PaperExchange:
         and after a failed commit."""
         self.accounts.reset(balances)
         self.positions.reset(positions)
-        self._open.clear()
-        self._resting.clear()
-        self._stops.clear()
-        self._timers.clear()
-        self._arrival.clear()
+        self._index.clear()
         self._fx, self._step = Effects(), {}
         self._place(open_orders)
 
@@ -202,29 +175,38 @@ class PaperExchange:
         self.accounts.reset(balances)
         self.positions.reset(positions)
         for order_id in closed:
-            if (order := self._open.get(order_id)) is not None:
+            if (order := self._index.get(order_id)) is not None:
                 self._close(order)
         self._place(accepted)
 
     def _place(self, open_orders: Iterable[Order]) -> None:
         """Open orders from the database, where each belongs: timers, stops, the book."""
         for order in sorted(open_orders, key=lambda o: (o.created_at, o.order_id)):
-            self._open[order.order_id] = order
+            self._index.open(order)
             if order.due_at is not None:
-                self._schedule(order.due_at, _Timer.ARRIVE if order.status is PENDING_NEW
-                               else _Timer.TAKE, order)
+                self._index.schedule(order.due_at, Timer.ARRIVE if order.status is OrderStatus.PENDING_NEW
+                                     else Timer.TAKE, order)
             elif order.order_type.has_stop_price and order.triggered_at is None:
-                self._stops.setdefault(order.symbol, {})[order.order_id] = order
+                self._index.wait_for_stop(order)
             else:
-                self._rest(order)
+                self._index.rest(order)
             if order.expire_at is not None:
-                self._schedule(order.expire_at, _Timer.EXPIRE, order)
+                self._index.schedule(order.expire_at, Timer.EXPIRE, order)
 
     def open_order(self, order_id: str) -> Order | None:
-        return self._open.get(order_id)
+        return self._index.get(order_id)
+
+    def current(self, order: Order) -> Order:
+        """The newest state of `order` this exchange knows: open, or changed in this
+        batch, or else as given (a stored order, say)."""
+        order_id = order.order_id
+        if (held := self._index.get(order_id) or self._fx.created.get(order_id)) is not None:
+            return held
+        changed = self._fx.updated.get(order_id)
+        return changed[0] if changed else order
 
     def open_orders(self) -> list[Order]:
-        return list(self._open.values())
+        return self._index.orders()
 
     def book(self, symbol: str, count: int, now: datetime | None = None
              ) -> tuple[list[Level], list[Level]] | None:
@@ -241,7 +223,7 @@ class PaperExchange:
 
     def next_due(self) -> datetime | None:
         """When the earliest timer runs out (perhaps one no longer needed)."""
-        return self._timers[0][0] if self._timers else None
+        return self._index.next_due()
 
     def account(self, name: str = DEFAULT_ACCOUNT) -> Account:
         """A sub-account's balances (KeyError for one that does not exist)."""
@@ -276,10 +258,8 @@ class PaperExchange:
         now_ms = _ms(now)
         if not self.matching:
             return []
-        waiting = {symbol for index in (self._resting, self._stops)
-                   for symbol, orders in index.items() if orders}
         trades = []
-        for symbol in sorted(waiting):
+        for symbol in sorted(self._index.waiting_symbols()):
             if self.prices.is_live(symbol, now_ms):
                 continue
             price = self.prices.quote(symbol, now_ms)
@@ -302,22 +282,26 @@ class PaperExchange:
         effects.positions = self.positions.changes()
         return effects
 
-    # Inputs
+    # Commands
 
     def submit(self, command: SubmitOrder, intake: Intake, halted: str | None = None) -> Result:
         """A new order; returns its state at the end of this step."""
         with localcontext(EXACT):
-            order = self._new_order(command, intake)
+            received = Received(order_id=self.new_order_id(), at=intake.at, command=command,
+                                intake=intake)
+            order = opened(received)
+            self._fx.created[order.order_id] = order
+            self._fx.history.append(received)
             self._submit(order, intake.at, halted)
             return self._end_step()[0]
 
     def cancel(self, order_id: str, now: datetime) -> Result | None:
         """Cancel an open order; None if it is not open."""
-        order = self._open.get(order_id)
+        order = self._index.get(order_id)
         if order is None:
             return None
         with localcontext(EXACT):
-            self._finish(order, CANCELED, "canceled", now)
+            self._finish(order, Canceled(order_id=order_id, at=now))
             return self._end_step()[0]
 
     def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
@@ -328,9 +312,9 @@ class PaperExchange:
                 self.prices.on_trade(trade.symbol, trade.price, _ms(now))
             if not self.matching:
                 return []
-            for order in [o for o in self._stops.get(trade.symbol, {}).values()
-                          if _stop_hit(o, trade.price)]:
-                self._trigger(order, trade.price, now)
+            for order in self._index.stops(trade.symbol):
+                if stop_hit(order, trade.price):
+                    self._trigger(order, trade.price, now)
             self._fill_resting(trade, now)
             return self._end_step()
 
@@ -344,90 +328,26 @@ class PaperExchange:
             return []
         with localcontext(EXACT):
             filters = self.filters.of(update.symbol, reference)
-            resting = list(self._resting.get(update.symbol, {}).values()) if self.matching else []
-            named = [o for o in resting if o.queue_ahead is not None and _names_level(update, o)]
+            resting = self._index.resting(update.symbol) if self.matching else []
+            named = [o for o in resting if o.queue_ahead is not None and names_level(update, o)]
             before = [self.books.resting_at(o.symbol, o.side, o.price, reference, filters)  # type: ignore[arg-type]
                       for o in named]
             self.books.apply(update, filters, _ms(now))
             for order, level_before in zip(named, before, strict=True):
-                self._requeue(order, level_before, reference, filters)
+                self._requeue(order, level_before, reference, filters, now)
             self._fill_crossed(resting, reference, filters, now)
             return self._end_step()
-
-    def _requeue(self, order: Order, level_before: Decimal, reference: Decimal,
-                 filters: SymbolFilters) -> None:
-        """The order's level went from `level_before` to what the book now holds: what is
-        ahead of it moves by the queue model, the trades there since its level last changed
-        explaining the decrease first (and counted once: they are forgotten now)."""
-        assert order.price is not None
-        assert order.queue_ahead is not None
-        level_after = self.books.resting_at(order.symbol, order.side, order.price, reference,
-                                            filters)
-        ahead = self.rules.queue.after_depth(order.queue_ahead, self._traded_here.pop(
-            order.order_id, ZERO), level_before, level_after)
-        if ahead != order.queue_ahead:
-            self._track(order)
-            order.queue_ahead = ahead
-
-    def _fill_crossed(self, resting: list[Order], reference: Decimal, filters: SymbolFilters,
-                      now: datetime) -> None:
-        """Resting orders the real book now crosses (asks at or below a bid's limit, bids at
-        or above an ask's) fill at once, as an exchange matches them, without waiting for a
-        print: at their limit, as makers, up to what is on offer at or through it, best
-        price first, then oldest; what they take stays taken until the next update."""
-        # The best ask and bid once per message: fills only take from the book, so an order
-        # not crossed before them is not crossed after.
-        best = {side: self.books.depth(resting[0].symbol, side, reference, filters, 1)
-                for side in Side} if resting else {}
-        crossed = sorted((o for o in resting if best[o.side]
-                          and _crossed(o, best[o.side][0].price, strict=False)),
-                         key=lambda o: (-o.price if o.side is Side.BUY else o.price,  # type: ignore[operator]
-                                        self._arrival[o.order_id]))
-        for order in crossed:
-            assert order.price is not None
-            # A resting BUY meets the asks, the side a taker BUY walks (and a SELL the bids).
-            walk = self.books.walk(order.symbol, order.side, reference, filters,
-                                   filters.floor_to_step(order.remaining), order.price)
-            quantity = filters.floor_to_step(walk.quantity)
-            if quantity <= 0:
-                continue
-            if quantity != walk.quantity:
-                walk = self.books.walk(order.symbol, order.side, reference, filters, quantity,
-                                       order.price)
-            self.books.consume(order.symbol, order.side, walk)
-            if order.queue_ahead:  # (the book came to it: nothing is ahead any more)
-                self._track(order)
-                order.queue_ahead = ZERO
-            self._fill(order, quantity, order.price, reference, now, Liquidity.MAKER)
 
     def advance(self, now: datetime) -> list[Result]:
         """Run the timers due by `now`, each as a step of its own, oldest first."""
         results: list[Result] = []
         with localcontext(EXACT):
-            while self._timers and self._timers[0][0] <= now:
-                due, _, kind, order_id = heapq.heappop(self._timers)
-                order = self._open.get(order_id)
-                if order is not None:
-                    self._run_timer(kind, order, due)
-                    results.extend(self._end_step())
+            for kind, order, due in self._index.due(now):
+                self._run_timer(kind, order, due)
+                results.extend(self._end_step())
         return results
 
     # Submission
-
-    def _new_order(self, command: SubmitOrder, intake: Intake) -> Order:
-        tif = command.time_in_force
-        if tif is None and command.order_type.has_limit_price:
-            tif = TimeInForce.GTC
-        order = Order(
-            order_id=self.new_order_id(), client_id=command.client_id, symbol=command.symbol,
-            side=command.side, order_type=command.order_type, quantity=command.quantity,
-            price=command.price, status=NEW, source=intake.source, created_at=intake.at,
-            updated_at=intake.at, strategy_id=command.strategy_id, bot_id=command.bot_id,
-            intake_ref=intake.ref, metadata=command.metadata, time_in_force=tif,
-            stop_price=command.stop_price, expire_at=command.expire_at,
-            fingerprint=command.fingerprint, account=command.account)
-        self._fx.created[order.order_id] = order
-        return order
 
     def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
         if halted is not None:
@@ -441,118 +361,83 @@ class PaperExchange:
         if pair is None or mid is None:
             return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
         filters = self.filters.of(order.symbol, mid)
-        problem = self._size(order, filters) or self._invalid(order, filters, mid, now)
-        if problem is not None:
-            code, message = problem
-            return self._reject(order, code, message, now)
+        sized = checks.lot_size(order, filters, self.rules.round_quantity_down)
+        if isinstance(sized, tuple):
+            return self._reject(order, *sized, now)
+        if sized != order.quantity:
+            self._record(order, Resized(order_id=order.order_id, at=now, quantity=sized))
+        refusal = checks.violation(order, filters, mid, now)
+        if refusal is not None:
+            return self._reject(order, *refusal, now)
         ack_delay = self.rules.latency.ack(self._rng)
         walk = None
         if order.order_type is OrderType.MARKET and ack_delay is None:
             walk = self._walk(order, mid, filters, budget=None)  # filled right now
-            shortfall = self._shortfall(order, pair, walk)
+            shortfall = self._shortfall(order, pair.quote if order.side is Side.BUY else pair.base,
+                                        walk)
         else:
-            shortfall = self._reserve(order, pair, mid)
+            shortfall = self._reserve(order, *checks.reservation(
+                order, pair, mid, self._fees, self.books.shape.max_offset_bps), now)
         if shortfall is not None:
             return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
         if self._rng.random() >= self.rules.success_rate:
-            self._release(order)
+            self._release(order, now)
             return self._reject(order, ErrorCode.MOCK_REJECTION,
                                 f"simulated exchange rejection (success rate {self.rules.success_rate})",
                                 now)
-        self._open[order.order_id] = order
+        self._index.open(order)
         if order.expire_at is not None:
-            self._schedule(order.expire_at, _Timer.EXPIRE, order)
+            self._index.schedule(order.expire_at, Timer.EXPIRE, order)
         if ack_delay is not None:
-            self._transition(order, PENDING_NEW, None, now)
-            order.due_at = now + ack_delay
-            self._schedule(order.due_at, _Timer.ARRIVE, order)
+            self._record(order, Sent(order_id=order.order_id, at=now, until=now + ack_delay))
+            self._index.schedule(now + ack_delay, Timer.ARRIVE, order)
             return None
-        self._transition(order, NEW, None, now)
+        self._record(order, Accepted(order_id=order.order_id, at=now))
         return self._arrive(order, mid, now, walk)
 
-    def _size(self, order: Order, filters: SymbolFilters) -> tuple[ErrorCode, str] | None:
-        """Bring the quantity asked to the lot step, as a bot's exchange client does (the
-        quantity asked is kept as `requested_quantity`), or in strict mode refuse more
-        decimals than the exchange keeps, as Binance does (-1111)."""
-        asked = order.quantity
-        if self.rules.round_quantity_down:
-            order.quantity = filters.round_quantity(asked)
-            if order.quantity != asked:
-                order.metadata = {**order.metadata, REQUESTED_QUANTITY: asked}
-        elif asked != asked.quantize(QUANTITY_STEP, rounding=ROUND_DOWN):
-            return ErrorCode.INVALID_ORDER, "Precision is over the maximum defined for this asset."
-        return None
-
-    def _invalid(self, order: Order, filters: SymbolFilters, mid: Decimal,
-                 now: datetime) -> tuple[ErrorCode, str] | None:
-        failure = filters.violation(order.order_type, order.quantity, order.limit_price,
-                                    order.stop_price, mid)
-        if failure is not None:
-            return ErrorCode.FILTER_FAILURE, failure
-        if order.quantity * (order.limit_price or order.stop_price or mid) > MAX_NOTIONAL:
-            return ErrorCode.INVALID_ORDER, f"order value exceeds {MAX_NOTIONAL:f}"
-        if order.expire_at is not None and order.expire_at <= now:
-            return ErrorCode.INVALID_ORDER, f"expire_at {order.expire_at.isoformat()} is not in the future"
-        return None
-
-    def _reserve(self, order: Order, pair: Pair, mid: Decimal) -> str | None:
+    def _reserve(self, order: Order, asset: str, amount: Decimal, now: datetime) -> str | None:
         """Lock what the order may spend; the reason if the account cannot."""
-        if order.side is Side.SELL:
-            asset, amount = pair.base, order.quantity
-        else:
-            asset = pair.quote
-            price = order.limit_price
-            rate = self._fees.highest
-            if price is None:  # a market buy: its price is only known when it fills
-                reference = order.stop_price or mid
-                price = reference * (1 + self.books.shape.max_offset_bps / BPS)
-                rate = self._fees.taker
-            amount = (order.quantity * price * (1 + rate)).quantize(FEE_PLACES, rounding=ROUND_UP)
         wallet = self.accounts[order.account]
         free = wallet.free(asset)
         if free < amount:
-            return f"{order.side} {order.quantity} {order.symbol} needs {amount} {asset}, {free} free"
+            return checks.needs(order, asset, amount, free)
         wallet.lock(asset, amount)
-        order.reserved, order.reserved_asset = amount, asset
+        self._record(order, Reserved(order_id=order.order_id, at=now, asset=asset, amount=amount))
         return None
 
-    def _shortfall(self, order: Order, pair: Pair, walk: Walk) -> str | None:
+    def _shortfall(self, order: Order, asset: str, walk: Walk) -> str | None:
         """For a market order filled on the spot: whether the free balance pays for it."""
-        if order.side is Side.BUY:
-            asset, needed = pair.quote, _cost(walk, self._fees)
-        else:
-            asset, needed = pair.base, order.quantity
+        needed = checks.cost(walk, self._fees) if order.side is Side.BUY else order.quantity
         free = self.accounts[order.account].free(asset)
-        if free >= needed:
-            return None
-        return f"{order.side} {order.quantity} {order.symbol} needs {needed} {asset}, {free} free"
+        return None if free >= needed else checks.needs(order, asset, needed, free)
 
     # Matching
 
     def _arrive(self, order: Order, mid: Decimal, now: datetime, walk: Walk | None = None) -> None:
         """The order is at the exchange (NEW): stops wait, the rest enter the book."""
         if order.order_type.has_stop_price and order.triggered_at is None:
-            if _stop_hit(order, mid):
-                return self._finish(order, REJECTED, "Stop price would trigger immediately.", now,
-                                    ErrorCode.WOULD_TRIGGER)
-            self._stops.setdefault(order.symbol, {})[order.order_id] = order
+            if stop_hit(order, mid):
+                return self._finish(order, Rejected(
+                    order_id=order.order_id, at=now, code=ErrorCode.WOULD_TRIGGER,
+                    reason="Stop price would trigger immediately."))
+            self._index.wait_for_stop(order)
             return None
         return self._enter(order, mid, now, walk)
 
     def _enter(self, order: Order, mid: Decimal, now: datetime, walk: Walk | None = None) -> None:
         if not self._marketable(order, mid):
             if order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
-                return self._finish(order, EXPIRED, f"{order.time_in_force}: nothing to match", now)
-            self._come_to_rest(order, mid)
+                return self._expire(order, f"{order.time_in_force}: nothing to match", now)
+            self._come_to_rest(order, mid, now)
             return None
         if order.order_type is OrderType.LIMIT_MAKER:
-            return self._finish(order, REJECTED, "Order would immediately match and take.", now,
-                                ErrorCode.WOULD_TAKE)
+            return self._finish(order, Rejected(
+                order_id=order.order_id, at=now, code=ErrorCode.WOULD_TAKE,
+                reason="Order would immediately match and take."))
         delay = None if walk is not None else self.rules.latency.fill(self._rng)
         if delay is not None:
-            self._track(order)
-            order.due_at = now + delay
-            self._schedule(order.due_at, _Timer.TAKE, order)
+            self._record(order, Delayed(order_id=order.order_id, at=now, until=now + delay))
+            self._index.schedule(now + delay, Timer.TAKE, order)
             return None
         return self._take(order, mid, now, walk)
 
@@ -568,7 +453,7 @@ class PaperExchange:
         if walk is None:
             walk = self._walk(order, mid, self._filters(order, mid), self._budget(order))
         if order.time_in_force is TimeInForce.FOK and walk.quantity < order.remaining:
-            return self._finish(order, EXPIRED, "FOK: the book cannot fill it all at once", now)
+            return self._expire(order, "FOK: the book cannot fill it all at once", now)
         if walk.quantity > 0:
             self.books.consume(order.symbol, order.side, walk)
             for _level, quantity, price in walk.taken:  # one trade per price level
@@ -577,23 +462,22 @@ class PaperExchange:
             return None
         if order.limit_price is None or order.time_in_force is TimeInForce.IOC:
             why = "the book held no more" if order.limit_price is None else "IOC"
-            return self._finish(order, EXPIRED, f"{why}: {order.remaining} not filled", now)
-        self._come_to_rest(order, mid)
+            return self._expire(order, f"{why}: {order.remaining} not filled", now)
+        self._come_to_rest(order, mid, now)
         return None
 
-    def _come_to_rest(self, order: Order, mid: Decimal) -> None:
+    def _come_to_rest(self, order: Order, mid: Decimal, now: datetime) -> None:
         """The order joins the book; with a queue model, behind what the book holds at its
         price and this service's orders already resting there."""
-        self._rest(order)
+        self._index.rest(order)
         self._entered.add(order.order_id)
         if not self.rules.queue.on or order.price is None:
             return
         level = self.books.resting_at(order.symbol, order.side, order.price, mid,
                                       self._filters(order, mid))
-        ours = sum((o.remaining for o in self._resting[order.symbol].values()
+        ours = sum((o.remaining for o in self._index.resting(order.symbol)
                     if o.side is order.side and o.price == order.price and o is not order), ZERO)
-        self._track(order)
-        order.queue_ahead = level + ours
+        self._queue(order, level + ours, now)
 
     def _budget(self, order: Order) -> Decimal | None:
         """What a buy may spend as a taker: its reservation and the free balance."""
@@ -609,219 +493,182 @@ class PaperExchange:
                                order.limit_price, budget, self._fees.taker)
         if budget is not None:  # (each level's fee is rounded up on its own)
             step = filters.step_size or QUANTITY_STEP
-            while walk.quantity > 0 and _cost(walk, self._fees) > budget:
+            while walk.quantity > 0 and checks.cost(walk, self._fees) > budget:
                 walk = self.books.walk(order.symbol, order.side, mid, filters,
                                        walk.quantity - step, order.limit_price, None)
         return walk
 
     def _fill_resting(self, trade: MarketTrade, now: datetime) -> None:
-        resting = self._resting.get(trade.symbol)
+        resting = [o for o in self._index.resting(trade.symbol) if o.order_id not in self._entered]
         if not resting:
             return
-        optimistic = self.rules.fill_mode is FillMode.OPTIMISTIC
-        strict = self.rules.fill_mode is FillMode.TRADE_THROUGH
-        capacity = None if optimistic or trade.quantity is None else trade.quantity
-        queued = self.rules.queue.on  # the queue at the price decides, not FILL_MODE
-        for side in _RESTING_SIDES[trade.aggressor]:
-            crossed = [o for o in resting.values() if o.side is side and o.order_id not in self._entered
-                       and _crossed(o, trade.price, strict and not queued)]
-            crossed.sort(key=lambda o: (-o.price if side is Side.BUY else o.price,  # type: ignore[operator]
-                                        self._arrival[o.order_id]))
-            left = capacity
-            at_price: Decimal | None = None  # what traded at the price, for the queue there
-            for order in crossed:
+        filters = self.filters.of(trade.symbol, trade.price)
+        for match in tape_matches(resting, trade, self.rules.fill_mode, self.rules.queue.on,
+                                  filters, self._index.priority):
+            order = match.order
+            if match.traded_here:
+                self._traded_here[order.order_id] = (self._traded_here.get(order.order_id, ZERO)
+                                                     + match.traded_here)
+            if match.ahead is not None:
+                self._queue(order, match.ahead, now)
+            if match.quantity > 0:
                 assert order.price is not None
-                if queued and order.price == trade.price:
-                    at_price = (left or ZERO) if at_price is None else at_price
-                    quantity = self._behind_queue(order, at_price)
-                else:
-                    quantity = order.remaining if left is None else min(order.remaining, left)
-                    if queued and order.queue_ahead:  # traded through: the whole level went
-                        self._track(order)
-                        order.queue_ahead = ZERO
-                quantity = self._filters(order, trade.price).floor_to_step(quantity)
-                if quantity <= 0:
-                    if queued:
-                        continue  # (the queues behind it still moved)
-                    break
-                self._fill(order, quantity, order.price, trade.price, now, Liquidity.MAKER)
-                if left is not None:
-                    left -= quantity
+                self._fill(order, match.quantity, order.price, trade.price, now, Liquidity.MAKER)
 
-    def _behind_queue(self, order: Order, traded: Decimal) -> Decimal:
-        """A trade of `traded` at the order's price: it takes what is ahead first; what is
-        left of it may fill the order."""
-        ahead = order.queue_ahead or ZERO
-        self._track(order)
-        order.queue_ahead = max(ZERO, ahead - traded)
-        self._traded_here[order.order_id] = self._traded_here.get(order.order_id, ZERO) + traded
-        return min(order.remaining, max(ZERO, traded - ahead))
+    def _requeue(self, order: Order, level_before: Decimal, reference: Decimal,
+                 filters: SymbolFilters, now: datetime) -> None:
+        """The order's level went from `level_before` to what the book now holds: what is
+        ahead of it moves by the queue model, the trades there since its level last changed
+        explaining the decrease first (and counted once: they are forgotten now)."""
+        assert order.price is not None
+        assert order.queue_ahead is not None
+        level_after = self.books.resting_at(order.symbol, order.side, order.price, reference,
+                                            filters)
+        ahead = self.rules.queue.after_depth(order.queue_ahead, self._traded_here.pop(
+            order.order_id, ZERO), level_before, level_after)
+        self._queue(order, ahead, now)
+
+    def _fill_crossed(self, resting: list[Order], reference: Decimal, filters: SymbolFilters,
+                      now: datetime) -> None:
+        """Resting orders the real book now crosses (asks at or below a bid's limit, bids at
+        or above an ask's) fill at once, as an exchange matches them, without waiting for a
+        print: at their limit, as makers, up to what is on offer at or through it, best
+        price first, then oldest; what they take stays taken until the next update."""
+        if not resting:
+            return
+        # The best ask and bid once per message: fills only take from the book, so an order
+        # not crossed before them is not crossed after.
+        best = {side: self.books.depth(resting[0].symbol, side, reference, filters, 1)
+                for side in Side}
+        reached = by_priority([o for o in resting if best[o.side]
+                               and crossed(o, best[o.side][0].price, strict=False)],
+                              self._index.priority)
+        for order in reached:
+            assert order.price is not None
+            # A resting BUY meets the asks, the side a taker BUY walks (and a SELL the bids).
+            walk = self.books.walk(order.symbol, order.side, reference, filters,
+                                   filters.floor_to_step(order.remaining), order.price)
+            quantity = filters.floor_to_step(walk.quantity)
+            if quantity <= 0:
+                continue
+            if quantity != walk.quantity:
+                walk = self.books.walk(order.symbol, order.side, reference, filters, quantity,
+                                       order.price)
+            self.books.consume(order.symbol, order.side, walk)
+            if order.queue_ahead:  # (the book came to it: nothing is ahead any more)
+                self._queue(order, ZERO, now)
+            self._fill(order, quantity, order.price, reference, now, Liquidity.MAKER)
 
     def _fill(self, order: Order, quantity: Decimal, price: Decimal, mid: Decimal, now: datetime,
               liquidity: Liquidity) -> None:
         pair = split_symbol(order.symbol)
         assert pair is not None
-        self._track(order)
         notional = quantity * price
         fee = self._fees.fee(notional, maker=liquidity is Liquidity.MAKER)
         wallet = self.accounts[order.account]
         if order.side is Side.BUY:
-            self._pay(order, pair.quote, notional + fee)
+            from_reserve = self._pay(order, pair.quote, notional + fee)
             wallet.credit(pair.base, quantity)
         else:
-            self._pay(order, pair.base, quantity)
+            from_reserve = self._pay(order, pair.base, quantity)
             wallet.credit(pair.quote, notional - fee)
-        filled = order.filled_quantity + quantity
-        paid = (order.avg_fill_price or ZERO) * order.filled_quantity + notional
-        order.filled_quantity = filled
-        order.avg_fill_price = (paid / filled).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
-        order.fee += fee
-        order.fee_asset = pair.quote
-        taker = liquidity is Liquidity.TAKER
-        bps = slippage_bps(order.side is Side.BUY, mid, price) if taker else ZERO
-        # The order's own slippage is its average price's, across the levels it took.
-        order.slippage_bps = (slippage_bps(order.side is Side.BUY, mid, order.avg_fill_price)
-                              if taker else ZERO)
-        status = FILLED if order.remaining == 0 else PARTIALLY_FILLED
-        seq = self._transition(order, status, f"{quantity} @ {price}, fee {fee} {pair.quote}, "
-                                              f"{liquidity.value}", now)
-        trade = Trade(trade_id=f"{order.order_id}-{seq}", order_id=order.order_id,
+        bps = slippage_bps(order.side is Side.BUY, mid, price) if liquidity is Liquidity.TAKER else ZERO
+        trade = Trade(trade_id=f"{order.order_id}-{order.version + 1}", order_id=order.order_id,
                       symbol=order.symbol, side=order.side, quantity=quantity, price=price, fee=fee,
                       fee_asset=pair.quote, slippage_bps=bps, liquidity=liquidity, executed_at=now,
                       account=order.account)
+        complete = quantity == order.remaining
+        self._record(order, Filled(order_id=order.order_id, at=now, trade=trade, mid=mid,
+                                   from_reserve=from_reserve, complete=complete))
         self._fx.trades.append(trade)
         self.positions.book(trade, pair.quote)
-        if status is FILLED:
-            self._release(order)
+        if complete:
+            self._release(order, now)
             self._close(order)
 
-    def _pay(self, order: Order, asset: str, amount: Decimal) -> None:
+    def _pay(self, order: Order, asset: str, amount: Decimal) -> Decimal:
+        """Spend `amount` of `asset` for the order, from its reservation first; what came
+        from the reservation."""
         from_locked = min(amount, order.reserved) if order.reserved_asset == asset else ZERO
         self.accounts[order.account].spend(asset, amount, from_locked)
-        order.reserved -= from_locked
+        return from_locked
 
     def _trigger(self, order: Order, price: Decimal, now: datetime) -> None:
-        del self._stops[order.symbol][order.order_id]
-        self._track(order)
-        order.triggered_at = now
-        self._transition(order, NEW, f"stop price {order.stop_price} reached: traded at {price}", now)
+        self._index.stop_reached(order)
+        self._record(order, Triggered(order_id=order.order_id, at=now,
+                                      stop_price=order.stop_price, traded_at=price))
         self._enter(order, price, now)
 
-    def _run_timer(self, kind: _Timer, order: Order, due: datetime) -> None:
-        if kind is _Timer.EXPIRE:
+    def _run_timer(self, kind: Timer, order: Order, due: datetime) -> None:
+        if kind is Timer.EXPIRE:
             if order.expire_at == due:
-                self._finish(order, EXPIRED, "good-till-date reached", due)
+                self._expire(order, "good-till-date reached", due)
             return
         if order.due_at != due:
             return  # superseded
-        self._track(order)
-        order.due_at = None
+        self._record(order, Delayed(order_id=order.order_id, at=due, until=None))
         self.books.expire(order.symbol, _ms(due), self.prices.live_max_age_ms)
         mid = self.prices.quote(order.symbol, _ms(due))
         if mid is None:
-            return self._finish(order, EXPIRED, "no price for the symbol", due)
-        if kind is _Timer.ARRIVE:
-            self._transition(order, NEW, None, due)
+            return self._expire(order, "no price for the symbol", due)
+        if kind is Timer.ARRIVE:
+            self._record(order, Accepted(order_id=order.order_id, at=due))
             return self._arrive(order, mid, due)
         if self._marketable(order, mid):
             return self._take(order, mid, due)
         return self._enter(order, mid, due)  # the price moved away meanwhile
 
-    # Bookkeeping
+    # Recording
 
-    def _transition(self, order: Order, status: OrderStatus, detail: str | None,
-                    now: datetime, code: ErrorCode | None = None) -> int:
-        states.check(order.order_id, order.status if order.version else None, status)
-        self._track(order)
-        order.status = status
-        order.version += 1
-        order.updated_at = now
-        if code is not None:
-            order.error_code, order.error_message = code, detail
-        self._fx.events.append(OrderEvent(order.order_id, order.version, status,
-                                          f"{code}: {detail}" if code else detail, now))
-        self._step[order.order_id] = order
-        return order.version
+    def _record(self, order: Order, event: Event) -> None:
+        """Fold `event` into `order`, after the state machine allows its status; remember
+        the version the database holds (for compare-and-set) before the first change."""
+        if event.status is not None:
+            states.check(order.order_id, order.status if order.version else None, event.status)
+        fx = self._fx
+        if order.order_id not in fx.created and order.order_id not in fx.updated:
+            fx.updated[order.order_id] = (order, order.version)
+        row = apply(order, event)
+        fx.history.append(event)
+        if row is not None:
+            fx.events.append(row)
+            self._step[order.order_id] = order
 
-    def _reject(self, order: Order, code: ErrorCode, message: str, now: datetime) -> None:
-        self._transition(order, REJECTED, message, now, code)
+    def _queue(self, order: Order, ahead: Decimal, now: datetime) -> None:
+        if ahead != order.queue_ahead:
+            self._record(order, Queued(order_id=order.order_id, at=now, ahead=ahead))
 
-    def _finish(self, order: Order, status: OrderStatus, detail: str, now: datetime,
-                code: ErrorCode | None = None) -> None:
-        """End an open order without a fill: canceled, expired, or rejected at arrival."""
-        self._transition(order, status, detail, now, code)
-        self._release(order)
+    def _reject(self, order: Order, code: ErrorCode, reason: str, now: datetime) -> None:
+        self._record(order, Rejected(order_id=order.order_id, at=now, code=code, reason=reason))
+
+    def _expire(self, order: Order, reason: str, now: datetime) -> None:
+        self._finish(order, Expired(order_id=order.order_id, at=now, reason=reason))
+
+    def _finish(self, order: Order, event: Canceled | Expired | Rejected) -> None:
+        """End an open order without a fill: canceled, expired, or rejected on arrival."""
+        self._record(order, event)
+        self._release(order, event.at)
         self._close(order)
 
-    def _release(self, order: Order) -> None:
+    def _release(self, order: Order, now: datetime) -> None:
         if order.reserved and order.reserved_asset:
-            self._track(order)
             self.accounts[order.account].release(order.reserved_asset, order.reserved)
-            order.reserved = ZERO
-
-    def _rest(self, order: Order) -> None:
-        self._resting.setdefault(order.symbol, {})[order.order_id] = order
-        self._arrival.setdefault(order.order_id, next(self._counter))
+            self._record(order, Released(order_id=order.order_id, at=now))
 
     def _close(self, order: Order) -> None:
-        self._open.pop(order.order_id, None)
+        self._index.close(order)
         self._traded_here.pop(order.order_id, None)
-        self._arrival.pop(order.order_id, None)
-        for index in (self._resting, self._stops):
-            index.get(order.symbol, {}).pop(order.order_id, None)
-
-    def _track(self, order: Order) -> None:
-        """Remember the stored version of an order about to change (for compare-and-set)."""
-        if order.order_id not in self._fx.created and order.order_id not in self._fx.updated:
-            self._fx.updated[order.order_id] = (order, order.version)
-
-    def _schedule(self, due: datetime, kind: _Timer, order: Order) -> None:
-        heapq.heappush(self._timers, (due, next(self._counter), kind, order.order_id))
 
     def _filters(self, order: Order, price: Decimal) -> SymbolFilters:
         return self.filters.of(order.symbol, price)
 
     def _end_step(self) -> list[Result]:
-        results = [Result(order, f"{order.order_id}:{order.version}",
-                          codec.order_result(order, _ms(order.updated_at)))
+        results = [Result(order, replace(order), f"{order.order_id}:{order.version}")
                    for order in self._step.values()]
         self._fx.results.extend(results)
         self._step.clear()
         self._entered.clear()
         return results
-
-
-def _stop_hit(order: Order, price: Decimal) -> bool:
-    """Whether a trade at `price` reaches the stop: a stop-loss buy above, a take-profit buy
-    below, and the other way round for sells."""
-    stop = order.stop_price
-    assert stop is not None
-    above = (order.order_type in _BUY_STOP_ABOVE) == (order.side is Side.BUY)
-    return price >= stop if above else price <= stop
-
-
-def _names_level(update: BookUpdate, order: Order) -> bool:
-    """Whether a depth message says what the book holds at the order's price on the side
-    it rests on (a BUY rests among the bids): a diff that lists the price, a snapshot whose
-    levels reach it (a level within them and not listed is empty)."""
-    prices = [price for price, _ in (update.bids if order.side is Side.BUY else update.asks)]
-    if not update.snapshot:
-        return order.price in prices
-    return bool(prices) and min(prices) <= order.price <= max(prices)  # type: ignore[operator]
-
-
-def _crossed(order: Order, price: Decimal, strict: bool) -> bool:
-    limit = order.price
-    assert limit is not None
-    if order.side is Side.BUY:
-        return price < limit if strict else price <= limit
-    return price > limit if strict else price >= limit
-
-
-def _cost(walk: Walk, fees: FeeSchedule) -> Decimal:
-    """What a buyer pays for a taker fill of `walk`: each level's value plus its own fee."""
-    return sum((quantity * price + fees.taker_fee(quantity * price)
-                for _level, quantity, price in walk.taken), ZERO)
 
 
 def _ms(at: datetime) -> int:

@@ -30,7 +30,8 @@ from execution_service.domain.commands import (
 )
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus
 from execution_service.domain.states import IllegalTransition
-from execution_service.engine.exchange import Intake, PaperExchange, Result
+from execution_service.engine.events import Intake
+from execution_service.engine.exchange import PaperExchange, Result
 from execution_service.errors import InvalidMessage
 from execution_service.logs import OncePerCause
 from execution_service.pipeline.work import (
@@ -166,6 +167,14 @@ class Plan:
     duplicates: int = 0
     illegal: int = 0  # status changes the state machine refused
     answered: list[datetime] = field(default_factory=list)  # intake times of new results
+    messages_by_event: dict[str, dict[str, Any]] = field(default_factory=dict)  # rendered once
+
+    def message(self, result: Result) -> dict[str, Any]:
+        """The result's `order_result` message, rendered once for its reply and its outbox row."""
+        message = self.messages_by_event.get(result.event_id)
+        if message is None:
+            message = self.messages_by_event[result.event_id] = _rendered(result.state)
+        return message
 
 
 def invalid_keys(decoded: list[Decoded]) -> tuple[set[str], set[str]]:
@@ -280,7 +289,7 @@ class BatchPlanner:
                 for account in self.exchange.accounts.names())
         for result in effects.results:
             plan.work.outbox.append(OutboxMessage.of(result.event_id, result.order.order_id,
-                                                     result.message, plan.work.at))
+                                                     plan.message(result), plan.work.at))
         for event in effects.events:
             if event.status is OrderStatus.FILLED:
                 plan.filled += 1
@@ -303,8 +312,7 @@ class BatchPlanner:
         original = known.original(envelope, command)
         if original is not None:
             plan.duplicates += 1
-            current = self.exchange.open_order(original.order_id) or original
-            original_result = codec.order_result(current, _ms(current.updated_at))
+            original_result = _rendered(self.exchange.current(original))
             plan.replies.append((envelope, Reply(Outcome.DUPLICATE, {**original_result,
                                                                "duplicate": True})))
             return
@@ -314,7 +322,7 @@ class BatchPlanner:
         result = self.exchange.submit(command, intake, halted)
         known.add(result.order)
         plan.answered.append(envelope.received_at)
-        plan.replies.append((envelope, Reply(Outcome.CREATED, result.message)))
+        plan.replies.append((envelope, Reply(Outcome.CREATED, plan.message(result))))
 
     def _cancel(
         self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime
@@ -324,12 +332,12 @@ class BatchPlanner:
         if target is not None:
             canceled = self.exchange.cancel(target.order_id, envelope.received_at)
         if canceled is not None:
-            plan.replies.append((envelope, Reply(Outcome.OK, canceled.message)))
+            plan.replies.append((envelope, Reply(Outcome.OK, plan.message(canceled))))
             return
         if target is None:
             code, message, outcome = ErrorCode.UNKNOWN_ORDER, "Unknown order sent.", Outcome.NOT_FOUND
         else:
-            current = self.exchange.open_order(target.order_id) or target
+            current = self.exchange.current(target)
             code, outcome = ErrorCode.ORDER_NOT_OPEN, Outcome.NOT_OPEN
             message = f"order {target.order_id} is {current.status}; only open orders can be canceled"
         result = codec.cancel_result(target.order_id if target else command.order_id,
@@ -376,6 +384,11 @@ class BatchPlanner:
         if command.control_id is not None:
             plan.work.control[CONTROL_CURSOR_KEY] = {"last_id": command.control_id}
         plan.replies.append((envelope, Reply(Outcome.OK, plan.kill_switch.as_dict())))
+
+
+def _rendered(order: Order) -> dict[str, Any]:
+    """The order's `order_result` message, as of its latest change."""
+    return codec.order_result(order, _ms(order.updated_at))
 
 
 def _ms(at: datetime) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from execution_service.domain.orders import Order
-from execution_service.engine.exchange import OrderEvent
+from execution_service.engine.events import OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.pipeline.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
 from execution_service.store import tables

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, Trade
 from execution_service.engine.account import Amounts
-from execution_service.engine.exchange import OrderEvent
+from execution_service.engine.events import OrderEvent
 from execution_service.engine.positions import Position
 from execution_service.errors import DatabaseUnavailable, WriteConflict
 from execution_service.pipeline.work import (

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Float, cast, func, select
 
 from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, OrderStatus, Trade
-from execution_service.engine.exchange import Effects, OrderEvent
+from execution_service.engine.events import OrderEvent
+from execution_service.engine.exchange import Effects
 from execution_service.engine.positions import Position
 from execution_service.pipeline.work import UnitOfWork
 from execution_service.store import tables
