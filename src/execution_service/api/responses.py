@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import responses
 
 from execution_service.domain import codec
-from execution_service.domain.orders import Order, Trade
+from execution_service.domain.orders import Order
 
 
 class JSONResponse(responses.JSONResponse):
@@ -27,13 +27,3 @@ def order_view(order: Order) -> dict[str, Any]:
                 reference_price=order.price, metadata=order.metadata,
                 queue_ahead=order.queue_ahead)
     return view
-
-
-def trade_view(trade: Trade) -> dict[str, Any]:
-    return {
-        "trade_id": trade.trade_id, "order_id": trade.order_id, "symbol": trade.symbol,
-        "side": trade.side.value, "quantity": trade.quantity, "price": trade.price,
-        "fee": trade.fee, "fee_asset": trade.fee_asset, "slippage_bps": trade.slippage_bps,
-        "liquidity": trade.liquidity.value, "executed_at": trade.executed_at.isoformat(),
-        "account": trade.account,
-    }

@@ -11,12 +11,14 @@ are written from the `Decimal` digits (never through a float).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -29,6 +31,7 @@ from execution_service.domain.orders import (
     OrderType,
     Side,
     TimeInForce,
+    Trade,
 )
 from execution_service.domain.symbols import normalize_symbol
 from execution_service.errors import InvalidMessage
@@ -446,6 +449,23 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         if key in order.metadata:
             result[key] = order.metadata[key]
     return result
+
+
+def trade_view(trade: Trade) -> dict[str, Any]:
+    """A trade as the service's own API and live feed show it: every field, enums as their
+    values and times in ISO 8601."""
+    return {name: _viewed(getattr(trade, name)) for name in _TRADE_FIELDS}
+
+
+def _viewed(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+_TRADE_FIELDS = tuple(field.name for field in dataclasses.fields(Trade))
 
 
 def invalid_result(invalid: InvalidMessage, event_time_ms: int) -> dict[str, Any]:

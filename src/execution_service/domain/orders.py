@@ -146,6 +146,14 @@ class Order:
         return self.price if self.order_type.has_limit_price else None
 
 
+# What an order is given when it is created and keeps; the rest of it is its state, which
+# its events move (engine/events.py), and what a stored order's row may change.
+ORDER_TERMS = frozenset({
+    "order_id", "client_id", "intake_ref", "symbol", "side", "order_type", "quantity", "price",
+    "strategy_id", "bot_id", "source", "metadata", "created_at", "time_in_force", "stop_price",
+    "expire_at", "fingerprint", "account"})
+
+
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One fill, a row of `trades`."""

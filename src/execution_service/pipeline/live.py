@@ -198,12 +198,7 @@ def events_of(plan: Plan, prices: MarketPrices) -> list[Event]:
     """A committed batch as the dashboard's events, in the order they happened."""
     work, effects = plan.work, plan.work.effects
     events: list[Event] = [("order", m.result) for m in work.outbox]
-    events += [("trade", {"trade_id": t.trade_id, "order_id": t.order_id,
-                "symbol": t.symbol, "side": t.side.value, "quantity": t.quantity,
-                "price": t.price, "fee": t.fee, "fee_asset": t.fee_asset,
-                "slippage_bps": t.slippage_bps, "liquidity": t.liquidity.value,
-                "executed_at": t.executed_at.isoformat(), "account": t.account})
-               for t in effects.trades]
+    events += [("trade", codec.trade_view(t)) for t in effects.trades]
     events += [("balance", {"account": c.account, "asset": c.asset,
                             "free": c.new.free, "locked": c.new.locked})
                for c in effects.balances]

@@ -11,25 +11,15 @@ from sqlalchemy import Table
 
 from execution_service.domain.orders import Order
 from execution_service.engine.events import OrderEvent
-from execution_service.engine.positions import Position
 from execution_service.pipeline.work import EquitySnapshot, OutboxMessage, RejectedMessage, UnitOfWork
 from execution_service.store import tables
-from execution_service.store.rows import ORDER_COLUMNS, TRADE_COLUMNS, order_values, trade_values
+from execution_service.store.rows import ORDERS, TRADES
 
 _EVENT_COLUMNS = tables.written(tables.order_events)
 _OUTBOX_COLUMNS = tables.written(tables.outbox)
 _REJECTED_COLUMNS = tables.written(tables.rejected_messages)
 _EQUITY_COLUMNS = tables.written(tables.equity_snapshots)
 BALANCE_COLUMNS = tables.written(tables.balances)
-POSITION_COLUMNS = tables.written(tables.positions)
-
-# What can change on a stored order; the rest is fixed when it is created.
-ORDER_CHANGES = ("status", "filled_quantity", "avg_fill_price", "fee", "fee_asset",
-                 "slippage_bps", "error_code", "error_message", "due_at", "triggered_at",
-                 "reserved", "version", "updated_at", "queue_ahead")
-
-# What can change on a stored position: all but its key.
-POSITION_CHANGES = tuple(name for name in POSITION_COLUMNS if name not in ("account", "symbol"))
 
 
 def rows_of(
@@ -39,8 +29,8 @@ def rows_of(
     as `instance`'s)."""
     effects = work.effects
     return [
-        (tables.orders, ORDER_COLUMNS, [order_values(order) for order in effects.created.values()]),
-        (tables.trades, TRADE_COLUMNS, [trade_values(trade) for trade in effects.trades]),
+        (tables.orders, ORDERS.columns, [ORDERS.values(order) for order in effects.created.values()]),
+        (tables.trades, TRADES.columns, [TRADES.values(trade) for trade in effects.trades]),
         (tables.order_events, _EVENT_COLUMNS, [_event_values(event) for event in effects.events]),
         (tables.outbox, _OUTBOX_COLUMNS, [_outbox_values(m, instance) for m in work.outbox]),
         (tables.rejected_messages, _REJECTED_COLUMNS, [_rejected_values(r) for r in work.rejected]),
@@ -55,22 +45,6 @@ def changed_orders(work: UnitOfWork) -> list[Order]:
 
 def _event_values(event: OrderEvent) -> tuple[Any, ...]:
     return event.order_id, event.seq, event.status.value, event.detail, event.at
-
-def order_change(order: Order) -> tuple[Any, ...]:
-    return (order.status.value, order.filled_quantity, order.avg_fill_price, order.fee,
-            order.fee_asset, order.slippage_bps,
-            order.error_code.value if order.error_code else None, order.error_message,
-            order.due_at, order.triggered_at, order.reserved, order.version, order.updated_at,
-            order.queue_ahead)
-
-def position_values(position: Position) -> tuple[Any, ...]:
-    return (position.symbol, position.quantity, position.avg_entry_price, position.realized_pnl,
-            position.fees, position.quote_asset, position.version, position.updated_at,
-            position.account)
-
-def position_change(position: Position) -> dict[str, Any]:
-    values = dict(zip(POSITION_COLUMNS, position_values(position), strict=True))
-    return {name: values[name] for name in POSITION_CHANGES}
 
 def _outbox_values(message: OutboxMessage, instance: str) -> tuple[Any, ...]:
     return (instance, message.event_id, message.order_id, message.payload.decode(),

@@ -21,15 +21,8 @@ from execution_service.engine.positions import PositionChange
 from execution_service.errors import WriteConflict
 from execution_service.pipeline.work import KeptInvalid, UnitOfWork
 from execution_service.store import tables
-from execution_service.store.changes import (
-    ORDER_CHANGES,
-    POSITION_COLUMNS,
-    order_change,
-    position_change,
-    position_values,
-    rows_of,
-)
-from execution_service.store.rows import order_from_row
+from execution_service.store.changes import rows_of
+from execution_service.store.rows import ORDERS, POSITIONS
 
 _CHUNK = 1000  # keys per statement: SQLite limits a statement's parameters
 IS_OPEN = tables.orders.c.status.in_([s.value for s in OrderStatus if s.is_open])
@@ -58,7 +51,7 @@ class BatchSession:
             for chunk in chunks(values):
                 query = select(tables.orders).where(column.in_(chunk))
                 for row in (await self._conn.execute(query)).mappings():
-                    found[row["order_id"]] = order_from_row(row)
+                    found[row["order_id"]] = ORDERS.load(row)
         return list(found.values())
 
     async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
@@ -109,14 +102,14 @@ async def write_orders(
         result = await conn.execute(
             update(table)
             .where(and_(table.c.order_id == order.order_id, table.c.version == version))
-            .values(dict(zip(ORDER_CHANGES, order_change(order), strict=True))))
+            .values(ORDERS.changed(order)))
         if result.rowcount != 1:
             raise WriteConflict(f"order {order.order_id} changed meanwhile")
 
 async def write_positions(conn: AsyncConnection, changes: Sequence[PositionChange]) -> None:
     table = tables.positions
     for change in changes:
-        values = dict(zip(POSITION_COLUMNS, position_values(change.position), strict=True))
+        values = POSITIONS.row(change.position)
         if change.previous_version == 0:
             await conn.execute(insert(table).values(values))
             continue
@@ -125,7 +118,7 @@ async def write_positions(conn: AsyncConnection, changes: Sequence[PositionChang
             .where(and_(table.c.account == change.position.account,
                         table.c.symbol == change.position.symbol,
                         table.c.version == change.previous_version))
-            .values(position_change(change.position)))
+            .values(POSITIONS.changed(change.position)))
         if result.rowcount != 1:
             raise WriteConflict(f"position in {change.position.symbol} changed meanwhile")
 

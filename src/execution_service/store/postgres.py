@@ -15,18 +15,8 @@ from execution_service.domain.codec import dumps
 from execution_service.domain.orders import Order
 from execution_service.pipeline.work import KeptInvalid, UnitOfWork
 from execution_service.store import pg_batch, tables
-from execution_service.store.changes import (
-    BALANCE_COLUMNS,
-    ORDER_CHANGES,
-    POSITION_CHANGES,
-    POSITION_COLUMNS,
-    changed_orders,
-    order_change,
-    position_change,
-    position_values,
-    rows_of,
-)
-from execution_service.store.rows import ORDER_COLUMNS, order_from_row
+from execution_service.store.changes import BALANCE_COLUMNS, changed_orders, rows_of
+from execution_service.store.rows import ORDERS, POSITIONS
 from execution_service.store.upstream import UpstreamTables
 
 
@@ -62,7 +52,7 @@ class PostgresBatchSession:
             return []
         async with self.connection.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(_FIND_ORDERS, keys)
-            return [order_from_row(row) for row in await cursor.fetchall()]
+            return [ORDERS.load(row) for row in await cursor.fetchall()]
 
     async def find_rejected(self, client_ids: Iterable[str], intake_refs: Iterable[str] = ()
                             ) -> KeptInvalid:
@@ -106,7 +96,7 @@ async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
 
 
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
-_FIND_ORDERS = (f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE client_id = ANY(%s)"
+_FIND_ORDERS = (f"SELECT {', '.join(ORDERS.columns)} FROM orders WHERE client_id = ANY(%s)"
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
 OPEN_ORDER_IDS = f"SELECT order_id FROM orders WHERE {tables.OPEN_STATUSES}"  # (the partial index)
 
@@ -141,27 +131,27 @@ def _batch_statement(
     new_balances = [{"asset": c.asset, "free": c.new.free, "locked": c.new.locked,
                      "updated_at": work.at, "account": c.account}
                     for c in effects.balances if c.previous is None]
-    new_positions = [dict(zip(POSITION_COLUMNS, position_values(m.position), strict=True))
+    new_positions = [POSITIONS.row(m.position)
                      for m in effects.positions if m.previous_version == 0]
     for name, records, columns in (("balances", new_balances, BALANCE_COLUMNS),
-                                   ("positions", new_positions, POSITION_COLUMNS)):
+                                   ("positions", new_positions, POSITIONS.columns)):
         if records:
             parts[name] = records
             inserted.append((name, columns))
     changes = {
-        "orders": ([{**dict(zip(ORDER_CHANGES, order_change(order), strict=True)),
+        "orders": ([{**ORDERS.changed(order),
                      "prev_order_id": order.order_id, "prev_version": version}
                     for order, version in effects.updated.values()],
-                   ORDER_CHANGES, ("order_id", "version")),
+                   ORDERS.changes, ("order_id", "version")),
         "balances": ([{"free": c.new.free, "locked": c.new.locked, "updated_at": work.at,
                        "prev_account": c.account, "prev_asset": c.asset,
                        "prev_free": c.previous.free, "prev_locked": c.previous.locked}
                       for c in effects.balances if c.previous is not None],
                      ("free", "locked", "updated_at"), ("account", "asset", "free", "locked")),
-        "positions": ([{**position_change(m.position), "prev_account": m.position.account,
+        "positions": ([{**POSITIONS.changed(m.position), "prev_account": m.position.account,
                         "prev_symbol": m.position.symbol, "prev_version": m.previous_version}
                        for m in effects.positions if m.previous_version != 0],
-                      POSITION_CHANGES, ("account", "symbol", "version")),
+                      POSITIONS.changes, ("account", "symbol", "version")),
     }
     changed: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
     for name, (records, setting, matching) in changes.items():

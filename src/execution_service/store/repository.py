@@ -16,7 +16,7 @@ from execution_service.engine.positions import Position
 from execution_service.pipeline.work import UnitOfWork
 from execution_service.store import tables
 from execution_service.store.database import Database
-from execution_service.store.rows import order_from_row, position_from_row, trade_from_row
+from execution_service.store.rows import ORDERS, POSITIONS, TRADES
 from execution_service.store.writer import BatchWriter
 
 
@@ -79,7 +79,7 @@ class Store:
             query = query.where(tables.orders.c.account == account)
         async with self.database.transaction() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [order_from_row(row) for row in rows]
+        return [ORDERS.load(row) for row in rows]
 
     async def get_order_by_id(self, order_id: str) -> OrderDetail | None:
         async with self.database.transaction() as conn:
@@ -96,7 +96,7 @@ class Store:
                 select(tables.order_events).where(tables.order_events.c.order_id == order_id)
                 .order_by(tables.order_events.c.seq)
             )).mappings().all()
-        return OrderDetail(order_from_row(row), [trade_from_row(t) for t in trades],
+        return OrderDetail(ORDERS.load(row), [TRADES.load(t) for t in trades],
                            [{str(key): value for key, value in e.items()} for e in events])
 
     # One account's orders and trades (the Binance-compatible API)
@@ -114,7 +114,7 @@ class Store:
         if open_only:
             query = query.where(table.c.status.in_([s.value for s in OrderStatus if s.is_open]))
         rows = await self._window(query, table.c.created_at, table.c.order_id, start, end, limit)
-        return [order_from_row(row) for row in rows]
+        return [ORDERS.load(row) for row in rows]
 
     async def account_order(self, account: str, symbol: str, order_id: str | None = None,
                             client_id: str | None = None) -> Order | None:
@@ -129,7 +129,7 @@ class Store:
         query = query.order_by(table.c.created_at.desc()).limit(1)
         async with self.database.transaction() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return order_from_row(row) if row else None
+        return ORDERS.load(row) if row else None
 
     async def account_trades(
         self, account: str, symbol: str, *, order_id: str | None = None,
@@ -142,7 +142,7 @@ class Store:
         if order_id is not None:
             query = query.where(table.c.order_id == order_id)
         rows = await self._window(query, table.c.executed_at, table.c.trade_id, start, end, limit)
-        return [trade_from_row(row) for row in rows]
+        return [TRADES.load(row) for row in rows]
 
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
@@ -161,7 +161,7 @@ class Store:
         async with self.database.transaction() as conn:
             rows = (await conn.execute(fills)).mappings().all()
             reasons = (await conn.execute(rejected)).all()
-        return ([trade_from_row(row) for row in rows],
+        return ([TRADES.load(row) for row in rows],
                 {str(code or "UNKNOWN"): int(count) for code, count in reasons})
 
     async def _window(self, query: Any, moment: Any, key: Any, start: datetime | None,
@@ -191,7 +191,7 @@ class Store:
             query = query.where(tables.trades.c.account == account)
         async with self.database.transaction() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [trade_from_row(row) for row in rows]
+        return [TRADES.load(row) for row in rows]
 
     async def get_balances(self, account: str = DEFAULT_ACCOUNT) -> dict[str, dict[str, Decimal]]:
         table = tables.balances
@@ -205,7 +205,7 @@ class Store:
         async with self.database.transaction() as conn:
             rows = (await conn.execute(select(table).where(table.c.account == account)
                                        .order_by(table.c.symbol))).mappings().all()
-        return [position_from_row(row) for row in rows]
+        return [POSITIONS.load(row) for row in rows]
 
     async def get_equity(self, limit: int, since: datetime | None = None,
                          account: str = DEFAULT_ACCOUNT) -> list[dict[str, Any]]:

@@ -1,109 +1,94 @@
-"""Rows <-> domain objects."""
+"""Rows <-> domain objects, derived from the objects themselves.
+
+A table's columns are its entity's fields (`tables.columns_of`), so a row is the entity's
+field values by name, each enum stored as its value; a stored row's changes are every
+column but the ones fixed when the entity is created. Nothing here names a field.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import operator
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from types import UnionType
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from execution_service.domain.orders import (
-    ErrorCode,
-    Liquidity,
-    Order,
-    OrderStatus,
-    OrderType,
-    Side,
-    Source,
-    TimeInForce,
-    Trade,
-)
+from sqlalchemy import Table
+
+from execution_service.domain.orders import ORDER_TERMS, Order, Trade
 from execution_service.engine.positions import Position
 from execution_service.store import tables
 
-ORDER_COLUMNS = tables.written(tables.orders)
+T = TypeVar("T")
 
 
-def order_values(order: Order) -> tuple[Any, ...]:
-    """An `orders` row, in `ORDER_COLUMNS` order."""
-    return (order.order_id, order.client_id, order.intake_ref, order.symbol, order.side.value,
-            order.order_type.value, order.quantity, order.price, order.filled_quantity,
-            order.avg_fill_price, order.fee, order.fee_asset, order.slippage_bps,
-            order.status.value, order.error_code.value if order.error_code else None,
-            order.error_message, order.strategy_id, order.bot_id, order.source.value,
-            order.metadata, order.created_at, order.updated_at,
-            order.time_in_force.value if order.time_in_force else None, order.stop_price,
-            order.expire_at, order.due_at, order.triggered_at, order.reserved,
-            order.reserved_asset, order.version, order.fingerprint, order.account,
-            order.queue_ahead)
+class Rows(Generic[T]):
+    """How `entity` is stored in `table`: `values` a new row, `change` the columns that can
+    change on a stored one (all but `fixed`), `load` a row back."""
+
+    def __init__(self, entity: type[T], table: Table, fixed: Iterable[str] = ()) -> None:
+        self.entity = entity
+        self.columns = tables.written(table)
+        fixed = frozenset(fixed)
+        self.changes = tuple(name for name in self.columns if name not in fixed)
+        hints = get_type_hints(entity)
+        self._enums = {name: enum for name in self.columns if (enum := _enum_of(hints[name]))}
+        self._optional = frozenset(name for name in self._enums
+                                   if type(None) in get_args(hints[name]))
+        self._values = _Getter(self.columns, self._enums)
+        self._change = _Getter(self.changes, self._enums)
+
+    def values(self, item: T) -> tuple[Any, ...]:
+        """A new row, in `columns` order."""
+        return self._values(item)
+
+    def change(self, item: T) -> tuple[Any, ...]:
+        """What a stored row changes to, in `changes` order."""
+        return self._change(item)
+
+    def row(self, item: T) -> dict[str, Any]:
+        """A new row by column name."""
+        return dict(zip(self.columns, self._values(item), strict=True))
+
+    def changed(self, item: T) -> dict[str, Any]:
+        """What a stored row changes to, by column name."""
+        return dict(zip(self.changes, self._change(item), strict=True))
+
+    def load(self, row: Mapping[Any, Any]) -> T:
+        """The entity a row holds. A stored enum value this version does not know is None
+        where the field may be None (an error code written by a newer version, say)."""
+        fields = {name: row[name] for name in self.columns}
+        for name, enum in self._enums.items():
+            value = fields[name]
+            if value is not None:
+                fields[name] = enum._value2member_map_.get(value) or (
+                    None if name in self._optional else enum(value))
+        return self.entity(**fields)
 
 
-def order_from_row(row: Mapping[Any, Any]) -> Order:
-    error_code = row["error_code"]
-    return Order(
-        order_id=row["order_id"],
-        client_id=row["client_id"],
-        intake_ref=row["intake_ref"],
-        symbol=row["symbol"],
-        side=Side(row["side"]),
-        order_type=OrderType(row["order_type"]),
-        quantity=row["quantity"],
-        price=row["price"],
-        filled_quantity=row["filled_quantity"],
-        avg_fill_price=row["avg_fill_price"],
-        fee=row["fee"],
-        fee_asset=row["fee_asset"],
-        slippage_bps=row["slippage_bps"],
-        status=OrderStatus(row["status"]),
-        error_code=ErrorCode(error_code) if error_code in ErrorCode.__members__ else None,
-        error_message=row["error_message"],
-        strategy_id=row["strategy_id"],
-        bot_id=row["bot_id"],
-        source=Source(row["source"]),
-        metadata=row["metadata"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        time_in_force=TimeInForce(row["time_in_force"]) if row["time_in_force"] else None,
-        stop_price=row["stop_price"],
-        expire_at=row["expire_at"],
-        due_at=row["due_at"],
-        triggered_at=row["triggered_at"],
-        reserved=row["reserved"],
-        reserved_asset=row["reserved_asset"],
-        version=row["version"],
-        fingerprint=row["fingerprint"],
-        account=row["account"],
-        queue_ahead=row["queue_ahead"],
-    )
+class _Getter:
+    """The named attributes of an object as a tuple, enums as their values."""
+
+    def __init__(self, names: tuple[str, ...], enums: Mapping[str, type[StrEnum]]) -> None:
+        self._get = operator.attrgetter(*names)
+        self._enum_positions = [index for index, name in enumerate(names) if name in enums]
+
+    def __call__(self, item: object) -> tuple[Any, ...]:
+        values = list(self._get(item))
+        for index in self._enum_positions:
+            if (value := values[index]) is not None:
+                values[index] = value.value
+        return tuple(values)
 
 
-TRADE_COLUMNS = tables.written(tables.trades)
+def _enum_of(hint: Any) -> type[StrEnum] | None:
+    members = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    for member in members:
+        if isinstance(member, type) and issubclass(member, StrEnum):
+            return member
+    return None
 
 
-def trade_values(trade: Trade) -> tuple[Any, ...]:
-    """A `trades` row, in `TRADE_COLUMNS` order."""
-    return (trade.trade_id, trade.order_id, trade.symbol, trade.side.value, trade.quantity,
-            trade.price, trade.fee, trade.fee_asset, trade.slippage_bps, trade.liquidity.value,
-            trade.executed_at, trade.account)
-
-
-def trade_from_row(row: Mapping[Any, Any]) -> Trade:
-    return Trade(
-        trade_id=row["trade_id"],
-        order_id=row["order_id"],
-        symbol=row["symbol"],
-        side=Side(row["side"]),
-        quantity=row["quantity"],
-        price=row["price"],
-        fee=row["fee"],
-        fee_asset=row["fee_asset"],
-        slippage_bps=row["slippage_bps"],
-        liquidity=Liquidity(row["liquidity"]),
-        executed_at=row["executed_at"],
-        account=row["account"],
-    )
-
-
-def position_from_row(row: Mapping[Any, Any]) -> Position:
-    return Position(symbol=row["symbol"], quantity=row["quantity"],
-                    avg_entry_price=row["avg_entry_price"], realized_pnl=row["realized_pnl"],
-                    fees=row["fees"], quote_asset=row["quote_asset"], version=row["version"],
-                    updated_at=row["updated_at"], account=row["account"])
+ORDERS = Rows(Order, tables.orders, fixed=ORDER_TERMS)
+TRADES = Rows(Trade, tables.trades)
+POSITIONS = Rows(Position, tables.positions, fixed=("account", "symbol"))

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -19,9 +26,39 @@ from sqlalchemy import (
     text,
 )
 
+from execution_service.domain.orders import Order, Trade
 from execution_service.store.types import ExactDecimal, UTCDateTime
 
 metadata = MetaData()
+
+
+def columns_of(entity: type, *declared: Column[Any]) -> list[Column[Any]]:
+    """A column per field of the dataclass `entity`, named as the field and in its order:
+    the `declared` ones as given (strings need a length, keys and defaults a word), the
+    rest by the field's type: a decimal is exact, a date has its time zone, a dict is
+    JSON, an int is an integer, other text is unbounded; nullable when the field may be
+    None. A new field of an entity is a new column without a word here."""
+    by_name = {column.name: column for column in declared}
+    fields = [field.name for field in dataclasses.fields(entity)]
+    if unknown := set(by_name) - set(fields):
+        raise TypeError(f"{entity.__name__} has no field {sorted(unknown)}")
+    hints = get_type_hints(entity)
+    return [by_name[name] if name in by_name else _column_for(name, hints[name])
+            for name in fields]
+
+
+def _column_for(name: str, hint: Any) -> Column[Any]:
+    members = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
+    nullable = type(None) in members
+    (kind,) = members - {type(None)}
+    kind = get_origin(kind) or kind
+    column_type = _TYPES.get(kind, Text)
+    return Column(name, column_type() if isinstance(column_type, type) else column_type,
+                  nullable=nullable)
+
+
+_TYPES: dict[Any, Any] = {Decimal: ExactDecimal, datetime: UTCDateTime, dict: JSON, int: Integer,
+                          bool: Boolean}
 
 
 def written(table: Table) -> tuple[str, ...]:
@@ -47,39 +84,28 @@ SerialId = BigInteger().with_variant(Integer(), "sqlite")
 orders = Table(
     "orders",
     metadata,
-    Column("order_id", String(64), primary_key=True),
-    Column("client_id", String(64)),
-    Column("intake_ref", String(200), unique=True),
-    Column("symbol", String(20), nullable=False),
-    Column("side", String(4), nullable=False),
-    Column("order_type", String(24), nullable=False),
-    Column("quantity", ExactDecimal(), nullable=False),
-    Column("price", ExactDecimal()),
-    Column("filled_quantity", ExactDecimal(), nullable=False),
-    Column("avg_fill_price", ExactDecimal()),
-    Column("fee", ExactDecimal(), nullable=False),
-    Column("fee_asset", String(16)),
-    Column("slippage_bps", ExactDecimal()),
-    Column("status", String(20), nullable=False),
-    Column("error_code", String(32)),
-    Column("error_message", Text),
-    Column("strategy_id", String(256)),
-    Column("bot_id", String(256)),
-    Column("source", String(8), nullable=False),
-    Column("metadata", JSON, nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("time_in_force", String(3)),
-    Column("stop_price", ExactDecimal()),
-    Column("expire_at", UTCDateTime()),
-    Column("due_at", UTCDateTime()),
-    Column("triggered_at", UTCDateTime()),
-    Column("reserved", ExactDecimal(), nullable=False, server_default="0"),
-    Column("reserved_asset", String(16)),
-    Column("version", Integer, nullable=False, server_default="0"),
-    Column("fingerprint", String(16)),  # see codec.fingerprint
-    _account(),
-    Column("queue_ahead", ExactDecimal()),  # resting, with a queue model
+    *columns_of(
+        Order,
+        Column("order_id", String(64), primary_key=True),
+        Column("client_id", String(64)),
+        Column("intake_ref", String(200), unique=True),
+        Column("symbol", String(20), nullable=False),
+        Column("side", String(4), nullable=False),
+        Column("order_type", String(24), nullable=False),
+        Column("fee_asset", String(16)),
+        Column("status", String(20), nullable=False),
+        Column("error_code", String(32)),
+        Column("error_message", Text),
+        Column("strategy_id", String(256)),
+        Column("bot_id", String(256)),
+        Column("source", String(8), nullable=False),
+        Column("time_in_force", String(3)),
+        Column("reserved", ExactDecimal(), nullable=False, server_default="0"),
+        Column("reserved_asset", String(16)),
+        Column("version", Integer, nullable=False, server_default="0"),
+        Column("fingerprint", String(16)),  # see codec.fingerprint
+        _account(),
+    ),
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_account_symbol", "account", "symbol", "created_at"),
     Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),
@@ -91,18 +117,16 @@ orders = Table(
 trades = Table(
     "trades",
     metadata,
-    Column("trade_id", String(80), primary_key=True),
-    Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
-    Column("symbol", String(20), nullable=False),
-    Column("side", String(4), nullable=False),
-    Column("quantity", ExactDecimal(), nullable=False),
-    Column("price", ExactDecimal(), nullable=False),
-    Column("fee", ExactDecimal(), nullable=False),
-    Column("fee_asset", String(16), nullable=False),
-    Column("slippage_bps", ExactDecimal(), nullable=False),
-    Column("liquidity", String(8), nullable=False),
-    Column("executed_at", UTCDateTime(), nullable=False),
-    _account(),
+    *columns_of(
+        Trade,
+        Column("trade_id", String(80), primary_key=True),
+        Column("order_id", String(64), ForeignKey("orders.order_id"), nullable=False),
+        Column("symbol", String(20), nullable=False),
+        Column("side", String(4), nullable=False),
+        Column("fee_asset", String(16), nullable=False),
+        Column("liquidity", String(8), nullable=False),
+        _account(),
+    ),
     Index("ix_trades_order_id", "order_id"),
     Index("ix_trades_account_symbol", "account", "symbol", "executed_at"),
     Index("ix_trades_executed_at", "executed_at"),

@@ -38,7 +38,7 @@ from execution_service.store.base import ExchangeState, PipelineStore, Session
 from execution_service.store.database import Database
 from execution_service.store.portable import IS_OPEN, BatchSession, chunks, insert_rows, raise_marks
 from execution_service.store.postgres import OPEN_ORDER_IDS, PostgresBatchSession
-from execution_service.store.rows import order_from_row, position_from_row
+from execution_service.store.rows import ORDERS, POSITIONS
 from execution_service.store.upstream import UpstreamTables
 
 
@@ -161,8 +161,8 @@ class BatchWriter:
                         tables.orders.c.order_id.in_(chunk)))).mappings().all()
         return ({(row["account"], row["asset"]): Amounts(row["free"], row["locked"])
                  for row in balances},
-                [position_from_row(row) for row in positions],
-                [order_from_row(row) for row in orders])
+                [POSITIONS.load(row) for row in positions],
+                [ORDERS.load(row) for row in orders])
 
     async def open_accounts(self, names: Iterable[str], initial: dict[str, Decimal],
                             at: datetime) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse, trade_view
+from execution_service.api.responses import JSONResponse
 from execution_service.api.routes.orders import AccountFilter, SymbolFilter, symbol_filter
 from execution_service.api.schemas import Balances, Equity, Fill, PositionView, problems
 from execution_service.domain import codec
@@ -28,7 +28,7 @@ async def list_trades(
 ) -> JSONResponse:
     """The most recent fills first."""
     trades = await context.store.get_trades(limit, symbol_filter(symbol), account)
-    return JSONResponse([trade_view(trade) for trade in trades])
+    return JSONResponse([codec.trade_view(trade) for trade in trades])
 
 
 @router.get("/accounts", response_model=list[str])

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from execution_service.api.deps import Authorized, Context
-from execution_service.api.responses import JSONResponse, order_view, trade_view
+from execution_service.api.responses import JSONResponse, order_view
 from execution_service.api.schemas import (
     OrderDetail,
     OrderResult,
@@ -76,7 +76,7 @@ async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
         raise HTTPException(404, f"unknown order {order_id!r}")
     return JSONResponse({
         **order_view(detail.order),
-        "trades": [trade_view(trade) for trade in detail.trades],
+        "trades": [codec.trade_view(trade) for trade in detail.trades],
         "events": [{**event, "at": event["at"].isoformat()} for event in detail.events],
     })
 
