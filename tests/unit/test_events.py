@@ -41,6 +41,7 @@ def test_a_resting_order_partly_filled_then_canceled_is_told_in_events() -> None
     assert [(row.seq, row.status) for row in effects.events] == [
         (1, OrderStatus.NEW), (2, OrderStatus.PARTIALLY_FILLED), (3, OrderStatus.CANCELED)]
     assert effects.events[1].detail == "0.20000 @ 89000, fee 17.80000000 USDT, maker"
+    assert placed.working_at == T0  # Binance's workingTime: since it was accepted
 
 
 def test_a_refused_order_keeps_its_reason_in_its_event_and_its_row() -> None:

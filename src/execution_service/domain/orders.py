@@ -135,6 +135,7 @@ class Order:
     fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
     account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
     queue_ahead: Decimal | None = None  # resting, with a queue model: what is ahead of it
+    working_at: datetime | None = None  # since when it works: accepted, or a stop triggered
 
     @property
     def remaining(self) -> Decimal:

@@ -164,6 +164,9 @@ class Accepted(Event):
 
     status = OrderStatus.NEW
 
+    def apply(self, order: Order) -> None:
+        order.working_at = self.at
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Triggered(Event):
@@ -178,7 +181,7 @@ class Triggered(Event):
         return f"stop price {self.stop_price} reached: traded at {self.traded_at}"
 
     def apply(self, order: Order) -> None:
-        order.triggered_at = self.at
+        order.triggered_at = order.working_at = self.at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
