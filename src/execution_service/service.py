@@ -59,7 +59,6 @@ from execution_service.pipeline.loop import Pipeline
 from execution_service.pipeline.work import UnitOfWork
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
-from execution_service.store.upstream import find_upstream_tables
 from execution_service.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,9 @@ class ExecutionService:
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         self.redis = connection.connect(settings.redis_connection_url(), password)
         self.redis_sync = connection.connect_sync(settings.redis_connection_url(), password)
-        self.writer = BatchWriter(self.database, instance=settings.consumer_name)
+        self.writer = BatchWriter(self.database, instance=settings.consumer_name,
+                                  upstream_tables=settings.upstream_tables,
+                                  upstream_schema=settings.upstream_schema)
         self.store = Store(self.database, self.writer)
         self._rng = random.Random(settings.random_seed)
         self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
@@ -103,26 +104,26 @@ class ExecutionService:
             self.redis, results_channel=settings.results_channel,
             fills_stream=settings.fills_stream, fills_maxlen=settings.fills_stream_maxlen,
             group=settings.consumer_group, journal_stream=settings.journal_stream)
+        self.pubsub = PubSubIntake(
+            self.redis_sync, self.health, orders_channel=settings.orders_channel,
+            market_data_channel=settings.market_data_channel,
+            market_depth_channel=settings.market_depth_channel,
+            journal_stream=settings.journal_stream, clock=self.clock)
         self.pipeline = Pipeline(
             BatchPlanner(self.exchange, settings.equity_quote_asset), self.writer,
-            self.publisher, self.health, self.metrics, kill_switch=KillSwitch(),
+            self.publisher, self.health, self.metrics,
             batch_max=settings.batch_max_orders, max_message_bytes=settings.max_message_bytes,
             max_deliveries=settings.max_deliveries,
             tape_max=settings.tape_buffer, equity_interval_s=settings.equity_interval_s,
             synthetic_tape_s=settings.synthetic_tape_ms / 1000,
             synthetic_notional=settings.synthetic_trade_notional,
             slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease, clock=self.clock,
-            max_viewers=settings.events_max_viewers)
-        self.pubsub = PubSubIntake(
-            self.redis_sync, self.health, orders_channel=settings.orders_channel,
-            market_data_channel=settings.market_data_channel,
-            market_depth_channel=settings.market_depth_channel,
-            journal_stream=settings.journal_stream, on_trades=self.pipeline.on_tape)
-        self.pipeline.tape_sync = functools.partial(self.pubsub.sync, self.redis)
+            max_viewers=settings.events_max_viewers,
+            tape_sync=functools.partial(self.pubsub.sync, self.redis))
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
-            claim_idle_ms=settings.claim_idle_ms)
+            claim_idle_ms=settings.claim_idle_ms, clock=self.clock)
         self.intake_status = IntakeStatus(
             self.redis, [stream.name for stream in self._intake_streams()],
             settings.consumer_group)
@@ -221,7 +222,7 @@ class ExecutionService:
                                              name="pipeline")
                 intakes = [group.create_task(essential(name, coro), name=name)
                            for name, coro in self._intakes()]
-                self.pubsub.start(asyncio.get_running_loop())
+                self.pubsub.start(asyncio.get_running_loop(), on_trades=self.pipeline.on_tape)
                 await stop
             else:
                 prepared.cancel()
@@ -268,18 +269,12 @@ class ExecutionService:
         now = self.clock.now()
         if self.settings.auto_migrate:
             await self.database.migrate()
-        async with self.database.transaction() as conn:
-            self.writer.upstream = await find_upstream_tables(
-                conn, self.settings.upstream_tables, self.settings.upstream_schema)
-        if self.writer.upstream is not None:
-            log.info("writing each order into upstream's %s.orders%s too", self.writer.upstream.schema,
-                     " and .trades" if self.writer.upstream.trades else "")
         await self.writer.open_accounts(self.settings.account_names(),
                                         self.settings.initial_balances, now)
         await self.writer.register(now)
         self.exchange.load(*await self.writer.exchange_state())
         control = await self.store.control_state()
-        self.pipeline.kill_switch = KillSwitch.from_dict(control.get(KILL_SWITCH_KEY))
+        self.pipeline.restore(KillSwitch.from_dict(control.get(KILL_SWITCH_KEY)))
         self._control_watcher = ControlWatcher(
             self.redis, self.settings.control_stream, self._submit_control,
             await self._control_cursor(control, now))

@@ -69,7 +69,9 @@ def upstream_rows(url: str, query: str) -> list[tuple[object, ...]]:
 async def test_an_order_is_upserted_as_it_changes_and_its_fills_point_at_it(
     database: Database, postgres_url: str
 ) -> None:
-    writer = BatchWriter(database, UpstreamTables("public", orders=True, trades=True))
+    writer = BatchWriter(database, upstream_tables="orders,trades")
+    await writer.register(NOW)  # (finds upstream's tables)
+    assert writer.upstream == UpstreamTables("public", orders=True, trades=True)
     order = limit_buy("MOCK_a")
     await writer.commit(UnitOfWork(at=NOW, effects=Effects(created={"MOCK_a": order})))
     assert upstream_rows(postgres_url, "SELECT status, size, filled_size, approved, order_type,"
@@ -100,7 +102,8 @@ async def test_an_order_is_upserted_as_it_changes_and_its_fills_point_at_it(
 async def test_values_upstream_cannot_hold_never_fail_the_batch(
     database: Database, postgres_url: str
 ) -> None:
-    writer = BatchWriter(database, UpstreamTables("public"))
+    writer = BatchWriter(database, upstream_tables="orders")
+    await writer.register(NOW)
     rounded_away = replace(limit_buy("MOCK_zero", "0"), status=OrderStatus.REJECTED,
                            error_code=ErrorCode.FILTER_FAILURE,
                            error_message="Filter failure: LOT_SIZE",

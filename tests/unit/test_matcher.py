@@ -35,7 +35,7 @@ async def test_only_the_holder_fills_from_the_tape_and_it_adopts_the_others_orde
     other = Rig(store=holder.store, lease=other_lease)
     async with holder.running(), other.running():
         for rig, name in ((holder, "at-holder"), (other, "at-other")):
-            reply = await rig.pipeline.submit(rest_envelope(bid(name)))
+            reply = await rig.pipeline.submit(rest_envelope(bid(name), rig.clock.now()))
             assert reply.body["status"] == "NEW", reply.body
         # Within ADOPT_INTERVAL_S the holder holds the other's order too.
         holder.clock.advance(ADOPT_INTERVAL_S)
@@ -58,7 +58,7 @@ async def test_an_instance_that_becomes_the_holder_takes_every_open_order_first(
     lease = Lease(False)
     heir = Rig(store=dead.store, lease=lease)
     async with dead.running():
-        reply = await dead.pipeline.submit(rest_envelope(bid("left-behind")))
+        reply = await dead.pipeline.submit(rest_envelope(bid("left-behind"), dead.clock.now()))
         assert reply.body["status"] == "NEW"
     async with heir.running():
         trade = MarketTrade("BTCUSDT", Decimal(88_000), Decimal(1), 0, aggressor=Side.SELL)

@@ -23,7 +23,7 @@ from execution_service.engine.exchange import PaperExchange
 from execution_service.errors import InvalidMessage
 from execution_service.metrics import Metrics
 from execution_service.pipeline import rest_envelope
-from execution_service.pipeline.batch import BatchPlanner, Decoded, KillSwitch, Plan, decode
+from execution_service.pipeline.batch import BatchPlanner, Decoded, Plan, decode
 from execution_service.pipeline.loop import Pipeline
 from execution_service.pipeline.work import OutboxMessage
 from execution_service.store.memory import MemoryStore
@@ -49,7 +49,7 @@ class Rig:
         self.health.redis_up()
         self.pipeline = Pipeline(
             planner(self.exchange), self.store, self.publisher, self.health,
-            Metrics(CollectorRegistry()), kill_switch=KillSwitch(),
+            Metrics(CollectorRegistry()),
             max_message_bytes=65_536, clock=self.clock,
             **{"batch_max": 100, "equity_interval_s": 3600.0, **options})
 
@@ -116,7 +116,7 @@ async def test_committed_then_answered_then_published_and_acknowledged_then_mark
     rig = Rig(batch_max=5)
     async with rig.running():
         await rig.pipeline.deliver([stream("1-0", order("a"))])
-        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("b"))))
+        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("b")), rig.clock.now()))
         assert reply.outcome == "created"
         assert reply.body["order_id"] in rig.store.orders  # committed before answered
         await until(lambda: len(rig.publisher.published) == 2)
@@ -162,7 +162,7 @@ async def test_results_stay_in_the_outbox_while_redis_is_away_and_are_swept_once
     rig = Rig()
     rig.publisher.down = True
     async with rig.running():
-        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("a"))))
+        reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order("a")), rig.clock.now()))
         assert reply.outcome == "created"  # the commit does not need Redis
         await until(lambda: not rig.health.redis_connected)
         assert not rig.store.is_published(rig.store.outbox[0])
@@ -177,11 +177,11 @@ async def test_results_committed_after_an_outage_wait_behind_the_ones_it_left_un
     rig = Rig()
     rig.publisher.down = True
     async with rig.running():
-        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("during"))))
+        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("during")), rig.clock.now()))
         await until(lambda: not rig.health.redis_connected)
         rig.publisher.down = False
         rig.health.redis_up()
-        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("after"))))
+        await rig.pipeline.submit(rest_envelope(orjson.dumps(order("after")), rig.clock.now()))
         await until(lambda: len(rig.publisher.published) == 2)
     assert [r["client_id"] for r in rig.published()] == ["during", "after"]  # commit order
     assert all(rig.store.is_published(row) for row in rig.store.outbox)

@@ -69,7 +69,7 @@ async def test_each_committed_batch_is_timed_through_its_publish() -> None:
     rig = Rig(batch_max=5)
     async with rig.running():
         for i in range(3):
-            reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order(f"t{i}"))))
+            reply = await rig.pipeline.submit(rest_envelope(orjson.dumps(order(f"t{i}")), rig.clock.now()))
             assert reply.outcome == "created"
         await until(lambda: rig.pipeline.timer.last_minute()["batches"] == 3)
     minute = rig.pipeline.timer.last_minute()

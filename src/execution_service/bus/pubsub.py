@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 import redis.asyncio as aioredis
@@ -46,6 +46,7 @@ from execution_service.bus.connection import (
 )
 from execution_service.bus.health import Health
 from execution_service.bus.market_data import parse_depth, parse_trade
+from execution_service.clock import Clock, SystemClock
 from execution_service.domain.commands import TapeEvent
 
 log = logging.getLogger(__name__)
@@ -69,16 +70,17 @@ class PubSubIntake:
         orders_channel: str,
         market_data_channel: str,
         journal_stream: str,
-        on_trades: OnTrades,
         market_depth_channel: str = "",
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._client = client
         self._health = health
         self._orders = orders_channel.encode()
         self._market_data = market_data_channel.encode()
         self._market_depth = market_depth_channel.encode()
         self._journal = journal_stream
-        self._on_trades = on_trades
+        self._on_trades: OnTrades = _nowhere
         self._sync_channel = f"{journal_stream}:sync:{uuid.uuid4().hex}".encode()
         self._syncs: dict[bytes, asyncio.Future[datetime]] = {}
         self._tokens = itertools.count()
@@ -119,9 +121,9 @@ class PubSubIntake:
         if waiting is not None and not waiting.done():
             waiting.set_result(read_at)
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the reader thread; market data is delivered on `loop`."""
-        self._loop = loop
+    def start(self, loop: asyncio.AbstractEventLoop, on_trades: OnTrades) -> None:
+        """Start the reader thread; market data is handed to `on_trades` on `loop`."""
+        self._loop, self._on_trades = loop, on_trades
         self._thread = threading.Thread(target=self._run, name="pubsub-reader", daemon=True)
         self._thread.start()
 
@@ -177,10 +179,10 @@ class PubSubIntake:
             event = parse_trade(data) if channel == self._market_data else parse_depth(data)
             if event is not None:  # (book updates travel the tape with the trades, in order)
                 self._trades.append(event)
-                self._read_at.append(datetime.now(UTC))
+                self._read_at.append(self._clock.now())
         elif channel == self._sync_channel and self._loop is not None:
             self._hand_over_trades()
-            self._loop.call_soon_threadsafe(self._synced, data, datetime.now(UTC))
+            self._loop.call_soon_threadsafe(self._synced, data, self._clock.now())
 
     def _journal_read(self) -> None:
         """Journal what was read, unless Redis refused lately (then keep it and go on reading)."""
@@ -216,3 +218,7 @@ class PubSubIntake:
         if self._trades and self._loop is not None:
             trades, read_at, self._trades, self._read_at = self._trades, self._read_at, [], []
             self._loop.call_soon_threadsafe(self._on_trades, trades, read_at)
+
+
+def _nowhere(trades: list[TapeEvent], read_at: list[datetime]) -> None:
+    """Where market data would go before `start` (the thread hands none over before it)."""

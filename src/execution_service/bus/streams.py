@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from redis.exceptions import ResponseError
 
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.bus.health import Health
+from execution_service.clock import Clock, SystemClock
 from execution_service.domain.orders import Source
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class StreamIntake:
         batch_max: int,
         claim_idle_ms: int,
         block_ms: int = 1000,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._redis = redis
         self._streams = {stream.name: stream for stream in streams}
         self._group = group
@@ -93,7 +95,7 @@ class StreamIntake:
             self._restarted = True  # (keep_running runs this again after a Redis failure)
         self._health.streams_ready = True
         while True:
-            if time.monotonic() >= self._next_claim:
+            if self._clock.monotonic() >= self._next_claim:
                 await self._claim_stale()
             try:
                 reply = await self._redis.xreadgroup(
@@ -145,7 +147,7 @@ class StreamIntake:
         in that process, and claiming them would only deliver them twice while it is
         behind. Dead consumers with nothing pending are removed from the group.
         """
-        self._next_claim = time.monotonic() + self._claim_idle_ms / 2000
+        self._next_claim = self._clock.monotonic() + self._claim_idle_ms / 2000
         alive: dict[str, bool] = {self._consumer: True}
         for name in self._streams:
             start = "-"
@@ -231,7 +233,7 @@ class StreamIntake:
 
     def _entries(self, name: str, entries: Any) -> list[Envelope]:
         source = self._streams[name].source
-        now = datetime.now(UTC)
+        now = self._clock.now()
         envelopes = []
         for entry_id, fields in entries:
             if fields is None:  # an entry deleted meanwhile (claims on Redis before 7)

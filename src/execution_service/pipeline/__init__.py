@@ -20,7 +20,7 @@ are Protocols (`PipelineStore`, `Publisher`) with in-package fakes for tests.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from execution_service.bus.envelope import Envelope
 from execution_service.domain.orders import Source
@@ -28,7 +28,7 @@ from execution_service.domain.orders import Source
 __all__ = ["rest_envelope"]
 
 
-def rest_envelope(payload: bytes, received_at: datetime | None = None) -> Envelope:
+def rest_envelope(payload: bytes, received_at: datetime) -> Envelope:
     """An order's JSON from `POST /orders`, received now unless told when."""
-    return Envelope(source=Source.REST, received_at=received_at or datetime.now(UTC),
+    return Envelope(source=Source.REST, received_at=received_at,
                     payload=payload)

@@ -35,7 +35,8 @@ TapeSync = Callable[[], Awaitable[datetime | None]]
 
 class Inbox:
     def __init__(self, *, batch_max: int, capacity: int, tape_max: int, clock: Clock,
-                 on_dropped: Callable[[int], None] = lambda count: None) -> None:
+                 on_dropped: Callable[[int], None] = lambda count: None,
+                 tape_sync: TapeSync | None = None) -> None:
         self._batch_max = batch_max
         self._capacity = capacity
         self._clock = clock
@@ -46,7 +47,7 @@ class Inbox:
         self._tape: deque[Envelope] = deque(maxlen=tape_max)  # oldest dropped when full
         self._timers: list[Envelope] = []
         self._arrived = asyncio.Event()
-        self.tape_sync: TapeSync | None = None
+        self._tape_sync = tape_sync  # waits until the tape read before now is handed over
 
     def __bool__(self) -> bool:
         return bool(self._deliveries or self._tape or self._timers)
@@ -111,9 +112,9 @@ class Inbox:
         orders the event loop read (stream, REST) after them: the reader thread stamps the
         trades on its own clock, and may read a trade after the loop read a later order.
         Pub/sub orders are stamped by that same thread, in the order Redis sent them."""
-        if self.tape_sync is None or not any(e.source in _LOOP_READ for e in batch):
+        if self._tape_sync is None or not any(e.source in _LOOP_READ for e in batch):
             return
-        synced = await self.tape_sync()
+        synced = await self._tape_sync()
         if synced is not None:
             for envelope in batch:
                 if envelope.source in _LOOP_READ:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -80,7 +80,7 @@ EXCLUSIVE_AFTER_CONFLICTS = 3
 class Stats:
     """The seed's counters since start, shown on /status."""
 
-    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    start_time: datetime
     orders_received: int = 0
     orders_filled: int = 0
     orders_rejected: int = 0
@@ -100,7 +100,6 @@ class Pipeline:
         health: Health,
         metrics: Metrics,
         *,
-        kill_switch: KillSwitch,
         batch_max: int,
         max_message_bytes: int,
         max_deliveries: int = 5,
@@ -113,6 +112,7 @@ class Pipeline:
         slow_batch_s: float = 0.0,
         lease: Lease | None = None,
         max_viewers: int = 1000,
+        tape_sync: TapeSync | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._planner = planner
@@ -120,12 +120,12 @@ class Pipeline:
         self._store = store
         self._health = health
         self._metrics = metrics
-        self.kill_switch = kill_switch
+        self.kill_switch = KillSwitch()  # as the database holds it: `restore`, then each batch's
         self._max_message_bytes = max_message_bytes
         self._max_deliveries = max_deliveries
         self.inbox = Inbox(batch_max=batch_max, capacity=inbox_batches * batch_max,
                            tape_max=tape_max, clock=self._clock,
-                           on_dropped=metrics.tape_dropped.inc)
+                           on_dropped=metrics.tape_dropped.inc, tape_sync=tape_sync)
         self.timer = BatchTimer(metrics, self._clock, slow_batch_s)
         self.relay = OutboxRelay(publisher, store, health, metrics, self._clock, self.timer)
         self._timers = Timers(self._exchange, self._clock, equity_interval_s=equity_interval_s,
@@ -152,13 +152,9 @@ class Pipeline:
         pipeline/inbox.py)."""
         self.inbox.on_tape(trades, read_at)
 
-    @property
-    def tape_sync(self) -> TapeSync | None:
-        return self.inbox.tape_sync
-
-    @tape_sync.setter
-    def tape_sync(self, sync: TapeSync | None) -> None:
-        self.inbox.tape_sync = sync
+    def restore(self, kill_switch: KillSwitch) -> None:
+        """Take the state the database holds at start."""
+        self.kill_switch = kill_switch
 
     async def submit(self, envelope: Envelope, timeout_s: float = 10.0) -> Reply:
         """Run one envelope through the pipeline and wait for its committed answer."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -39,18 +40,21 @@ from execution_service.store.database import Database
 from execution_service.store.portable import IS_OPEN, BatchSession, chunks, insert_rows, raise_marks
 from execution_service.store.postgres import OPEN_ORDER_IDS, PostgresBatchSession
 from execution_service.store.rows import ORDERS, POSITIONS
-from execution_service.store.upstream import UpstreamTables
+from execution_service.store.upstream import UpstreamTables, find_upstream_tables
+
+log = logging.getLogger(__name__)
 
 
 class BatchWriter:
     """Commits units of work, and reads what the pipeline resumes from; see the module
     docstring."""
 
-    def __init__(self, database: Database, upstream: UpstreamTables | None = None, *,
-                 instance: str = "") -> None:
+    def __init__(self, database: Database, *, instance: str = "", upstream_tables: str = "off",
+                 upstream_schema: str = "public") -> None:
         self._db = database
-        self.upstream = upstream  # upstream's tables, written in the same transaction
         self.instance = instance
+        self._upstream_wanted = (upstream_tables, upstream_schema)  # (UPSTREAM_TABLES, its schema)
+        self.upstream: UpstreamTables | None = None  # found by `register`, written alongside
 
     @asynccontextmanager
     async def session(self, exclusive: bool = False) -> AsyncIterator[Session]:
@@ -82,10 +86,15 @@ class BatchWriter:
             await session.write(work)
 
     async def register(self, at: datetime) -> None:
-        """Give this instance its outbox mark, so that its rows are found unsent (by any
-        instance's sweep) even if it dies before marking any."""
+        """Find upstream's tables to write (UPSTREAM_TABLES), and give this instance its
+        outbox mark, so that its rows are found unsent (by any instance's sweep) even if it
+        dies before marking any."""
         async with self._db.transaction() as conn:
+            self.upstream = await find_upstream_tables(conn, *self._upstream_wanted)
             await raise_marks(conn, {self.instance: 0}, at)
+        if self.upstream is not None:
+            log.info("writing each order into upstream's %s.orders%s too", self.upstream.schema,
+                     " and .trades" if self.upstream.trades else "")
 
     async def mark_sent(self, marks: Mapping[str, int], at: datetime) -> None:
         if marks:
