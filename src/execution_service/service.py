@@ -128,7 +128,8 @@ class ExecutionService:
             self.redis, [stream.name for stream in self._intake_streams()],
             settings.consumer_group)
         self.app = create_app(ApiContext(
-            pipeline=self.pipeline, store=self.store, health=self.health, metrics=self.metrics,
+            gateway=self.pipeline, exchange=self.pipeline, monitor=self.pipeline, reads=self.store,
+            health=self.health, metrics=self.metrics,
             intake_probe=self.intake_status, api_token=settings.token(),
             max_body_bytes=settings.max_message_bytes, api_keys=settings.api_keys(),
             fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit,

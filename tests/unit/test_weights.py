@@ -4,6 +4,7 @@ on every Binance answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from execution_service.api.weights import RequestWeights, weight
+from execution_service.clock import ManualClock
 
 
 @pytest.mark.parametrize(("method", "path", "query", "expected"), [
@@ -44,12 +46,8 @@ def test_weight_of_each_endpoint(method: str, path: str, query: bytes, expected:
     assert weight(method, path, query) == expected
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0  # a minute's start
-
-    def __call__(self) -> float:
-        return self.now
+def Clock() -> ManualClock:  # noqa: N802 (a clock at a minute's start)
+    return ManualClock(datetime.fromtimestamp(1_800_000_000, UTC))
 
 
 async def answering(scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,7 +56,7 @@ async def answering(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def client(limit: int, clock: Clock, refused: list[int]) -> httpx.AsyncClient:
+def client(limit: int, clock: ManualClock, refused: list[int]) -> httpx.AsyncClient:
     app: Any = RequestWeights(answering, limit=limit, clock=clock,
                               refused=lambda: refused.append(1))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 1)),
@@ -76,12 +74,12 @@ async def test_weight_beyond_the_limit_is_refused_until_the_next_minute() -> Non
         assert answers[-1].headers["retry-after"] == "60"
         assert (await http.get("/orders")).status_code == 429  # the same address's budget
         assert (await http.get("/health")).status_code == 200  # probes cost nothing
-        clock.now += 45
+        clock.advance(45)
         own = await http.get("/orders")
         assert own.status_code == 429
         assert own.headers["retry-after"] == "15"
         assert "detail" in own.json()
-        clock.now += 15
+        clock.advance(15)
         assert (await http.get("/api/v3/exchangeInfo")).status_code == 200
     assert len(refused) == 3
 

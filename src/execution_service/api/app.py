@@ -49,7 +49,8 @@ def create_app(context: ApiContext) -> FastAPI:
     # stream through a task and a memory stream of its own), innermost first.
     app.add_middleware(NotBeforeTheDatabase, health=context.health)
     app.add_middleware(RequestWeights, limit=context.weight_limit,
-                       refused=context.metrics.http_refused.labels("weight").inc)
+                       refused=context.metrics.http_refused.labels("weight").inc,
+                       clock=context.clock)
     app.add_middleware(SecurityHeaders)  # (added last: around everything, 429s included)
 
     return app

@@ -16,7 +16,6 @@ addresses are counted apart in a minute, the rest together (memory stays bounded
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +23,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from execution_service.clock import Clock, SystemClock
 from execution_service.domain.codec import whole_number
 
 BINANCE_PREFIX = "/api/v3"
@@ -93,11 +93,11 @@ class RequestWeights:
 
     def __init__(self, app: ASGIApp, *, limit: int = DEFAULT_LIMIT,
                  refused: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock | None = None) -> None:
         self._app = app
         self.limit = limit
         self._refused = refused
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._minute = 0
         self._used: dict[str, int] = {}
 
@@ -131,7 +131,7 @@ class RequestWeights:
         return self._used.get(address, 0) if self._minute == self._current_minute() else 0
 
     def _current_minute(self) -> int:
-        return int(self._clock() // 60)
+        return int(self._clock.now().timestamp() // 60)
 
     def _count(self, address: str, cost: int) -> int:
         minute = self._current_minute()
@@ -149,7 +149,7 @@ class RequestWeights:
         return address
 
     async def _too_many(self, send: Send, binance: bool, used: int) -> None:
-        retry_after = str(60 - int(self._clock()) % 60)
+        retry_after = str(60 - int(self._clock.now().timestamp()) % 60)
         if binance:
             body: dict[str, Any] = {"code": -1003, "msg": (
                 f"Too much request weight used; current limit is {self.limit} request weight "

@@ -9,14 +9,15 @@ to make it answer like a database that is away (`DatabaseUnavailable`).
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, Trade
+from execution_service.domain.orders import DEFAULT_ACCOUNT, ZERO, Order, OrderStatus, Trade
 from execution_service.engine.account import Amounts
 from execution_service.engine.events import OrderEvent
 from execution_service.engine.positions import Position
@@ -29,7 +30,9 @@ from execution_service.pipeline.work import (
     UnitOfWork,
     UnsentMessage,
 )
-from execution_service.store.base import ExchangeState, PipelineStore
+from execution_service.store.base import ExchangeState, OrderDetail, PipelineStore, ReadModel
+
+_Row = TypeVar("_Row", Order, Trade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +171,117 @@ class MemorySession:
 
 if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol
     _CONFORMS: PipelineStore = MemoryStore()
+
+
+class MemoryReadModel:
+    """The API's `ReadModel` over a `MemoryStore`: the same answers the database's `Store`
+    gives, from what the in-memory store holds (tests of the API without a database)."""
+
+    backend = "memory"
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def get_recent_orders(self, limit: int = 20, symbol: str | None = None,
+                                status: OrderStatus | None = None,
+                                account: str | None = None) -> list[Order]:
+        found = [o for o in self._orders() if symbol in (None, o.symbol)
+                 and status in (None, o.status) and account in (None, o.account)]
+        return sorted(found, key=lambda o: o.created_at, reverse=True)[:limit]
+
+    async def get_order_by_id(self, order_id: str) -> OrderDetail | None:
+        order = self._store.orders.get(order_id)
+        if order is None:
+            return None
+        trades = sorted((t for t in self._store.trades if t.order_id == order_id),
+                        key=lambda t: t.executed_at)
+        events = sorted((e for e in self._store.events if e.order_id == order_id),
+                        key=lambda e: e.seq)
+        return OrderDetail(copy.deepcopy(order), trades, [
+            {"order_id": e.order_id, "seq": e.seq, "status": e.status.value,
+             "detail": e.detail, "at": e.at} for e in events])
+
+    async def account_orders(self, account: str, symbol: str | None = None, *,
+                             open_only: bool = False, start: datetime | None = None,
+                             end: datetime | None = None, limit: int | None = None
+                             ) -> list[Order]:
+        found = [o for o in self._orders() if o.account == account
+                 and symbol in (None, o.symbol) and (o.status.is_open or not open_only)]
+        return _window(found, lambda o: (o.created_at, o.order_id), start, end, limit)
+
+    async def account_order(self, account: str, symbol: str, order_id: str | None = None,
+                            client_id: str | None = None) -> Order | None:
+        found = [o for o in self._orders() if (o.account, o.symbol) == (account, symbol)
+                 and order_id in (None, o.order_id) and client_id in (None, o.client_id)]
+        return max(found, key=lambda o: o.created_at, default=None)
+
+    async def account_trades(self, account: str, symbol: str, *, order_id: str | None = None,
+                             start: datetime | None = None, end: datetime | None = None,
+                             limit: int = 500) -> list[Trade]:
+        found = [t for t in self._store.trades if (t.account, t.symbol) == (account, symbol)
+                 and order_id in (None, t.order_id)]
+        return _window(found, lambda t: (t.executed_at, t.trade_id), start, end, limit)
+
+    async def fill_quality(self, account: str | None, trades: int = 1_000,
+                           orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
+        fills = [t for t in self._store.trades if account in (None, t.account)]
+        recent = await self.get_recent_orders(orders, account=account)
+        reasons = Counter(str(o.error_code or "UNKNOWN") for o in recent
+                          if o.status is OrderStatus.REJECTED)
+        return sorted(fills, key=lambda t: t.executed_at, reverse=True)[:trades], dict(reasons)
+
+    async def get_trades(self, limit: int = 20, symbol: str | None = None,
+                         account: str | None = None) -> list[Trade]:
+        found = [t for t in self._store.trades if symbol in (None, t.symbol)
+                 and account in (None, t.account)]
+        return sorted(found, key=lambda t: t.executed_at, reverse=True)[:limit]
+
+    async def get_balances(self, account: str = DEFAULT_ACCOUNT
+                           ) -> dict[str, dict[str, Decimal]]:
+        return {asset: {"free": amounts.free, "locked": amounts.locked}
+                for (holder, asset), amounts in sorted(self._store.balances.items())
+                if holder == account}
+
+    async def get_positions(self, account: str = DEFAULT_ACCOUNT) -> list[Position]:
+        return [position for (holder, _), position in sorted(self._store.positions.items())
+                if holder == account]
+
+    async def get_equity(self, limit: int, since: datetime | None = None,
+                         account: str = DEFAULT_ACCOUNT) -> list[dict[str, Any]]:
+        found = [s for s in self._store.equity if s.account == account
+                 and (since is None or s.at > since)]
+        return [{"at": s.at.isoformat(), "quote_asset": s.quote_asset, "equity": s.equity,
+                 "unpriced": s.unpriced} for s in sorted(found, key=lambda s: s.at)[-limit:]]
+
+    async def get_stats(self) -> dict[str, Any]:
+        volume: dict[str, Decimal] = {}
+        for trade in self._store.trades:
+            volume[trade.fee_asset] = volume.get(trade.fee_asset, ZERO) + trade.notional
+        by_status = Counter(o.status.value for o in self._store.orders.values())
+        return {"total_orders": len(self._store.orders), "orders_by_status": dict(by_status),
+                "total_trades": len(self._store.trades), "volume": volume}
+
+    async def count_unsent(self) -> int:
+        return len(await self._store.unsent(len(self._store.outbox) + 1))
+
+    async def count_rejected_messages(self) -> int:
+        return len(self._store.rejected)
+
+    def _orders(self) -> list[Order]:
+        self._store._check()
+        return [copy.deepcopy(order) for order in self._store.orders.values()]
+
+
+def _window(rows: list[_Row], key: Callable[[_Row], Any], start: datetime | None,
+            end: datetime | None, limit: int | None) -> list[_Row]:
+    """As `Store._window`: within [start, end] by the key's moment, oldest first; the
+    `limit` newest, or with `start` the `limit` oldest from it."""
+    inside = sorted((row for row in rows if (start is None or key(row)[0] >= start)
+                     and (end is None or key(row)[0] <= end)), key=key)
+    if limit is None:
+        return inside
+    return inside[:limit] if start is not None else inside[max(len(inside) - limit, 0):]
+
+
+if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol
+    _READS: type[ReadModel] = MemoryReadModel

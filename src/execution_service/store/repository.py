@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, cast, func, select
 
@@ -15,16 +14,10 @@ from execution_service.engine.exchange import Effects
 from execution_service.engine.positions import Position
 from execution_service.pipeline.work import UnitOfWork
 from execution_service.store import tables
+from execution_service.store.base import OrderDetail, ReadModel
 from execution_service.store.database import Database
 from execution_service.store.rows import ORDERS, POSITIONS, TRADES
 from execution_service.store.writer import BatchWriter
-
-
-@dataclass(frozen=True, slots=True)
-class OrderDetail:
-    order: Order
-    trades: list[Trade]
-    events: list[dict[str, Any]]
 
 
 class Store:
@@ -33,6 +26,10 @@ class Store:
     def __init__(self, database: Database, writer: BatchWriter) -> None:
         self.database = database
         self._writer = writer
+
+    @property
+    def backend(self) -> str:
+        return self.database.backend
 
     # The seed's methods
 
@@ -253,3 +250,7 @@ class Store:
 
 def _event(order: Order) -> OrderEvent:
     return OrderEvent(order.order_id, max(order.version, 1), order.status, None, order.updated_at)
+
+
+if TYPE_CHECKING:  # mypy checks that the store keeps to the Protocol
+    _CONFORMS: type[ReadModel] = Store

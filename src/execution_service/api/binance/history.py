@@ -43,7 +43,7 @@ _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m":
 async def recent_trades(context: Context, symbol: SymbolParam = None,
                         limit: LimitParam = None) -> JSONResponse:
     name = listed_symbol(context, symbol)
-    trades = context.pipeline.tape_history.recent(name, parse_limit(limit, 500, 1000))
+    trades = context.exchange.tape_history.recent(name, parse_limit(limit, 500, 1000))
     return JSONResponse([{"id": t.id, "price": text(t.price), "qty": text(t.quantity),
                           "quoteQty": text(t.price * t.quantity), "time": t.time_ms,
                           "isBuyerMaker": t.buyer_maker, "isBestMatch": True} for t in trades])
@@ -56,10 +56,10 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
     """Each tape trade is its own aggregate (a feed's trades come already aggregated)."""
     name = listed_symbol(context, symbol)
     count = parse_limit(limit, 500, 1000)
-    history = context.pipeline.tape_history
+    history = context.exchange.tape_history
     if startTime or endTime:
         trades = history.between(name, parse_time(startTime, "startTime", 0),
-                                 parse_time(endTime, "endTime", now_ms()))[:count]
+                                 parse_time(endTime, "endTime", now_ms(context.clock)))[:count]
     else:
         trades = history.recent(name, count)
     return JSONResponse([{"a": t.id, "p": text(t.price), "q": text(t.quantity), "f": t.id,
@@ -79,8 +79,8 @@ async def klines(context: Context, symbol: SymbolParam = None,
     interval_ms = _INTERVALS_MS.get(interval)
     if interval_ms is None:
         raise BinanceError(-1120, "Invalid interval.")
-    now = now_ms()
-    candles = context.pipeline.tape_history.candles(
+    now = now_ms(context.clock)
+    candles = context.exchange.tape_history.candles(
         name, interval_ms, parse_time(startTime, "startTime", 0),
         min(parse_time(endTime, "endTime", now), now), parse_limit(limit, 500, 1000),
         oldest=startTime is not None)
@@ -98,12 +98,12 @@ async def ticker_24hr(context: Context, symbol: SymbolParam = None,
 
 
 def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
-    last = context.pipeline.last_price(name)
-    book = context.pipeline.book(name, 1)
+    last = context.exchange.last_price(name)
+    book = context.exchange.book(name, 1)
     if last is None or book is None:
         return None
-    now = now_ms()
-    history = context.pipeline.tape_history
+    now = now_ms(context.clock)
+    history = context.exchange.tape_history
     day = history.day(name, now)
     last_trade = history.last_trade(name)
     opened = day.open if day else last

@@ -48,18 +48,18 @@ async def ping() -> JSONResponse:
 
 
 @router.get("/time", response_model=schemas.ServerTime)
-async def servertime_ms() -> JSONResponse:
-    return JSONResponse({"serverTime": now_ms()})
+async def servertime_ms(context: Context) -> JSONResponse:
+    return JSONResponse({"serverTime": now_ms(context.clock)})
 
 
 @router.get("/exchangeInfo", response_model=schemas.ExchangeInfo, responses=REFUSED)
 async def exchange_info(context: Context, symbol: SymbolParam = None,
                         symbols: SymbolsParam = None) -> JSONResponse:
-    markets = context.pipeline.markets()
+    markets = context.exchange.markets()
     listed = named_symbols(markets, symbol, symbols) or sorted(
         name for name in markets if split_symbol(name) is not None)
     return JSONResponse({
-        "timezone": "UTC", "serverTime": now_ms(),
+        "timezone": "UTC", "serverTime": now_ms(context.clock),
         "rateLimits": rate_limits(context.weight_limit), "exchangeFilters": [],
         "symbols": [_symbol_info(name, markets[name]) for name in listed]})
 
@@ -69,7 +69,7 @@ async def exchange_info(context: Context, symbol: SymbolParam = None,
 async def ticker_price(context: Context, symbol: SymbolParam = None,
                        symbols: SymbolsParam = None) -> JSONResponse:
     def price(name: str) -> dict[str, Any] | None:
-        last = context.pipeline.last_price(name)
+        last = context.exchange.last_price(name)
         return None if last is None else {"symbol": name, "price": text(last)}
     return JSONResponse(tickers(context, symbol, symbols, price))
 
@@ -79,7 +79,7 @@ async def ticker_price(context: Context, symbol: SymbolParam = None,
 async def book_ticker(context: Context, symbol: SymbolParam = None,
                       symbols: SymbolsParam = None) -> JSONResponse:
     def best(name: str) -> dict[str, Any] | None:
-        book = context.pipeline.book(name, 1)
+        book = context.exchange.book(name, 1)
         if book is None:
             return None
         (bid, *_), (ask, *_) = book[0] or [EMPTY], book[1] or [EMPTY]
@@ -94,12 +94,12 @@ async def depth(context: Context, symbol: SymbolParam = None,
     if not symbol:
         raise BinanceError.missing("symbol")
     count = parse_limit(limit, 100, _DEPTH_MAX)
-    book = context.pipeline.book(symbol, count) if symbol in context.pipeline.markets() else None
+    book = context.exchange.book(symbol, count) if symbol in context.exchange.markets() else None
     if book is None:
         raise BinanceError.bad_symbol()
     bids, asks = book
     return JSONResponse({
-        "lastUpdateId": context.pipeline.stats.batches,
+        "lastUpdateId": context.monitor.stats.batches,
         "bids": [[text(level.price), quantity(level, context, symbol)] for level in bids],
         "asks": [[text(level.price), quantity(level, context, symbol)] for level in asks]})
 

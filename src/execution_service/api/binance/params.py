@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from fastapi import Query
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.deps import Context
+from execution_service.clock import Clock
 from execution_service.domain.codec import whole_number
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.book import Level
@@ -55,9 +55,9 @@ def tickers(context: Context, symbol: str | None, symbols: str | None,
     """Binance's ticker answer: one object for `symbol`, a list for `symbols` or for every
     symbol. `view` gives a symbol's object, or None while it has no price (refused when
     named, left out otherwise)."""
-    named = named_symbols(context.pipeline.markets(), symbol, symbols)
+    named = named_symbols(context.exchange.markets(), symbol, symbols)
     views = []
-    for name in named or sorted(context.pipeline.markets()):
+    for name in named or sorted(context.exchange.markets()):
         found = view(name)
         if found is not None:
             views.append(found)
@@ -69,7 +69,7 @@ def tickers(context: Context, symbol: str | None, symbols: str | None,
 def listed_symbol(context: Context, symbol: str | None) -> str:
     if not symbol:
         raise BinanceError.missing("symbol")
-    if symbol not in context.pipeline.markets() or split_symbol(symbol) is None:
+    if symbol not in context.exchange.markets() or split_symbol(symbol) is None:
         raise BinanceError.bad_symbol()
     return symbol
 
@@ -105,7 +105,7 @@ def quantity(level: Level, context: Context, symbol: str) -> str:
     most one order may take (LOT_SIZE's maxQty)."""
     if level.quantity is not None:
         return text(level.quantity)
-    return text(context.pipeline.markets()[symbol].max_qty)
+    return text(context.exchange.markets()[symbol].max_qty)
 
 
 def text(value: Decimal) -> str:
@@ -114,5 +114,6 @@ def text(value: Decimal) -> str:
     return f"{value:.{places}f}"
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def now_ms(clock: Clock) -> int:
+    """The service's time in milliseconds since the epoch, as Binance gives times."""
+    return int(clock.now().timestamp() * 1000)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Query, Request
 
 from execution_service.api.binance.errors import BinanceError
+from execution_service.api.binance.params import now_ms
 from execution_service.api.deps import Context
 from execution_service.config import ApiKey
 from execution_service.domain.codec import whole_number
@@ -71,7 +71,7 @@ async def signed(
     query = request.url.query
     body = await _form_body(request)
     params = _params(query, body)
-    _check_timing(params)
+    _check_timing(params, now_ms(context.clock))
     signature = params.pop("signature", None)
     if not signature:
         raise BinanceError.missing("signature")
@@ -116,17 +116,16 @@ def _params(query: str, body: str) -> dict[str, str]:
     return params
 
 
-def _check_timing(params: dict[str, str]) -> None:
+def _check_timing(params: dict[str, str], server_ms: int) -> None:
     raw = params.get("timestamp", "")
     stamp = whole_number(raw, 19)
     if stamp is None:
         raise BinanceError.missing("timestamp")
-    now_ms = time.time_ns() / 1_000_000
     stamp_ms = stamp / 1000 if len(raw) >= 16 else stamp  # microseconds are accepted too
     window = _recv_window(params.get("recvWindow"))
-    if stamp_ms >= now_ms + _AHEAD_MS:
+    if stamp_ms >= server_ms + _AHEAD_MS:
         raise BinanceError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-    if now_ms - stamp_ms > window:
+    if server_ms - stamp_ms > window:
         raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
 

@@ -76,16 +76,16 @@ _TRADING = schemas.problems(400, 401, 503, binance=True)
 @router.get("/account", response_model=schemas.AccountInfo, responses=_SIGNED)
 async def account(context: Context, request: SignedRequest) -> JSONResponse:
     fees = context.fees
-    balances = await context.store.get_balances(request.account)
+    balances = await context.reads.get_balances(request.account)
     omit_zero = request.params.get("omitZeroBalances", "false").lower() == "true"
     return JSONResponse({
         "makerCommission": int(fees.maker * BPS), "takerCommission": int(fees.taker * BPS),
         "buyerCommission": 0, "sellerCommission": 0,
         "commissionRates": {"maker": text(fees.maker), "taker": text(fees.taker),
                             "buyer": _ZERO, "seller": _ZERO},
-        "canTrade": not context.pipeline.kill_switch.active, "canWithdraw": False,
+        "canTrade": not context.exchange.kill_switch.active, "canWithdraw": False,
         "canDeposit": False, "brokered": False, "requireSelfTradePrevention": False,
-        "preventSor": False, "updateTime": now_ms(), "accountType": "SPOT",
+        "preventSor": False, "updateTime": now_ms(context.clock), "accountType": "SPOT",
         "balances": [{"asset": asset, "free": text(amounts["free"]),
                       "locked": text(amounts["locked"])}
                      for asset, amounts in balances.items()
@@ -106,7 +106,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
     if answer not in _RESPONSE_TYPES:
         raise BinanceError.illegal("newOrderRespType", "ACK, RESULT, FULL")
     if "newClientOrderId" in params:  # Binance: unique among the account's open orders
-        same = await context.store.account_order(request.account, document["symbol"],
+        same = await context.reads.account_order(request.account, document["symbol"],
                                                  client_id=document["client_id"])
         if same is not None and same.status.is_open:
             raise BinanceError(-2010, "Duplicate order sent.")
@@ -114,7 +114,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
         command = codec.decode_mapping(document)
     except InvalidMessage as invalid:
         raise BinanceError(-1013, invalid.reason) from None
-    reply = await context.pipeline.submit(
+    reply = await context.gateway.submit(
         Envelope(source=Source.REST, received_at=context.clock.now(), command=command))
     if reply.outcome is Outcome.DUPLICATE:
         raise BinanceError(-2010, "Duplicate order sent.")
@@ -122,7 +122,7 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
     if reply.body.get("status") == "REJECTED":
         code, message = _REFUSALS.get(ErrorCode(reply.body["error_code"]), (-2010, None))
         raise BinanceError(code, message or str(reply.body.get("error_message")))
-    detail = await context.store.get_order_by_id(order_id)
+    detail = await context.reads.get_order_by_id(order_id)
     assert detail is not None  # committed before the reply
     view = {"symbol": detail.order.symbol, "orderId": order_id, "orderListId": -1,
             "clientOrderId": _client_id(detail.order),
@@ -159,7 +159,7 @@ async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = request.params.get("symbol") or None
     if symbol is not None:
         _symbol(request.params)
-    orders = await context.store.account_orders(request.account, symbol, open_only=True)
+    orders = await context.reads.account_orders(request.account, symbol, open_only=True)
     return JSONResponse([_order_view(order) for order in orders])
 
 
@@ -167,7 +167,7 @@ async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
                responses=_TRADING)
 async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = _symbol(request.params)
-    orders = await context.store.account_orders(request.account, symbol, open_only=True)
+    orders = await context.reads.account_orders(request.account, symbol, open_only=True)
     canceled = []
     for order in orders:
         try:
@@ -186,11 +186,11 @@ async def all_orders(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = _symbol(params)
     start, end = _time_range(params)
     if params.get("orderId"):  # the orders from that one on (ids here are not numbers)
-        first = await context.store.account_order(request.account, symbol, params["orderId"])
+        first = await context.reads.account_order(request.account, symbol, params["orderId"])
         if first is None:
             return JSONResponse([])
         start = max(start, first.created_at) if start else first.created_at
-    orders = await context.store.account_orders(request.account, symbol, start=start, end=end,
+    orders = await context.reads.account_orders(request.account, symbol, start=start, end=end,
                                                 limit=_limit(params))
     return JSONResponse([_order_view(order) for order in orders])
 
@@ -201,13 +201,13 @@ async def my_trades(context: Context, request: SignedRequest) -> JSONResponse:
     symbol = _symbol(params)
     start, end = _time_range(params)
     if params.get("fromId"):  # the trades from that one on (ids here are not numbers)
-        found = [t for t in await context.store.account_trades(
+        found = [t for t in await context.reads.account_trades(
             request.account, symbol, order_id=params["fromId"].rsplit("-", 1)[0], limit=1000)
             if t.trade_id == params["fromId"]]
         if not found:
             return JSONResponse([])
         start = found[0].executed_at
-    trades = await context.store.account_trades(
+    trades = await context.reads.account_trades(
         request.account, symbol, order_id=params.get("orderId") or None, start=start, end=end,
         limit=_limit(params))
     return JSONResponse([_trade_view(trade) for trade in trades])
@@ -311,21 +311,21 @@ async def _named_order(context: Context, request: Signed) -> Order | None:
         raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent,"
                                   " but both were empty/null!")
     if order_id is None:
-        return await context.store.account_order(request.account, symbol, client_id=client_id)
-    order = await context.store.account_order(request.account, symbol, order_id)
+        return await context.reads.account_order(request.account, symbol, client_id=client_id)
+    order = await context.reads.account_order(request.account, symbol, order_id)
     if order is not None and client_id is not None and _client_id(order) != client_id:
         return None
     return order
 
 
 async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> dict[str, Any]:
-    reply = await context.pipeline.submit(Envelope(
+    reply = await context.gateway.submit(Envelope(
         source=Source.REST, received_at=context.clock.now(),
         command=CancelOrder(order_id=order.order_id, account=order.account)))
     if reply.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OPEN):
         raise BinanceError(-2011, _UNKNOWN_ORDER)
     _committed(reply)
-    detail = await context.store.get_order_by_id(order.order_id)
+    detail = await context.reads.get_order_by_id(order.order_id)
     assert detail is not None
     view = {**_order_view(detail.order), "origClientOrderId": _client_id(detail.order),
             "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),

@@ -27,20 +27,20 @@ async def list_trades(
     account: AccountFilter = None,
 ) -> JSONResponse:
     """The most recent fills first."""
-    trades = await context.store.get_trades(limit, symbol_filter(symbol), account)
+    trades = await context.reads.get_trades(limit, symbol_filter(symbol), account)
     return JSONResponse([codec.trade_view(trade) for trade in trades])
 
 
 @router.get("/accounts", response_model=list[str])
 async def accounts(context: Context) -> JSONResponse:
     """The sub-accounts: the default one, those configured and those holding balances."""
-    return JSONResponse(context.pipeline.accounts())
+    return JSONResponse(context.exchange.accounts())
 
 
 @router.get("/balances", response_model=Balances, responses=problems(404))
 async def balances(context: Context, account: AccountFilter = None) -> JSONResponse:
     """Free and locked amount per asset."""
-    return JSONResponse(await context.store.get_balances(_known(context, account)))
+    return JSONResponse(await context.reads.get_balances(_known(context, account)))
 
 
 @router.get("/positions", response_model=list[PositionView], responses=problems(404))
@@ -48,8 +48,8 @@ async def positions(context: Context, account: AccountFilter = None) -> JSONResp
     """Per symbol: net quantity, average entry price, realized PnL and fees, and the
     unrealized PnL marked to the last price."""
     views = []
-    for position in await context.store.get_positions(_known(context, account)):
-        last = context.pipeline.last_price(position.symbol)
+    for position in await context.reads.get_positions(_known(context, account)):
+        last = context.exchange.last_price(position.symbol)
         unrealized = position.unrealized(last)
         views.append({
             "symbol": position.symbol, "quantity": position.quantity,
@@ -76,19 +76,19 @@ async def equity(
     except ValueError as invalid:
         raise HTTPException(422, str(invalid)) from None
     name = _known(context, account)
-    valued = context.pipeline.valuation(name)
+    valued = context.exchange.valuation(name)
     assert valued is not None  # (_known checked it)
     total, unpriced, detail = valued
     return JSONResponse({
-        "current": {"at": context.clock.now().isoformat(), "quote_asset": context.pipeline.equity_quote,
+        "current": {"at": context.clock.now().isoformat(), "quote_asset": context.exchange.equity_quote,
                     "account": name, "equity": total, "unpriced": unpriced, "assets": detail},
-        "snapshots": await context.store.get_equity(limit, after, name),
+        "snapshots": await context.reads.get_equity(limit, after, name),
     })
 
 
 def _known(context: Context, account: str | None) -> str:
     """The account named (the default one when none is), which must exist."""
     name = account or DEFAULT_ACCOUNT
-    if name not in context.pipeline.accounts():
+    if name not in context.exchange.accounts():
         raise HTTPException(404, f"unknown account {name!r}")
     return name

@@ -47,7 +47,7 @@ async def events(context: Context, account: AccountFilter = None) -> Response:
     """Server-sent events: `order`, `trade`, `balance`, `position`, `equity`,
     `kill_switch`, as each batch commits (of one account, with `account`), a few times a
     second at most; 503 beyond EVENTS_MAX_VIEWERS open streams."""
-    feed = context.pipeline.live
+    feed = context.monitor.live
     viewer = feed.subscribe(account)
     if viewer is None:
         context.metrics.http_refused.labels("viewers").inc()
@@ -72,7 +72,7 @@ async def fill_quality(context: Context, account: AccountFilter = None) -> JSONR
     """How good the fills were: slippage of taker fills against the price at arrival,
     maker/taker share (of the newest 1,000 fills), rejections by reason (of the newest
     10,000 orders), and the intake-to-result latency histogram since the service started."""
-    trades, rejected = await context.store.fill_quality(account)
+    trades, rejected = await context.reads.fill_quality(account)
     taker = [t for t in trades if t.liquidity is Liquidity.TAKER]
     slippage = sorted(t.slippage_bps for t in taker)
     notional = {kind: sum((t.notional for t in trades if t.liquidity is kind), Decimal(0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -40,13 +39,13 @@ async def status(context: Context) -> JSONResponse:
     """Version, uptime, counters since start, the last minute's timings (p50 and p99 of the
     orders' latency, of each batch phase and of the batch size), Redis intake state and
     database totals."""
-    stats = context.pipeline.stats
+    stats = context.monitor.stats
     health = context.health
     return JSONResponse({
         "service": SERVICE_NAME,
         "version": __version__,
         "status": "ok" if not health.not_ready_reasons() else "degraded",
-        "uptime_s": round(time.time() - context.metrics.started, 3),
+        "uptime_s": round(context.clock.now().timestamp() - context.metrics.started, 3),
         "stats": {
             "orders_received": stats.orders_received,
             "orders_filled": stats.orders_filled,
@@ -55,8 +54,8 @@ async def status(context: Context) -> JSONResponse:
             "batches": stats.batches,
             "start_time": stats.start_time.isoformat(),
         },
-        "last_minute": context.pipeline.timer.last_minute(),
-        "kill_switch": context.pipeline.kill_switch.as_dict(),
+        "last_minute": context.monitor.timer.last_minute(),
+        "kill_switch": context.exchange.kill_switch.as_dict(),
         "matcher": _matcher_status(context),
         "redis": await _redis_status(context),
         "database": await _database_status(context),
@@ -72,7 +71,7 @@ async def metrics(context: Context) -> Response:
 
 def _matcher_status(context: Context) -> dict[str, Any]:
     """Which instance matches the tape (bus/lease.py)."""
-    lease = context.pipeline.lease
+    lease = context.monitor.lease
     if lease is None:
         return {"lease": False, "this_instance": True, "holder": None}
     return {"lease": True, "this_instance": lease.held(), "holder": lease.holder}
@@ -96,8 +95,8 @@ async def _redis_status(context: Context) -> dict[str, Any]:
 
 
 async def _database_status(context: Context) -> dict[str, Any]:
-    store = context.store
-    section: dict[str, Any] = {"backend": store.database.backend,
+    store = context.reads
+    section: dict[str, Any] = {"backend": store.backend,
                                "connected": context.health.db_connected,
                                "error": context.health.db_error}
     if not context.health.started:  # the tables may not exist yet

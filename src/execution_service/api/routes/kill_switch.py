@@ -20,7 +20,7 @@ _CHANGES = {**problems(401, 403), 503: {"model": Unavailable}}
 
 @router.get("/kill-switch", response_model=KillSwitchState)
 async def get_kill_switch(context: Context) -> JSONResponse:
-    return JSONResponse(context.pipeline.kill_switch.as_dict())
+    return JSONResponse(context.exchange.kill_switch.as_dict())
 
 
 @router.post("/kill-switch", dependencies=[Authorized], response_model=KillSwitchState,
@@ -45,7 +45,7 @@ async def release(context: Context) -> JSONResponse:
 
 async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
     envelope = Envelope(source=Source.CONTROL, received_at=context.clock.now(), command=command)
-    reply = await context.pipeline.submit(envelope)
+    reply = await context.gateway.submit(envelope)
     return JSONResponse(reply.body, status_code=200 if reply.outcome is Outcome.OK else 503)
 
 

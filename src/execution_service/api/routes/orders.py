@@ -64,14 +64,14 @@ async def list_orders(
     account: AccountFilter = None,
 ) -> JSONResponse:
     """The most recent orders first (of every account, or of `account`)."""
-    orders = await context.store.get_recent_orders(limit, symbol_filter(symbol), status, account)
+    orders = await context.reads.get_recent_orders(limit, symbol_filter(symbol), status, account)
     return JSONResponse([order_view(order) for order in orders])
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=problems(404))
 async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
     """One order with its trades and its events."""
-    detail = await context.store.get_order_by_id(order_id)
+    detail = await context.reads.get_order_by_id(order_id)
     if detail is None:
         raise HTTPException(404, f"unknown order {order_id!r}")
     return JSONResponse({
@@ -95,9 +95,9 @@ async def submit_order(context: Context, request: Request) -> JSONResponse:
     envelope = rest_envelope(head, context.clock.now())
     if size > len(head):  # recorded in rejected_messages like an oversized message on Redis
         envelope.size = size
-        reply = await context.pipeline.submit(envelope)
+        reply = await context.gateway.submit(envelope)
         return JSONResponse(reply.body, status_code=413 if reply.outcome is Outcome.INVALID else 503)
-    return _answer(await context.pipeline.submit(envelope))
+    return _answer(await context.gateway.submit(envelope))
 
 
 @router.delete("/orders/{order_id}", dependencies=[Authorized], response_model=OrderResult,
@@ -109,7 +109,7 @@ async def cancel_order(context: Context, order_id: OrderId) -> JSONResponse:
     """Cancel an open order."""
     envelope = Envelope(source=Source.REST, received_at=context.clock.now(),
                         command=CancelOrder(order_id=order_id))
-    return _answer(await context.pipeline.submit(envelope))
+    return _answer(await context.gateway.submit(envelope))
 
 
 def _answer(reply: Reply) -> JSONResponse:
