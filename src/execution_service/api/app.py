@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
+from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -95,9 +96,10 @@ def _with_own_errors(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[s
     def document() -> dict[str, Any]:
         schema = build()
         components = schema["components"]["schemas"]
-        components["HTTPValidationError"] = Problem.model_json_schema()
-        components.setdefault("Problem", Problem.model_json_schema())
-        components.setdefault("BinanceProblem", BinanceProblem.model_json_schema())
+        problem = TypeAdapter(Problem).json_schema()
+        components["HTTPValidationError"] = problem
+        components.setdefault("Problem", problem)
+        components.setdefault("BinanceProblem", TypeAdapter(BinanceProblem).json_schema())
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
                 if weight(method.upper(), path, b"") or path.startswith(BINANCE_PREFIX):

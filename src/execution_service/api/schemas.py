@@ -1,50 +1,50 @@
-"""What each endpoint answers, as pydantic models: they make the OpenAPI document
-(`/openapi.json`) tell the truth. The routes render their answers themselves (exact
-decimals, through `JSONResponse`), so these models document and are never used to
-convert; `tests/system/test_openapi.py` runs schemathesis to hold the two together.
+"""What each endpoint answers, as typed dicts: each is both the route's `response_model`
+(so the OpenAPI document, `/openapi.json`, shows it) and, as `Answer[...]`, the handler's
+return type (so mypy checks every answer against it); `tests/api/test_answers.py` holds
+each route's two together and `tests/system/test_openapi.py` runs schemathesis against
+the real process. The answers are rendered as built (exact decimals, api/responses.py),
+never converted.
 
-Decimal amounts are JSON numbers in the service's own answers (`float` here, for the
-schema's "number") and strings in Binance's.
+Decimal amounts are JSON numbers in the service's own answers (`Number`) and strings in
+Binance's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from typing_extensions import TypedDict
 
+from execution_service.domain.wire import Fill, KillSwitchState, Number, OrderFields, OrderResult
+from execution_service.domain.wire import open_shape as _open
 
-class _Open(BaseModel):
-    """The fields named are always there, as typed; more may follow."""
-
-    model_config = ConfigDict(extra="allow")
+# The messages' shapes, answered as sent:
+__all__ = ["Fill", "KillSwitchState", "Number", "OrderFields", "OrderResult"]
 
 
 # The service's own answers
 
 
-class Problem(_Open):
+@_open
+class Problem(TypedDict):
     detail: str
 
 
-class Health(_Open):
+@_open
+class Health(TypedDict):
     service: str
     status: str
     version: str
 
 
-class Readiness(_Open):
+@_open
+class Readiness(TypedDict):
     ready: bool
     reasons: list[str]
 
 
-class KillSwitchState(_Open):
-    active: bool
-    reason: str | None
-    since: str | None
-
-
-class Counters(_Open):
+@_open
+class Counters(TypedDict):
     orders_received: int
     orders_filled: int
     orders_rejected: int
@@ -53,11 +53,12 @@ class Counters(_Open):
     start_time: str
 
 
-class Status(_Open):
+@_open
+class Status(TypedDict):
     service: str
     version: str
     status: str
-    uptime_s: float
+    uptime_s: Number
     stats: Counters
     last_minute: dict[str, Any]
     kill_switch: KillSwitchState
@@ -66,41 +67,17 @@ class Status(_Open):
     database: dict[str, Any]
 
 
-class OrderResult(_Open):
-    """An order's state: the `order_result` message (SPEC 4.2)."""
-
-    order_id: str
-    client_id: str | None
-    status: str
-    symbol: str
-    side: str
-    order_type: str
-    quantity: float
-    filled_quantity: float
-    price: float | None
-    fee: float
-    fees: float
-    fee_asset: str | None
-    slippage_bps: float | None
-    timestamp: int
-    event_time_ms: int
-    strategy_id: str | None
-    bot_id: str | None
-    source: str
-    account: str
-    error_code: str | None
-    error_message: str | None
-
-
-class StoredOrder(OrderResult):
+@_open
+class StoredOrder(OrderFields):
     created_at: str
     updated_at: str
-    reference_price: float | None
+    reference_price: Number | None
     metadata: dict[str, Any]
-    queue_ahead: float | None  # resting, with a queue model: what is ahead of it
+    queue_ahead: Number | None  # resting, with a queue model: what is ahead of it
 
 
-class Refusal(_Open):
+@_open
+class Refusal(TypedDict):
     """An order or cancel that did nothing: why (`error_code`, `error_message`)."""
 
     status: str
@@ -108,26 +85,13 @@ class Refusal(_Open):
     error_message: str | None
 
 
-class Unavailable(_Open):
+@_open
+class Unavailable(TypedDict):
     error_message: str
 
 
-class Fill(_Open):
-    trade_id: str
-    order_id: str
-    symbol: str
-    side: str
-    quantity: float
-    price: float
-    fee: float
-    fee_asset: str
-    slippage_bps: float
-    liquidity: str
-    executed_at: str
-    account: str
-
-
-class OrderEventView(_Open):
+@_open
+class OrderEventView(TypedDict):
     order_id: str
     seq: int
     status: str
@@ -135,73 +99,83 @@ class OrderEventView(_Open):
     at: str
 
 
+@_open
 class OrderDetail(StoredOrder):
     trades: list[Fill]
     events: list[OrderEventView]
 
 
-class Amounts(_Open):
-    free: float
-    locked: float
+@_open
+class Amounts(TypedDict):
+    free: Number
+    locked: Number
 
 
-Balances = RootModel[dict[str, Amounts]]
+Balances = dict[str, Amounts]
 
 
-class PositionView(_Open):
+@_open
+class PositionView(TypedDict):
     symbol: str
-    quantity: float
-    avg_entry_price: float
-    last_price: float | None
-    realized_pnl: float
-    unrealized_pnl: float
-    fees: float
-    net_pnl: float
+    quantity: Number
+    avg_entry_price: Number
+    last_price: Number | None
+    realized_pnl: Number
+    unrealized_pnl: Number
+    fees: Number
+    net_pnl: Number
     quote_asset: str
     account: str
     updated_at: str | None
 
 
-class Valuation(_Open):
+@_open
+class Valuation(TypedDict):
     at: str
     quote_asset: str
     account: str
-    equity: float
+    equity: Number
     unpriced: list[str]
     assets: dict[str, Any]
 
 
-class EquitySnapshotView(_Open):
+@_open
+class EquitySnapshotView(TypedDict):
     at: str
     quote_asset: str
-    equity: float
+    equity: Number
     unpriced: list[str]
 
 
-class Equity(_Open):
+@_open
+class Equity(TypedDict):
     current: Valuation
     snapshots: list[EquitySnapshotView]
 
 
-class SlippageFigures(_Open):
+@_open
+class SlippageFigures(TypedDict):
     fills: int
-    mean: float | None
-    p50: float | None
-    p95: float | None
-    max: float | None
+    mean: Number | None
+    p50: Number | None
+    p95: Number | None
+    max: Number | None
 
 
-class LiquidityShare(_Open):
+@_open
+class LiquidityShare(TypedDict):
     fills: int
-    notional: float
+    notional: Number
 
 
-class LatencyBucket(_Open):
-    le_ms: float | None  # None: beyond the last bound
+@_open
+class LatencyBucket(TypedDict):
+    le_ms: Number | None  # None: beyond the last bound
     orders: int
 
 
-class FillQuality(_Open):
+@_open
+class FillQuality(TypedDict):
     account: str | None
     fills: int
     slippage_bps: SlippageFigures
@@ -213,68 +187,89 @@ class FillQuality(_Open):
 # Binance's answers (decimals as strings)
 
 
-class BinanceProblem(BaseModel):
+class Empty(TypedDict):
+    """`{}`"""
+
+
+class BinanceProblem(TypedDict):
     code: int
     msg: str
 
 
-class ServerTime(_Open):
-    serverTime: int  # noqa: N815 (Binance's names, here and below)
+@_open
+class ServerTime(TypedDict):
+    serverTime: int
 
 
-class ExchangeInfo(_Open):
+@_open
+class ExchangeInfo(TypedDict):
     timezone: str
-    serverTime: int  # noqa: N815
-    rateLimits: list[dict[str, Any]]  # noqa: N815
-    exchangeFilters: list[dict[str, Any]]  # noqa: N815
+    serverTime: int
+    rateLimits: list[dict[str, Any]]
+    exchangeFilters: list[dict[str, Any]]
     symbols: list[dict[str, Any]]
 
 
-class TickerPrice(_Open):
+@_open
+class TickerPrice(TypedDict):
     symbol: str
     price: str
 
 
-class BookTicker(_Open):
+@_open
+class BookTicker(TypedDict):
     symbol: str
-    bidPrice: str  # noqa: N815
-    bidQty: str  # noqa: N815
-    askPrice: str  # noqa: N815
-    askQty: str  # noqa: N815
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
 
 
-class DayTicker(_Open):
+@_open
+class DayTicker(TypedDict):
     symbol: str
-    priceChange: str  # noqa: N815
-    priceChangePercent: str  # noqa: N815
-    lastPrice: str  # noqa: N815
-    openPrice: str  # noqa: N815
-    highPrice: str  # noqa: N815
-    lowPrice: str  # noqa: N815
+    priceChange: str
+    priceChangePercent: str
+    weightedAvgPrice: str
+    prevClosePrice: str
+    lastPrice: str
+    lastQty: str
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
+    openPrice: str
+    highPrice: str
+    lowPrice: str
     volume: str
-    quoteVolume: str  # noqa: N815
-    openTime: int  # noqa: N815
-    closeTime: int  # noqa: N815
+    quoteVolume: str
+    openTime: int
+    closeTime: int
+    firstId: int
+    lastId: int
     count: int
 
 
-class Depth(_Open):
-    lastUpdateId: int  # noqa: N815
+@_open
+class Depth(TypedDict):
+    lastUpdateId: int
     bids: list[list[str]]
     asks: list[list[str]]
 
 
-class MarketTrade(_Open):
+@_open
+class MarketTrade(TypedDict):
     id: int
     price: str
     qty: str
-    quoteQty: str  # noqa: N815
+    quoteQty: str
     time: int
-    isBuyerMaker: bool  # noqa: N815
-    isBestMatch: bool  # noqa: N815
+    isBuyerMaker: bool
+    isBestMatch: bool
 
 
-class AggregateTrade(_Open):
+@_open
+class AggregateTrade(TypedDict):
     a: int
     p: str
     q: str
@@ -288,70 +283,134 @@ class AggregateTrade(_Open):
 Kline = list[int | str]
 
 
-class AccountBalance(_Open):
+@_open
+class AccountBalance(TypedDict):
     asset: str
     free: str
     locked: str
 
 
-class AccountInfo(_Open):
-    makerCommission: int  # noqa: N815
-    takerCommission: int  # noqa: N815
-    commissionRates: dict[str, str]  # noqa: N815
-    canTrade: bool  # noqa: N815
-    accountType: str  # noqa: N815
+@_open
+class CommissionRates(TypedDict):
+    maker: str
+    taker: str
+    buyer: str
+    seller: str
+
+
+@_open
+class AccountInfo(TypedDict):
+    makerCommission: int
+    takerCommission: int
+    buyerCommission: int
+    sellerCommission: int
+    commissionRates: CommissionRates
+    canTrade: bool
+    canWithdraw: bool
+    canDeposit: bool
+    brokered: bool
+    requireSelfTradePrevention: bool
+    preventSor: bool
+    updateTime: int
+    accountType: str
     balances: list[AccountBalance]
     permissions: list[str]
     uid: int
 
 
-class OrderFill(_Open):
+@_open
+class OrderFill(TypedDict):
     price: str
     qty: str
     commission: str
-    commissionAsset: str  # noqa: N815
-    tradeId: str  # noqa: N815
+    commissionAsset: str
+    tradeId: str
 
 
-class NewOrder(_Open):
-    """ACK has the first five fields; RESULT adds the order's; FULL adds `fills`."""
+@_open
+class OrderTerms(TypedDict):
+    """What Binance's order answers say of an order's terms and progress."""
 
-    symbol: str
-    orderId: str  # noqa: N815
-    orderListId: int  # noqa: N815
-    clientOrderId: str  # noqa: N815
-    transactTime: int  # noqa: N815
-    status: str | None = None
-    fills: list[OrderFill] | None = None
-
-
-class BinanceOrder(_Open):
-    symbol: str
-    orderId: str  # noqa: N815
-    orderListId: int  # noqa: N815
-    clientOrderId: str  # noqa: N815
     price: str
-    origQty: str  # noqa: N815
-    executedQty: str  # noqa: N815
-    cummulativeQuoteQty: str  # noqa: N815
+    origQty: str
+    executedQty: str
+    cummulativeQuoteQty: str
     status: str
-    timeInForce: str  # noqa: N815
+    timeInForce: str
     type: str
     side: str
+    stopPrice: NotRequired[str]
+    origQuoteOrderQty: str
+    selfTradePreventionMode: str
 
 
-class AccountTrade(_Open):
+@_open
+class OrderAck(TypedDict):
+    """`newOrderRespType=ACK`."""
+
+    symbol: str
+    orderId: str
+    orderListId: int
+    clientOrderId: str
+    transactTime: int
+
+
+@_open
+class OrderPlaced(OrderAck, OrderTerms):
+    """`newOrderRespType=RESULT`."""
+
+    workingTime: int
+
+
+@_open
+class OrderFilled(OrderPlaced):
+    """`newOrderRespType=FULL`: the fills too."""
+
+    fills: list[OrderFill]
+
+
+NewOrder = OrderFilled | OrderPlaced | OrderAck  # FULL, RESULT or ACK, as asked
+
+
+@_open
+class BinanceOrder(OrderTerms):
+    """The query-order answer (and each of openOrders' and allOrders')."""
+
+    symbol: str
+    orderId: str
+    orderListId: int
+    clientOrderId: str
+    time: int
+    updateTime: int
+    isWorking: bool
+    workingTime: int
+
+
+@_open
+class CanceledOrder(OrderTerms):
+    symbol: str
+    origClientOrderId: str
+    orderId: str
+    orderListId: int
+    clientOrderId: str
+    transactTime: int
+
+
+@_open
+class AccountTrade(TypedDict):
     symbol: str
     id: str
-    orderId: str  # noqa: N815
+    orderId: str
+    orderListId: int
     price: str
     qty: str
-    quoteQty: str  # noqa: N815
+    quoteQty: str
     commission: str
-    commissionAsset: str  # noqa: N815
+    commissionAsset: str
     time: int
-    isBuyer: bool  # noqa: N815
-    isMaker: bool  # noqa: N815
+    isBuyer: bool
+    isMaker: bool
+    isBestMatch: bool
 
 
 def problems(*statuses: int, binance: bool = False) -> dict[int | str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -44,7 +45,7 @@ class Reply:
     """The answer to a REST caller: what happened, and the JSON body."""
 
     outcome: Outcome
-    body: dict[str, Any]
+    body: Mapping[str, Any]
 
 
 @dataclass(slots=True)

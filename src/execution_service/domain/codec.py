@@ -11,14 +11,12 @@ are written from the `Decimal` digits (never through a float).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -34,6 +32,7 @@ from execution_service.domain.orders import (
     Trade,
 )
 from execution_service.domain.symbols import normalize_symbol
+from execution_service.domain.wire import Fill, OrderFields, OrderResult
 from execution_service.errors import InvalidMessage
 
 MAX_CLIENT_ID_LENGTH = 64
@@ -415,10 +414,14 @@ def _wide_integers(value: Any) -> Any:
     return value
 
 
-def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
+def order_result(order: Order, event_time_ms: int) -> OrderResult:
     """The `order_result` message for the order's current state (SPEC 4.2)."""
-    result: dict[str, Any] = {
-        "type": "order_result",
+    return {"type": "order_result", **order_fields(order, event_time_ms)}
+
+
+def order_fields(order: Order, event_time_ms: int) -> OrderFields:
+    """What the `order_result` message says of the order, as of `event_time_ms`."""
+    fields: OrderFields = {
         "order_id": order.order_id,
         "client_id": order.client_id,
         "status": order.status.value,
@@ -429,7 +432,7 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         "filled_quantity": order.filled_quantity,
         "price": order.avg_fill_price,
         "fee": order.fee,
-        "fees": order.fee,  # the name upstream's db_writer reads
+        "fees": order.fee,
         "fee_asset": order.fee_asset,
         "slippage_bps": order.slippage_bps,
         "timestamp": event_time_ms // 1000,
@@ -442,30 +445,24 @@ def order_result(order: Order, event_time_ms: int) -> dict[str, Any]:
         "error_message": order.error_message,
     }
     if order.order_type is not OrderType.MARKET:
-        result.update(limit_price=order.limit_price, stop_price=order.stop_price,
-                      time_in_force=order.time_in_force.value if order.time_in_force else None,
-                      expire_at=order.expire_at.isoformat() if order.expire_at else None)
+        fields["limit_price"] = order.limit_price
+        fields["stop_price"] = order.stop_price
+        fields["time_in_force"] = order.time_in_force.value if order.time_in_force else None
+        fields["expire_at"] = order.expire_at.isoformat() if order.expire_at else None
+    echoed: dict[str, Any] = fields  # type: ignore[assignment]  # (open: the echoes' keys vary)
     for key in _ECHOED_METADATA:
         if key in order.metadata:
-            result[key] = order.metadata[key]
-    return result
+            echoed[key] = order.metadata[key]
+    return fields
 
 
-def trade_view(trade: Trade) -> dict[str, Any]:
-    """A trade as the service's own API and live feed show it: every field, enums as their
-    values and times in ISO 8601."""
-    return {name: _viewed(getattr(trade, name)) for name in _TRADE_FIELDS}
-
-
-def _viewed(value: Any) -> Any:
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-_TRADE_FIELDS = tuple(field.name for field in dataclasses.fields(Trade))
+def trade_view(trade: Trade) -> Fill:
+    """A fill as the service's own API and live feed show it."""
+    return {"trade_id": trade.trade_id, "order_id": trade.order_id, "symbol": trade.symbol,
+            "side": trade.side.value, "quantity": trade.quantity, "price": trade.price,
+            "fee": trade.fee, "fee_asset": trade.fee_asset, "slippage_bps": trade.slippage_bps,
+            "liquidity": trade.liquidity.value, "executed_at": trade.executed_at.isoformat(),
+            "account": trade.account}
 
 
 def invalid_result(invalid: InvalidMessage, event_time_ms: int) -> dict[str, Any]:

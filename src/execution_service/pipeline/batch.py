@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from execution_service.bus.envelope import EntryRef, Envelope, Outcome, Reply
 from execution_service.domain import codec
@@ -30,6 +30,7 @@ from execution_service.domain.commands import (
 )
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus
 from execution_service.domain.states import IllegalTransition
+from execution_service.domain.wire import KillSwitchState
 from execution_service.engine.events import Intake
 from execution_service.engine.exchange import PaperExchange, Result
 from execution_service.errors import InvalidMessage
@@ -58,7 +59,7 @@ class KillSwitch:
     reason: str | None = None
     since: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> KillSwitchState:
         return {"active": self.active, "reason": self.reason, "since": self.since}
 
     @classmethod
@@ -388,7 +389,8 @@ class BatchPlanner:
 
 def _rendered(order: Order) -> dict[str, Any]:
     """The order's `order_result` message, as of its latest change."""
-    return codec.order_result(order, _ms(order.updated_at))
+    # (a typed dict; the outbox and the replies carry messages of every shape)
+    return cast(dict[str, Any], codec.order_result(order, _ms(order.updated_at)))
 
 
 def _ms(at: datetime) -> int:

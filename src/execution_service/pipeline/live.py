@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from execution_service.clock import Clock, SystemClock
@@ -30,7 +30,7 @@ from execution_service.domain import codec
 from execution_service.engine.prices import MarketPrices
 from execution_service.pipeline.batch import KILL_SWITCH_KEY, Plan
 
-Event = tuple[str, dict[str, Any]]  # its kind (the SSE event name) and its data
+Event = tuple[str, Mapping[str, Any]]  # its kind (the SSE event name) and its data
 Frame = tuple[str | None, bytes]  # the account it concerns (None: every account), its SSE text
 
 INTERVAL_S = 0.25
@@ -190,7 +190,7 @@ class LiveFeed:
             self.unsubscribe(viewer)
 
 
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
+def _frame(kind: str, data: Mapping[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + codec.dumps(data) + b"\n\n"
 
 

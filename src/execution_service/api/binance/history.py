@@ -6,7 +6,7 @@ a week of one-minute candles per symbol): trades, aggTrades, klines, ticker/24hr
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -28,7 +28,7 @@ from execution_service.api.binance.params import (
     tickers,
 )
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer
 from execution_service.engine.tape import DAY_MS
 
 router = APIRouter()
@@ -41,10 +41,10 @@ _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m":
 
 @router.get("/trades", response_model=list[schemas.MarketTrade], responses=REFUSED)
 async def recent_trades(context: Context, symbol: SymbolParam = None,
-                        limit: LimitParam = None) -> JSONResponse:
+                        limit: LimitParam = None) -> Answer[list[schemas.MarketTrade]]:
     name = listed_symbol(context, symbol)
     trades = context.exchange.tape_history.recent(name, parse_limit(limit, 500, 1000))
-    return JSONResponse([{"id": t.id, "price": text(t.price), "qty": text(t.quantity),
+    return Answer([{"id": t.id, "price": text(t.price), "qty": text(t.quantity),
                           "quoteQty": text(t.price * t.quantity), "time": t.time_ms,
                           "isBuyerMaker": t.buyer_maker, "isBestMatch": True} for t in trades])
 
@@ -52,7 +52,8 @@ async def recent_trades(context: Context, symbol: SymbolParam = None,
 @router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=REFUSED)
 async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: LimitParam = None,
                            startTime: TimeParam = None,  # noqa: N803 (Binance's names)
-                           endTime: TimeParam = None) -> JSONResponse:  # noqa: N803
+                           endTime: TimeParam = None  # noqa: N803
+                           ) -> Answer[list[schemas.AggregateTrade]]:
     """Each tape trade is its own aggregate (a feed's trades come already aggregated)."""
     name = listed_symbol(context, symbol)
     count = parse_limit(limit, 500, 1000)
@@ -62,7 +63,7 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
                                  parse_time(endTime, "endTime", now_ms(context.clock)))[:count]
     else:
         trades = history.recent(name, count)
-    return JSONResponse([{"a": t.id, "p": text(t.price), "q": text(t.quantity), "f": t.id,
+    return Answer([{"a": t.id, "p": text(t.price), "q": text(t.quantity), "f": t.id,
                           "l": t.id, "T": t.time_ms, "m": t.buyer_maker, "M": True} for t in trades])
 
 
@@ -70,7 +71,8 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
 async def klines(context: Context, symbol: SymbolParam = None,
                  interval: Annotated[str | None, Query(max_length=4)] = None,
                  startTime: TimeParam = None,  # noqa: N803
-                 endTime: TimeParam = None, limit: LimitParam = None) -> JSONResponse:  # noqa: N803
+                 endTime: TimeParam = None, limit: LimitParam = None  # noqa: N803
+                 ) -> Answer[list[schemas.Kline]]:
     """Candles from the tape: from the first trade kept on, an interval without a trade
     repeating the last close, as Binance's do."""
     name = listed_symbol(context, symbol)
@@ -84,7 +86,7 @@ async def klines(context: Context, symbol: SymbolParam = None,
         name, interval_ms, parse_time(startTime, "startTime", 0),
         min(parse_time(endTime, "endTime", now), now), parse_limit(limit, 500, 1000),
         oldest=startTime is not None)
-    return JSONResponse([[c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close),
+    return Answer([[c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close),
                           text(c.volume), c.close_ms, text(c.quote_volume), c.trades,
                           text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
 
@@ -92,12 +94,12 @@ async def klines(context: Context, symbol: SymbolParam = None,
 @router.get("/ticker/24hr", response_model=schemas.DayTicker | list[schemas.DayTicker],
              responses=REFUSED)
 async def ticker_24hr(context: Context, symbol: SymbolParam = None,
-                      symbols: SymbolsParam = None) -> JSONResponse:
-    return JSONResponse(tickers(context, symbol, symbols,
-                                lambda name: _day_ticker(context, name)))
+                      symbols: SymbolsParam = None
+                      ) -> Answer[schemas.DayTicker | list[schemas.DayTicker]]:
+    return Answer(tickers(context, symbol, symbols, lambda name: _day_ticker(context, name)))
 
 
-def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
+def _day_ticker(context: Context, name: str) -> schemas.DayTicker | None:
     last = context.exchange.last_price(name)
     book = context.exchange.book(name, 1)
     if last is None or book is None:
@@ -109,7 +111,7 @@ def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
     opened = day.open if day else last
     (bid, *_), (ask, *_) = book[0] or [EMPTY], book[1] or [EMPTY]
     change = last - opened
-    return {
+    ticker: schemas.DayTicker = {
         "symbol": name, "priceChange": text(change),
         "priceChangePercent": f"{change / opened * 100:.3f}" if opened else "0.000",
         "weightedAvgPrice": text(day.quote_volume / day.volume if day and day.volume else last),
@@ -125,3 +127,4 @@ def _day_ticker(context: Context, name: str) -> dict[str, Any] | None:
         "firstId": day.first_id if day else -1, "lastId": day.last_id if day else -1,
         "count": day.trades if day else 0,
     }
+    return ticker

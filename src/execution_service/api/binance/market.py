@@ -30,7 +30,7 @@ from execution_service.api.binance.params import (
     tickers,
 )
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer
 from execution_service.api.weights import rate_limits
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.filters import SymbolFilters
@@ -42,23 +42,23 @@ ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
 _DEPTH_MAX = 5000
 
 
-@router.get("/ping", response_model=dict[str, Any])
-async def ping() -> JSONResponse:
-    return JSONResponse({})
+@router.get("/ping", response_model=schemas.Empty)
+async def ping() -> Answer[schemas.Empty]:
+    return Answer({})
 
 
 @router.get("/time", response_model=schemas.ServerTime)
-async def servertime_ms(context: Context) -> JSONResponse:
-    return JSONResponse({"serverTime": now_ms(context.clock)})
+async def servertime_ms(context: Context) -> Answer[schemas.ServerTime]:
+    return Answer({"serverTime": now_ms(context.clock)})
 
 
 @router.get("/exchangeInfo", response_model=schemas.ExchangeInfo, responses=REFUSED)
 async def exchange_info(context: Context, symbol: SymbolParam = None,
-                        symbols: SymbolsParam = None) -> JSONResponse:
+                        symbols: SymbolsParam = None) -> Answer[schemas.ExchangeInfo]:
     markets = context.exchange.markets()
     listed = named_symbols(markets, symbol, symbols) or sorted(
         name for name in markets if split_symbol(name) is not None)
-    return JSONResponse({
+    return Answer({
         "timezone": "UTC", "serverTime": now_ms(context.clock),
         "rateLimits": rate_limits(context.weight_limit), "exchangeFilters": [],
         "symbols": [_symbol_info(name, markets[name]) for name in listed]})
@@ -67,30 +67,33 @@ async def exchange_info(context: Context, symbol: SymbolParam = None,
 @router.get("/ticker/price", response_model=schemas.TickerPrice | list[schemas.TickerPrice],
             responses=REFUSED)
 async def ticker_price(context: Context, symbol: SymbolParam = None,
-                       symbols: SymbolsParam = None) -> JSONResponse:
-    def price(name: str) -> dict[str, Any] | None:
+                       symbols: SymbolsParam = None
+                       ) -> Answer[schemas.TickerPrice | list[schemas.TickerPrice]]:
+    def price(name: str) -> schemas.TickerPrice | None:
         last = context.exchange.last_price(name)
         return None if last is None else {"symbol": name, "price": text(last)}
-    return JSONResponse(tickers(context, symbol, symbols, price))
+    return Answer(tickers(context, symbol, symbols, price))
 
 
 @router.get("/ticker/bookTicker",
             response_model=schemas.BookTicker | list[schemas.BookTicker], responses=REFUSED)
 async def book_ticker(context: Context, symbol: SymbolParam = None,
-                      symbols: SymbolsParam = None) -> JSONResponse:
-    def best(name: str) -> dict[str, Any] | None:
+                      symbols: SymbolsParam = None
+                      ) -> Answer[schemas.BookTicker | list[schemas.BookTicker]]:
+    def best(name: str) -> schemas.BookTicker | None:
         book = context.exchange.book(name, 1)
         if book is None:
             return None
         (bid, *_), (ask, *_) = book[0] or [EMPTY], book[1] or [EMPTY]
         return {"symbol": name, "bidPrice": text(bid.price), "bidQty": quantity(bid, context, name),
                 "askPrice": text(ask.price), "askQty": quantity(ask, context, name)}
-    return JSONResponse(tickers(context, symbol, symbols, best))
+    return Answer(tickers(context, symbol, symbols, best))
 
 
 @router.get("/depth", response_model=schemas.Depth, responses=REFUSED)
 async def depth(context: Context, symbol: SymbolParam = None,
-                limit: Annotated[str | None, Query(max_length=10)] = None) -> JSONResponse:
+                limit: Annotated[str | None, Query(max_length=10)] = None
+                ) -> Answer[schemas.Depth]:
     if not symbol:
         raise BinanceError.missing("symbol")
     count = parse_limit(limit, 100, _DEPTH_MAX)
@@ -98,7 +101,7 @@ async def depth(context: Context, symbol: SymbolParam = None,
     if book is None:
         raise BinanceError.bad_symbol()
     bids, asks = book
-    return JSONResponse({
+    return Answer({
         "lastUpdateId": context.monitor.stats.batches,
         "bids": [[text(level.price), quantity(level, context, symbol)] for level in bids],
         "asks": [[text(level.price), quantity(level, context, symbol)] for level in asks]})

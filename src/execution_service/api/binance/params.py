@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from fastapi import Query
 
@@ -27,6 +27,9 @@ SymbolParam = Annotated[str | None, Query(max_length=40)]
 SymbolsParam = Annotated[str | None, Query(max_length=4_000, pattern=_SYMBOLS_RANGE)]
 LimitParam = Annotated[str | None, Query(max_length=10)]
 TimeParam = Annotated[str | None, Query(max_length=20)]
+
+
+T = TypeVar("T")
 
 
 def named_symbols(markets: Mapping[str, SymbolFilters], symbol: str | None,
@@ -51,12 +54,12 @@ def named_symbols(markets: Mapping[str, SymbolFilters], symbol: str | None,
 
 
 def tickers(context: Context, symbol: str | None, symbols: str | None,
-            view: Callable[[str], dict[str, Any] | None]) -> Any:
+            view: Callable[[str], T | None]) -> T | list[T]:
     """Binance's ticker answer: one object for `symbol`, a list for `symbols` or for every
     symbol. `view` gives a symbol's object, or None while it has no price (refused when
     named, left out otherwise)."""
     named = named_symbols(context.exchange.markets(), symbol, symbols)
-    views = []
+    views: list[T] = []
     for name in named or sorted(context.exchange.markets()):
         found = view(name)
         if found is not None:

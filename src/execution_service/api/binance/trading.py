@@ -26,7 +26,7 @@ from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import now_ms, parse_limit, parse_time, text
 from execution_service.api.binance.signing import Signed, SignedRequest
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer
 from execution_service.bus.envelope import Envelope, Outcome, Reply
 from execution_service.domain import codec
 from execution_service.domain.commands import CancelOrder
@@ -74,11 +74,11 @@ _TRADING = schemas.problems(400, 401, 503, binance=True)
 
 
 @router.get("/account", response_model=schemas.AccountInfo, responses=_SIGNED)
-async def account(context: Context, request: SignedRequest) -> JSONResponse:
+async def account(context: Context, request: SignedRequest) -> Answer[schemas.AccountInfo]:
     fees = context.fees
     balances = await context.reads.get_balances(request.account)
     omit_zero = request.params.get("omitZeroBalances", "false").lower() == "true"
-    return JSONResponse({
+    return Answer({
         "makerCommission": int(fees.maker * BPS), "takerCommission": int(fees.taker * BPS),
         "buyerCommission": 0, "sellerCommission": 0,
         "commissionRates": {"maker": text(fees.maker), "taker": text(fees.taker),
@@ -95,7 +95,7 @@ async def account(context: Context, request: SignedRequest) -> JSONResponse:
 
 
 @router.post("/order", response_model=schemas.NewOrder, responses=_TRADING)
-async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
+async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.NewOrder]:
     params = request.params
     for name, refusal in _UNSUPPORTED.items():
         if params.get(name):
@@ -124,48 +124,53 @@ async def new_order(context: Context, request: SignedRequest) -> JSONResponse:
         raise BinanceError(code, message or str(reply.body.get("error_message")))
     detail = await context.reads.get_order_by_id(order_id)
     assert detail is not None  # committed before the reply
-    view = {"symbol": detail.order.symbol, "orderId": order_id, "orderListId": -1,
-            "clientOrderId": _client_id(detail.order),
-            "transactTime": _ms(detail.order.created_at)}
+    order = detail.order
+    ack: schemas.OrderAck = {"symbol": order.symbol, "orderId": order_id, "orderListId": -1,
+                             "clientOrderId": _client_id(order),
+                             "transactTime": _ms(order.created_at)}
     if answer == "ACK":
-        return JSONResponse(view)
-    view = {**view, **_order_fields(detail.order)}
-    del view["time"], view["updateTime"], view["isWorking"]
-    if answer == "FULL":
-        view["fills"] = [{"price": text(t.price), "qty": text(t.quantity),
-                          "commission": text(t.fee), "commissionAsset": t.fee_asset,
-                          "tradeId": t.trade_id} for t in detail.trades]
-    return JSONResponse(view)
+        return Answer(ack)
+    placed: schemas.OrderPlaced = {**ack, **_order_terms(order),
+                                   "workingTime": _working_time(order)}
+    if answer == "RESULT":
+        return Answer(placed)
+    filled: schemas.OrderFilled = {**placed, "fills": [
+        {"price": text(t.price), "qty": text(t.quantity), "commission": text(t.fee),
+         "commissionAsset": t.fee_asset, "tradeId": t.trade_id} for t in detail.trades]}
+    return Answer(filled)
 
 
 @router.get("/order", response_model=schemas.BinanceOrder, responses=_SIGNED)
-async def query_order(context: Context, request: SignedRequest) -> JSONResponse:
+async def query_order(context: Context, request: SignedRequest) -> Answer[schemas.BinanceOrder]:
     order = await _named_order(context, request)
     if order is None:
         raise BinanceError(-2013, "Order does not exist.")
-    return JSONResponse(_order_view(order))
+    return Answer(_order_view(order))
 
 
-@router.delete("/order", response_model=schemas.BinanceOrder, responses=_TRADING)
-async def cancel_order(context: Context, request: SignedRequest) -> JSONResponse:
+@router.delete("/order", response_model=schemas.CanceledOrder, responses=_TRADING)
+async def cancel_order(context: Context, request: SignedRequest
+                       ) -> Answer[schemas.CanceledOrder]:
     order = await _named_order(context, request)
     if order is None:
         raise BinanceError(-2011, _UNKNOWN_ORDER)
-    return JSONResponse(await _cancel(context, order, request.params))
+    return Answer(await _cancel(context, order, request.params))
 
 
 @router.get("/openOrders", response_model=list[schemas.BinanceOrder], responses=_SIGNED)
-async def open_orders(context: Context, request: SignedRequest) -> JSONResponse:
+async def open_orders(context: Context, request: SignedRequest
+                      ) -> Answer[list[schemas.BinanceOrder]]:
     symbol = request.params.get("symbol") or None
     if symbol is not None:
         _symbol(request.params)
     orders = await context.reads.account_orders(request.account, symbol, open_only=True)
-    return JSONResponse([_order_view(order) for order in orders])
+    return Answer([_order_view(order) for order in orders])
 
 
-@router.delete("/openOrders", response_model=list[schemas.BinanceOrder],
+@router.delete("/openOrders", response_model=list[schemas.CanceledOrder],
                responses=_TRADING)
-async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONResponse:
+async def cancel_open_orders(context: Context, request: SignedRequest
+                             ) -> Answer[list[schemas.CanceledOrder]]:
     symbol = _symbol(request.params)
     orders = await context.reads.account_orders(request.account, symbol, open_only=True)
     canceled = []
@@ -177,26 +182,28 @@ async def cancel_open_orders(context: Context, request: SignedRequest) -> JSONRe
                 raise
     if not canceled:
         raise BinanceError(-2011, _UNKNOWN_ORDER)
-    return JSONResponse(canceled)
+    return Answer(canceled)
 
 
 @router.get("/allOrders", response_model=list[schemas.BinanceOrder], responses=_SIGNED)
-async def all_orders(context: Context, request: SignedRequest) -> JSONResponse:
+async def all_orders(context: Context, request: SignedRequest
+                     ) -> Answer[list[schemas.BinanceOrder]]:
     params = request.params
     symbol = _symbol(params)
     start, end = _time_range(params)
     if params.get("orderId"):  # the orders from that one on (ids here are not numbers)
         first = await context.reads.account_order(request.account, symbol, params["orderId"])
         if first is None:
-            return JSONResponse([])
+            return Answer([])
         start = max(start, first.created_at) if start else first.created_at
     orders = await context.reads.account_orders(request.account, symbol, start=start, end=end,
                                                 limit=_limit(params))
-    return JSONResponse([_order_view(order) for order in orders])
+    return Answer([_order_view(order) for order in orders])
 
 
 @router.get("/myTrades", response_model=list[schemas.AccountTrade], responses=_SIGNED)
-async def my_trades(context: Context, request: SignedRequest) -> JSONResponse:
+async def my_trades(context: Context, request: SignedRequest
+                    ) -> Answer[list[schemas.AccountTrade]]:
     params = request.params
     symbol = _symbol(params)
     start, end = _time_range(params)
@@ -205,12 +212,12 @@ async def my_trades(context: Context, request: SignedRequest) -> JSONResponse:
             request.account, symbol, order_id=params["fromId"].rsplit("-", 1)[0], limit=1000)
             if t.trade_id == params["fromId"]]
         if not found:
-            return JSONResponse([])
+            return Answer([])
         start = found[0].executed_at
     trades = await context.reads.account_trades(
         request.account, symbol, order_id=params.get("orderId") or None, start=start, end=end,
         limit=_limit(params))
-    return JSONResponse([_trade_view(trade) for trade in trades])
+    return Answer([_trade_view(trade) for trade in trades])
 
 
 # Reading the parameters
@@ -318,7 +325,8 @@ async def _named_order(context: Context, request: Signed) -> Order | None:
     return order
 
 
-async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> dict[str, Any]:
+async def _cancel(context: Context, order: Order, params: Mapping[str, str]
+                  ) -> schemas.CanceledOrder:
     reply = await context.gateway.submit(Envelope(
         source=Source.REST, received_at=context.clock.now(),
         command=CancelOrder(order_id=order.order_id, account=order.account)))
@@ -327,12 +335,11 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]) -> 
     _committed(reply)
     detail = await context.reads.get_order_by_id(order.order_id)
     assert detail is not None
-    view = {**_order_view(detail.order), "origClientOrderId": _client_id(detail.order),
+    canceled = detail.order
+    return {"symbol": canceled.symbol, "origClientOrderId": _client_id(canceled),
+            "orderId": canceled.order_id, "orderListId": -1,
             "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),
-            "transactTime": _ms(detail.order.updated_at)}
-    for name in ("time", "updateTime", "isWorking", "workingTime"):
-        del view[name]
-    return view
+            "transactTime": _ms(canceled.updated_at), **_order_terms(canceled)}
 
 
 def _committed(reply: Reply) -> str:
@@ -349,33 +356,36 @@ def _committed(reply: Reply) -> str:
 # Writing the answers
 
 
-def _order_view(order: Order) -> dict[str, Any]:
+def _order_view(order: Order) -> schemas.BinanceOrder:
     """An order as Binance's query-order answer has it."""
     return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-            "clientOrderId": _client_id(order), **_order_fields(order)}
+            "clientOrderId": _client_id(order), **_order_terms(order),
+            "time": _ms(order.created_at), "updateTime": _ms(order.updated_at),
+            "isWorking": _working_time(order) != -1, "workingTime": _working_time(order)}
 
 
-def _order_fields(order: Order) -> dict[str, Any]:
-    working = not order.order_type.has_stop_price or order.triggered_at is not None
-    fields: dict[str, Any] = {
+def _order_terms(order: Order) -> schemas.OrderTerms:
+    terms: schemas.OrderTerms = {
         "price": text(order.limit_price) if order.limit_price is not None else _ZERO,
         "origQty": text(order.quantity), "executedQty": text(order.filled_quantity),
         "cummulativeQuoteQty": text(_quote_quantity(order)), "status": order.status.value,
         "timeInForce": (order.time_in_force or TimeInForce.GTC).value,
         "type": order.order_type.value, "side": order.side.value,
+        "origQuoteOrderQty": _ZERO, "selfTradePreventionMode": "NONE",
     }
     if order.stop_price is not None:
-        fields["stopPrice"] = text(order.stop_price)
-    fields.update({
-        "time": _ms(order.created_at), "updateTime": _ms(order.updated_at),
-        "isWorking": working,
-        "workingTime": _ms(order.triggered_at or order.created_at) if working else -1,
-        "origQuoteOrderQty": _ZERO, "selfTradePreventionMode": "NONE",
-    })
-    return fields
+        terms["stopPrice"] = text(order.stop_price)
+    return terms
 
 
-def _trade_view(trade: Trade) -> dict[str, Any]:
+def _working_time(order: Order) -> int:
+    """Since when the order works on the book; -1 for a stop not yet triggered."""
+    if order.order_type.has_stop_price and order.triggered_at is None:
+        return -1
+    return _ms(order.triggered_at or order.created_at)
+
+
+def _trade_view(trade: Trade) -> schemas.AccountTrade:
     return {"symbol": trade.symbol, "id": trade.trade_id, "orderId": trade.order_id,
             "orderListId": -1, "price": text(trade.price), "qty": text(trade.quantity),
             "quoteQty": text(trade.quantity * trade.price), "commission": text(trade.fee),

@@ -10,9 +10,16 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer
 from execution_service.api.routes.orders import AccountFilter, SymbolFilter, symbol_filter
-from execution_service.api.schemas import Balances, Equity, Fill, PositionView, problems
+from execution_service.api.schemas import (
+    Balances,
+    Equity,
+    EquitySnapshotView,
+    Fill,
+    PositionView,
+    problems,
+)
 from execution_service.domain import codec
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 
@@ -25,29 +32,32 @@ async def list_trades(
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     symbol: SymbolFilter = None,
     account: AccountFilter = None,
-) -> JSONResponse:
+) -> Answer[list[Fill]]:
     """The most recent fills first."""
     trades = await context.reads.get_trades(limit, symbol_filter(symbol), account)
-    return JSONResponse([codec.trade_view(trade) for trade in trades])
+    return Answer([codec.trade_view(trade) for trade in trades])
 
 
 @router.get("/accounts", response_model=list[str])
-async def accounts(context: Context) -> JSONResponse:
+async def accounts(context: Context) -> Answer[list[str]]:
     """The sub-accounts: the default one, those configured and those holding balances."""
-    return JSONResponse(context.exchange.accounts())
+    return Answer(context.exchange.accounts())
 
 
 @router.get("/balances", response_model=Balances, responses=problems(404))
-async def balances(context: Context, account: AccountFilter = None) -> JSONResponse:
+async def balances(context: Context, account: AccountFilter = None) -> Answer[Balances]:
     """Free and locked amount per asset."""
-    return JSONResponse(await context.reads.get_balances(_known(context, account)))
+    held = await context.reads.get_balances(_known(context, account))
+    return Answer({asset: {"free": amounts["free"], "locked": amounts["locked"]}
+                   for asset, amounts in held.items()})
 
 
 @router.get("/positions", response_model=list[PositionView], responses=problems(404))
-async def positions(context: Context, account: AccountFilter = None) -> JSONResponse:
+async def positions(context: Context, account: AccountFilter = None
+                    ) -> Answer[list[PositionView]]:
     """Per symbol: net quantity, average entry price, realized PnL and fees, and the
     unrealized PnL marked to the last price."""
-    views = []
+    views: list[PositionView] = []
     for position in await context.reads.get_positions(_known(context, account)):
         last = context.exchange.last_price(position.symbol)
         unrealized = position.unrealized(last)
@@ -59,7 +69,7 @@ async def positions(context: Context, account: AccountFilter = None) -> JSONResp
             "quote_asset": position.quote_asset, "account": position.account,
             "updated_at": position.updated_at.isoformat() if position.updated_at else None,
         })
-    return JSONResponse(views)
+    return Answer(views)
 
 
 @router.get("/equity", response_model=Equity, responses=problems(404))
@@ -69,7 +79,7 @@ async def equity(
     since: Annotated[str | None, Query(pattern=codec.TIME_PATTERN,
                                        description="epoch milliseconds or ISO 8601")] = None,
     account: AccountFilter = None,
-) -> JSONResponse:
+) -> Answer[Equity]:
     """The account's value now, and the stored snapshots (every EQUITY_INTERVAL_S), oldest first."""
     try:
         after = codec.parse_moment(since, "since") if since else None
@@ -79,10 +89,13 @@ async def equity(
     valued = context.exchange.valuation(name)
     assert valued is not None  # (_known checked it)
     total, unpriced, detail = valued
-    return JSONResponse({
+    snapshots: list[EquitySnapshotView] = [
+        {"at": s["at"], "quote_asset": s["quote_asset"], "equity": s["equity"],
+         "unpriced": s["unpriced"]} for s in await context.reads.get_equity(limit, after, name)]
+    return Answer({
         "current": {"at": context.clock.now().isoformat(), "quote_asset": context.exchange.equity_quote,
                     "account": name, "equity": total, "unpriced": unpriced, "assets": detail},
-        "snapshots": await context.reads.get_equity(limit, after, name),
+        "snapshots": snapshots,
     })
 
 

@@ -8,15 +8,14 @@ import statistics
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from importlib import resources
-from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer, JSONResponse
 from execution_service.api.routes.orders import AccountFilter
-from execution_service.api.schemas import FillQuality
+from execution_service.api.schemas import FillQuality, LatencyBucket
 from execution_service.domain.orders import Liquidity
 from execution_service.metrics import LATENCY_BUCKETS_S
 
@@ -68,7 +67,7 @@ async def events(context: Context, account: AccountFilter = None) -> Response:
 
 
 @router.get("/fill-quality", response_model=FillQuality)
-async def fill_quality(context: Context, account: AccountFilter = None) -> JSONResponse:
+async def fill_quality(context: Context, account: AccountFilter = None) -> Answer[FillQuality]:
     """How good the fills were: slippage of taker fills against the price at arrival,
     maker/taker share (of the newest 1,000 fills), rejections by reason (of the newest
     10,000 orders), and the intake-to-result latency histogram since the service started."""
@@ -77,7 +76,7 @@ async def fill_quality(context: Context, account: AccountFilter = None) -> JSONR
     slippage = sorted(t.slippage_bps for t in taker)
     notional = {kind: sum((t.notional for t in trades if t.liquidity is kind), Decimal(0))
                 for kind in Liquidity}
-    return JSONResponse({
+    return Answer({
         "account": account, "fills": len(trades),
         "slippage_bps": {
             "fills": len(slippage),
@@ -97,7 +96,7 @@ def _quantile(ordered: list[Decimal], q: float) -> Decimal | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _latency_histogram(context: Context) -> list[dict[str, Any]]:
+def _latency_histogram(context: Context) -> list[LatencyBucket]:
     """Orders per latency bucket (upper bound in ms; None: beyond the last)."""
     cumulative: dict[float, float] = {}
     for metric in context.metrics.order_latency.collect():
@@ -105,7 +104,8 @@ def _latency_histogram(context: Context) -> list[dict[str, Any]]:
             if sample.name.endswith("_bucket"):
                 cumulative[float(sample.labels["le"])] = sample.value
     bounds = [*LATENCY_BUCKETS_S, float("inf")]
-    counts, below = [], 0.0
+    counts: list[LatencyBucket] = []
+    below = 0.0
     for bound in bounds:
         total = cumulative.get(bound, below)
         counts.append({"le_ms": None if bound == float("inf") else bound * 1000,

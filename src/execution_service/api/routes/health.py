@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from execution_service import SERVICE_NAME, __version__
 from execution_service.api.deps import Context
-from execution_service.api.responses import JSONResponse
-from execution_service.api.schemas import Health, Readiness, Status
+from execution_service.api.responses import Answer
+from execution_service.api.schemas import Counters, Health, Readiness, Status
 from execution_service.bus.connection import REDIS_DOWN, REDIS_REFUSED
 from execution_service.errors import DatabaseUnavailable
 
@@ -19,41 +19,42 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-async def health() -> JSONResponse:
+async def health() -> Answer[Health]:
     """200 while the process lives."""
-    return JSONResponse({"service": SERVICE_NAME, "status": "ok", "version": __version__})
+    return Answer({"service": SERVICE_NAME, "status": "ok", "version": __version__})
 
 
 @router.get("/ready", response_model=Readiness,
             responses={503: {"description": "not ready, with the reasons", "model": Readiness}})
-async def ready(context: Context) -> JSONResponse:
+async def ready(context: Context) -> Answer[Readiness]:
     """200 once the intake is in place and Redis and the database answer; else 503 with reasons."""
     reasons = context.health.not_ready_reasons()
     if reasons:
-        return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
-    return JSONResponse({"ready": True, "reasons": []})
+        return Answer({"ready": False, "reasons": reasons}, status_code=503)
+    return Answer({"ready": True, "reasons": []})
 
 
 @router.get("/status", response_model=Status)
-async def status(context: Context) -> JSONResponse:
+async def status(context: Context) -> Answer[Status]:
     """Version, uptime, counters since start, the last minute's timings (p50 and p99 of the
     orders' latency, of each batch phase and of the batch size), Redis intake state and
     database totals."""
     stats = context.monitor.stats
     health = context.health
-    return JSONResponse({
+    counters: Counters = {
+        "orders_received": stats.orders_received,
+        "orders_filled": stats.orders_filled,
+        "orders_rejected": stats.orders_rejected,
+        "duplicates": stats.duplicates,
+        "batches": stats.batches,
+        "start_time": stats.start_time.isoformat(),
+    }
+    return Answer({
         "service": SERVICE_NAME,
         "version": __version__,
         "status": "ok" if not health.not_ready_reasons() else "degraded",
         "uptime_s": round(context.clock.now().timestamp() - context.metrics.started, 3),
-        "stats": {
-            "orders_received": stats.orders_received,
-            "orders_filled": stats.orders_filled,
-            "orders_rejected": stats.orders_rejected,
-            "duplicates": stats.duplicates,
-            "batches": stats.batches,
-            "start_time": stats.start_time.isoformat(),
-        },
+        "stats": counters,
         "last_minute": context.monitor.timer.last_minute(),
         "kill_switch": context.exchange.kill_switch.as_dict(),
         "matcher": _matcher_status(context),

@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 
 from execution_service.api.deps import Authorized, Context
-from execution_service.api.responses import JSONResponse
+from execution_service.api.responses import Answer
 from execution_service.api.schemas import KillSwitchState, Unavailable, problems
 from execution_service.bus.envelope import Envelope, Outcome
 from execution_service.domain.commands import SetKillSwitch
@@ -19,8 +19,8 @@ _CHANGES = {**problems(401, 403), 503: {"model": Unavailable}}
 
 
 @router.get("/kill-switch", response_model=KillSwitchState)
-async def get_kill_switch(context: Context) -> JSONResponse:
-    return JSONResponse(context.exchange.kill_switch.as_dict())
+async def get_kill_switch(context: Context) -> Answer[KillSwitchState]:
+    return Answer(context.exchange.kill_switch.as_dict())
 
 
 @router.post("/kill-switch", dependencies=[Authorized], response_model=KillSwitchState,
@@ -30,7 +30,7 @@ async def get_kill_switch(context: Context) -> JSONResponse:
                      "reason": {"type": ["string", "null"],
                                 "description": "shown with the state; its first 200 characters"},
                  }}}}}})
-async def engage(context: Context, request: Request) -> JSONResponse:
+async def engage(context: Context, request: Request) -> Answer[KillSwitchState]:
     """Reject every new order with KILL_SWITCH until released. Body: optional {"reason": "..."}."""
     reason = _reason(await request.body()) or "engaged through POST /kill-switch"
     return await _set(context, SetKillSwitch(active=True, reason=reason))
@@ -38,15 +38,15 @@ async def engage(context: Context, request: Request) -> JSONResponse:
 
 @router.delete("/kill-switch", dependencies=[Authorized], response_model=KillSwitchState,
                responses=_CHANGES)
-async def release(context: Context) -> JSONResponse:
+async def release(context: Context) -> Answer[KillSwitchState]:
     """Accept orders again."""
     return await _set(context, SetKillSwitch(active=False, reason="released"))
 
 
-async def _set(context: Context, command: SetKillSwitch) -> JSONResponse:
+async def _set(context: Context, command: SetKillSwitch) -> Answer[KillSwitchState]:
     envelope = Envelope(source=Source.CONTROL, received_at=context.clock.now(), command=command)
     reply = await context.gateway.submit(envelope)
-    return JSONResponse(reply.body, status_code=200 if reply.outcome is Outcome.OK else 503)
+    return Answer.relayed(reply.body, 200 if reply.outcome is Outcome.OK else 503)
 
 
 def _reason(body: bytes) -> str | None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from execution_service.api.deps import Authorized, Context
-from execution_service.api.responses import JSONResponse, order_view
+from execution_service.api.responses import Answer, event_view, order_view
 from execution_service.api.schemas import (
     OrderDetail,
     OrderResult,
@@ -62,22 +62,22 @@ async def list_orders(
     symbol: SymbolFilter = None,
     status: OrderStatus | None = None,
     account: AccountFilter = None,
-) -> JSONResponse:
+) -> Answer[list[StoredOrder]]:
     """The most recent orders first (of every account, or of `account`)."""
     orders = await context.reads.get_recent_orders(limit, symbol_filter(symbol), status, account)
-    return JSONResponse([order_view(order) for order in orders])
+    return Answer([order_view(order) for order in orders])
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=problems(404))
-async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
+async def get_order(context: Context, order_id: OrderId) -> Answer[OrderDetail]:
     """One order with its trades and its events."""
     detail = await context.reads.get_order_by_id(order_id)
     if detail is None:
         raise HTTPException(404, f"unknown order {order_id!r}")
-    return JSONResponse({
+    return Answer({
         **order_view(detail.order),
         "trades": [codec.trade_view(trade) for trade in detail.trades],
-        "events": [{**event, "at": event["at"].isoformat()} for event in detail.events],
+        "events": [event_view(event) for event in detail.events],
     })
 
 
@@ -89,14 +89,14 @@ async def get_order(context: Context, order_id: OrderId) -> JSONResponse:
                         413: {"description": "body too large", "model": Refusal | Problem},
                         503: {"description": "not committed in time", "model": Unavailable},
                         **problems(401, 403)})
-async def submit_order(context: Context, request: Request) -> JSONResponse:
+async def submit_order(context: Context, request: Request) -> Answer[OrderResult]:
     """Execute an order; answers once it is committed (201), or with the original if known (200)."""
     head, size = await _read_body(request, context.max_body_bytes)
     envelope = rest_envelope(head, context.clock.now())
     if size > len(head):  # recorded in rejected_messages like an oversized message on Redis
         envelope.size = size
         reply = await context.gateway.submit(envelope)
-        return JSONResponse(reply.body, status_code=413 if reply.outcome is Outcome.INVALID else 503)
+        return Answer.relayed(reply.body, 413 if reply.outcome is Outcome.INVALID else 503)
     return _answer(await context.gateway.submit(envelope))
 
 
@@ -105,15 +105,15 @@ async def submit_order(context: Context, request: Request) -> JSONResponse:
                           409: {"description": "the order is no longer open", "model": Refusal},
                           503: {"description": "not committed in time", "model": Unavailable},
                           **problems(401, 403)})
-async def cancel_order(context: Context, order_id: OrderId) -> JSONResponse:
+async def cancel_order(context: Context, order_id: OrderId) -> Answer[OrderResult]:
     """Cancel an open order."""
     envelope = Envelope(source=Source.REST, received_at=context.clock.now(),
                         command=CancelOrder(order_id=order_id))
     return _answer(await context.gateway.submit(envelope))
 
 
-def _answer(reply: Reply) -> JSONResponse:
-    return JSONResponse(reply.body, status_code=STATUS_CODES[reply.outcome])
+def _answer(reply: Reply) -> Answer[OrderResult]:
+    return Answer.relayed(reply.body, STATUS_CODES[reply.outcome])
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, int]:
