@@ -11,12 +11,13 @@ Each sub-account (`Ledger`) has amounts of its own: an order spends only its acc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import NamedTuple
+from decimal import Decimal, localcontext
+from typing import Any, NamedTuple
 
 from execution_service.domain.orders import DEFAULT_ACCOUNT, ZERO
+from execution_service.engine.models import EXACT
 
 
 class Amounts(NamedTuple):
@@ -126,3 +127,29 @@ class Ledger:
         """What changed since the last call, account by account."""
         return [change for name in sorted(self._accounts)
                 for change in self._accounts[name].changes(name)]
+
+
+Valuation = tuple[Decimal, list[str], dict[str, Any]]
+
+
+def valuation(account: Account, quote: str, last_price: Callable[[str], Decimal | None]
+              ) -> Valuation:
+    """What `account` is worth in `quote` at the last prices: the total, the assets that
+    have no price, and per asset its amount, price and value."""
+    total = ZERO
+    unpriced: list[str] = []
+    detail: dict[str, Any] = {}
+    with localcontext(EXACT):
+        for asset, amounts in sorted(account.balances().items()):
+            amount = amounts.total
+            if not amount:
+                continue
+            price = Decimal(1) if asset == quote else last_price(asset + quote)
+            if price is None:
+                unpriced.append(asset)
+                detail[asset] = {"amount": amount, "price": None, "value": None}
+                continue
+            value = amount * price
+            total += value
+            detail[asset] = {"amount": amount, "price": price, "value": value}
+    return total, unpriced, detail

@@ -31,7 +31,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, localcontext
-from typing import Any
 
 from execution_service.domain import states
 from execution_service.domain.commands import BookUpdate, MarketTrade, SubmitOrder
@@ -50,7 +49,14 @@ from execution_service.domain.orders import (
 )
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine import checks
-from execution_service.engine.account import Account, Amounts, BalanceChange, Ledger
+from execution_service.engine.account import (
+    Account,
+    Amounts,
+    BalanceChange,
+    Ledger,
+    Valuation,
+    valuation,
+)
 from execution_service.engine.book import Level, SyntheticBooks, Walk
 from execution_service.engine.events import (
     Accepted,
@@ -77,8 +83,7 @@ from execution_service.engine.index import OrderIndex, Timer
 from execution_service.engine.latency import LatencyModel
 from execution_service.engine.matching import (
     FillMode,
-    by_priority,
-    crossed,
+    crossing_fills,
     names_level,
     stop_hit,
     tape_matches,
@@ -229,27 +234,9 @@ class PaperExchange:
         """A sub-account's balances (KeyError for one that does not exist)."""
         return self.accounts[name]
 
-    def valuation(self, quote: str, account: str = DEFAULT_ACCOUNT
-                  ) -> tuple[Decimal, list[str], dict[str, Any]]:
-        """A sub-account's worth in `quote` at the last prices: the total, the assets that
-        have no price, and per asset its amount, price and value."""
-        total = ZERO
-        unpriced: list[str] = []
-        detail: dict[str, Any] = {}
-        with localcontext(EXACT):
-            for asset, amounts in sorted(self.accounts[account].balances().items()):
-                amount = amounts.total
-                if not amount:
-                    continue
-                price = Decimal(1) if asset == quote else self.prices.last(asset + quote)
-                if price is None:
-                    unpriced.append(asset)
-                    detail[asset] = {"amount": amount, "price": None, "value": None}
-                    continue
-                value = amount * price
-                total += value
-                detail[asset] = {"amount": amount, "price": price, "value": value}
-        return total, unpriced, detail
+    def valuation(self, quote: str, account: str = DEFAULT_ACCOUNT) -> Valuation:
+        """A sub-account's worth in `quote` at the last prices (engine/account.py)."""
+        return valuation(self.accounts[account], quote, self.prices.last)
 
     def synthetic_trades(self, notional: Decimal, now: datetime) -> list[MarketTrade]:
         """A trade from the random walk for each symbol with orders waiting on the tape but
@@ -530,32 +517,12 @@ class PaperExchange:
 
     def _fill_crossed(self, resting: list[Order], reference: Decimal, filters: SymbolFilters,
                       now: datetime) -> None:
-        """Resting orders the real book now crosses (asks at or below a bid's limit, bids at
-        or above an ask's) fill at once, as an exchange matches them, without waiting for a
-        print: at their limit, as makers, up to what is on offer at or through it, best
-        price first, then oldest; what they take stays taken until the next update."""
-        if not resting:
-            return
-        # The best ask and bid once per message: fills only take from the book, so an order
-        # not crossed before them is not crossed after.
-        best = {side: self.books.depth(resting[0].symbol, side, reference, filters, 1)
-                for side in Side}
-        reached = by_priority([o for o in resting if best[o.side]
-                               and crossed(o, best[o.side][0].price, strict=False)],
-                              self._index.priority)
-        for order in reached:
+        """Resting orders the real book now crosses fill at once, as makers at their limit
+        (matching.crossing_fills); the book came to them: nothing is ahead any more."""
+        for order, quantity in crossing_fills(resting, self.books, reference, filters,
+                                              self._index.priority):
             assert order.price is not None
-            # A resting BUY meets the asks, the side a taker BUY walks (and a SELL the bids).
-            walk = self.books.walk(order.symbol, order.side, reference, filters,
-                                   filters.floor_to_step(order.remaining), order.price)
-            quantity = filters.floor_to_step(walk.quantity)
-            if quantity <= 0:
-                continue
-            if quantity != walk.quantity:
-                walk = self.books.walk(order.symbol, order.side, reference, filters, quantity,
-                                       order.price)
-            self.books.consume(order.symbol, order.side, walk)
-            if order.queue_ahead:  # (the book came to it: nothing is ahead any more)
+            if order.queue_ahead:
                 self._queue(order, ZERO, now)
             self._fill(order, quantity, order.price, reference, now, Liquidity.MAKER)
 

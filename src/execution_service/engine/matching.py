@@ -1,6 +1,7 @@
 """Matching against the market: which resting orders a print or a book reaches, and how much.
 
-The functions here decide and change nothing; the exchange records what they decide.
+The functions here decide and change no order; the exchange records what they decide (a
+book crossing takes what it fills from the book it reads).
 A trade on the tape fills resting limit orders at their own limit, as makers, best price
 first and then oldest, up to the traded quantity (`FillMode`, and with a queue model the
 queue ahead at the order's price: engine/queue.py). Stops trigger on a print at or
@@ -16,6 +17,7 @@ from enum import StrEnum
 
 from execution_service.domain.commands import BookUpdate, MarketTrade
 from execution_service.domain.orders import ZERO, Order, OrderType, Side
+from execution_service.engine.book import SyntheticBooks
 from execution_service.engine.filters import SymbolFilters
 
 
@@ -78,6 +80,35 @@ def _side_matches(reached: list[Order], price: Decimal, capacity: Decimal | None
         yield Match(order, max(quantity, ZERO), ahead, traded)
         if left is not None and quantity > 0:
             left -= quantity
+
+
+def crossing_fills(resting: list[Order], books: SyntheticBooks, reference: Decimal,
+                   filters: SymbolFilters, priority: Callable[[Order], int]
+                   ) -> Iterator[tuple[Order, Decimal]]:
+    """The resting orders a real book crosses (asks at or below a bid's limit, bids at or
+    above an ask's), each with what it fills at once, as an exchange matches them without
+    waiting for a print: up to what is on offer at or through its limit, best price first,
+    then oldest. What each takes is taken from `books` (until the next update)."""
+    if not resting:
+        return
+    # The best ask and bid once per message: fills only take from the book, so an order
+    # not crossed before them is not crossed after.
+    best = {side: books.depth(resting[0].symbol, side, reference, filters, 1) for side in Side}
+    reached = by_priority([o for o in resting
+                           if best[o.side] and crossed(o, best[o.side][0].price, strict=False)],
+                          priority)
+    for order in reached:
+        assert order.price is not None
+        # A resting BUY meets the asks, the side a taker BUY walks (and a SELL the bids).
+        walk = books.walk(order.symbol, order.side, reference, filters,
+                          filters.floor_to_step(order.remaining), order.price)
+        quantity = filters.floor_to_step(walk.quantity)
+        if quantity <= 0:
+            continue
+        if quantity != walk.quantity:
+            walk = books.walk(order.symbol, order.side, reference, filters, quantity, order.price)
+        books.consume(order.symbol, order.side, walk)
+        yield order, quantity
 
 
 def _better_first(order: Order) -> Decimal:

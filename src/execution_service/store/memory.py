@@ -122,30 +122,7 @@ class MemorySession:
     async def write(self, work: UnitOfWork, published_through: int | None = None) -> int | None:
         store, effects = self._store, work.effects
         store._check()
-        for order in effects.created.values():  # every check first: all or nothing
-            if order.order_id in store.orders or any(
-                    order.client_id and (stored.client_id, stored.fingerprint)
-                    == (order.client_id, order.fingerprint) for stored in store.orders.values()):
-                raise WriteConflict(f"order {order.order_id} exists")
-        kept_refs = {message.intake_ref for message in store.rejected}
-        kept_answers = {(message.client_id, message.fingerprint) for message in store.rejected
-                        if message.client_id is not None and message.fingerprint is not None}
-        for message in work.rejected:
-            if message.intake_ref is not None and message.intake_ref in kept_refs:
-                raise WriteConflict(f"entry {message.intake_ref} is kept already")
-            if (message.client_id, message.fingerprint) in kept_answers:
-                raise WriteConflict(f"an invalid {message.client_id} is kept already")
-        for order, version in effects.updated.values():
-            if store.orders[order.order_id].version != version:
-                raise WriteConflict(f"order {order.order_id} changed meanwhile")
-        for change in effects.balances:
-            if store.balances.get((change.account, change.asset)) != change.previous:
-                raise WriteConflict(f"balance of {change.asset} changed meanwhile")
-        for position_change in effects.positions:
-            position = position_change.position
-            stored_position = store.positions.get((position.account, position.symbol))
-            if (stored_position.version if stored_position else 0) != position_change.previous_version:
-                raise WriteConflict(f"position in {position_change.position.symbol} changed meanwhile")
+        self._refuse_conflicts(work)  # every check first: all or nothing
         # Copies, as a database holds: the exchange changes its orders in place.
         store.orders.update((order_id, copy.deepcopy(order))
                             for order_id, order in effects.created.items())
@@ -167,6 +144,40 @@ class MemorySession:
         if published_through is not None:
             await store.mark_sent({store.instance: published_through}, work.at)
         return store.outbox[-1].id if work.outbox else None
+
+    def _refuse_conflicts(self, work: UnitOfWork) -> None:
+        """What the database's constraints and compare-and-set refuse: `WriteConflict`."""
+        self._refuse_copies(work)
+        store, effects = self._store, work.effects
+        for order, version in effects.updated.values():
+            if store.orders[order.order_id].version != version:
+                raise WriteConflict(f"order {order.order_id} changed meanwhile")
+        for change in effects.balances:
+            if store.balances.get((change.account, change.asset)) != change.previous:
+                raise WriteConflict(f"balance of {change.asset} changed meanwhile")
+        for moved in effects.positions:
+            position = moved.position
+            stored = store.positions.get((position.account, position.symbol))
+            if (stored.version if stored else 0) != moved.previous_version:
+                raise WriteConflict(f"position in {position.symbol} changed meanwhile")
+
+    def _refuse_copies(self, work: UnitOfWork) -> None:
+        """The unique indexes: an order id, a client id with its fingerprint, an invalid
+        message's entry or its client id with its fingerprint, each once."""
+        store = self._store
+        for order in work.effects.created.values():
+            if order.order_id in store.orders or any(
+                    order.client_id and (stored.client_id, stored.fingerprint)
+                    == (order.client_id, order.fingerprint) for stored in store.orders.values()):
+                raise WriteConflict(f"order {order.order_id} exists")
+        kept_refs = {message.intake_ref for message in store.rejected}
+        kept_answers = {(message.client_id, message.fingerprint) for message in store.rejected
+                        if message.client_id is not None and message.fingerprint is not None}
+        for message in work.rejected:
+            if message.intake_ref is not None and message.intake_ref in kept_refs:
+                raise WriteConflict(f"entry {message.intake_ref} is kept already")
+            if (message.client_id, message.fingerprint) in kept_answers:
+                raise WriteConflict(f"an invalid {message.client_id} is kept already")
 
 
 if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol

@@ -117,27 +117,53 @@ def _batch_statement(
     """The batch as one statement (store/pg_batch.py), with these `inserts` (the rest
     `copied` before it), and its JSON document."""
     parts: dict[str, list[dict[str, Any]]] = {}
+    inserted = _inserted_parts(work, inserts, parts)
+    changed = _changed_parts(work, parts)
+    outbox = "copied" if copied and work.outbox else "inserted" if work.outbox else None
+    sql = pg_batch.statement(tuple(inserted), tuple(changed), published_through is not None,
+                             bool(work.control), outbox)
+    return sql, pg_batch.document(parts, work.control, work.at, instance, published_through)
+
+
+def _inserted_parts(
+    work: UnitOfWork, inserts: list[tuple[Table, Sequence[str], list[tuple[Any, ...]]]],
+    parts: dict[str, list[dict[str, Any]]],
+) -> list[tuple[str, tuple[str, ...]]]:
+    """Add the new rows to `parts`, by table; the (table, columns) of each part."""
     inserted: list[tuple[str, tuple[str, ...]]] = []
-    for table, columns, rows in inserts:
-        if rows:
-            binary = [name for name in columns if isinstance(table.c[name].type, LargeBinary)]
-            records = [dict(zip(columns, row, strict=True)) for row in rows]
-            for record in records:
-                for name in binary:
-                    record[name] = pg_batch.encode_bytes(record[name])
-            parts[str(table.name)] = records  # (a quoted_name, which orjson takes for no str)
-            inserted.append((str(table.name), tuple(columns)))
     effects = work.effects
     new_balances = [{"asset": c.asset, "free": c.new.free, "locked": c.new.locked,
                      "updated_at": work.at, "account": c.account}
                     for c in effects.balances if c.previous is None]
     new_positions = [POSITIONS.row(m.position)
                      for m in effects.positions if m.previous_version == 0]
-    for name, records, columns in (("balances", new_balances, BALANCE_COLUMNS),
-                                   ("positions", new_positions, POSITIONS.columns)):
+    records_of = [(str(table.name), tuple(columns), _records(table, columns, rows))
+                  for table, columns, rows in inserts]
+    records_of += [("balances", BALANCE_COLUMNS, new_balances),
+                   ("positions", POSITIONS.columns, new_positions)]
+    for name, columns, records in records_of:  # (a table's name is a quoted_name: made str)
         if records:
             parts[name] = records
             inserted.append((name, columns))
+    return inserted
+
+
+def _records(table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+             ) -> list[dict[str, Any]]:
+    """Rows as objects keyed by column, binary values in base64."""
+    binary = [name for name in columns if isinstance(table.c[name].type, LargeBinary)]
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    for record in records:
+        for name in binary:
+            record[name] = pg_batch.encode_bytes(record[name])
+    return records
+
+
+def _changed_parts(work: UnitOfWork, parts: dict[str, list[dict[str, Any]]]
+                   ) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """Add the compare-and-set changes to `parts`; per table, the columns each sets and
+    the ones its WHERE compares (a `prev_` value of each in the record)."""
+    effects = work.effects
     changes = {
         "orders": ([{**ORDERS.changed(order),
                      "prev_order_id": order.order_id, "prev_version": version}
@@ -158,10 +184,8 @@ def _batch_statement(
         if records:
             parts[f"changed_{name}"] = records
             changed.append((name, tuple(setting), matching))
-    outbox = "copied" if copied and work.outbox else "inserted" if work.outbox else None
-    sql = pg_batch.statement(tuple(inserted), tuple(changed), published_through is not None,
-                             bool(work.control), outbox)
-    return sql, pg_batch.document(parts, work.control, work.at, instance, published_through)
+    return changed
+
 
 async def _copy(
     driver: psycopg.AsyncConnection[Any], table: Table, columns: Sequence[str],
