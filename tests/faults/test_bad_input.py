@@ -220,7 +220,8 @@ def test_hostile_messages_under_a_client_id_are_answered_once_and_nothing_stays_
     wait_for_sync(lambda: set(answered()) == expected, timeout_s=60,
                   what=f"a result for each of the {len(expected)} client ids")
     assert service.alive()
-    assert set(answered().values()) == {1}, "a client id answered more than once"
+    twice = [documents[int(name.rsplit("-", 1)[1])] for name, n in answered().items() if n > 1]
+    assert not twice, f"answered more than once: {repr(twice)[:2000]}"
     for stream in ("stream.orders", "execution.journal"):
         assert client.xpending(stream, "execution-service")["pending"] == 0
     assert _resident_mib(service.popen.pid) - resident_before < 100

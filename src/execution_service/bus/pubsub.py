@@ -28,10 +28,9 @@ import asyncio
 import itertools
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 import redis.asyncio as aioredis
@@ -56,6 +55,7 @@ _POLL_S = 0.05
 
 OnTrades = Callable[[list[TapeEvent], list[datetime]], None]  # trades and books, when each was read
 SYNC_TIMEOUT_S = 0.25
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 PART = "pub/sub journal"  # as /ready names it when Redis refuses to journal
 
 
@@ -174,7 +174,7 @@ class PubSubIntake:
 
     def _handle(self, channel: bytes, data: bytes) -> None:
         if channel == self._orders:
-            self._pending.append((data, time.time_ns() // 1000))
+            self._pending.append((data, (self._clock.now() - _EPOCH) // _MICROSECOND))
         elif channel == self._market_data or channel == self._market_depth:
             event = parse_trade(data) if channel == self._market_data else parse_depth(data)
             if event is not None:  # (book updates travel the tape with the trades, in order)
