@@ -1,6 +1,6 @@
 """Planning cost alone: 1,000 market orders decoded, checked, filled and answered in-process.
 
-No Redis, no database: the median over 15 batches of `BatchPlanner.plan`, the CPU work the
+No Redis, no database: the median over 31 batches of `BatchPlanner.plan`, the CPU work the
 pipeline does per batch between reading it and committing it.
 
     python bench/plan.py
@@ -16,14 +16,14 @@ from decimal import Decimal
 
 from execution_service.bus.envelope import EntryRef, Envelope
 from execution_service.config import load_settings
-from execution_service.domain.orders import Source
+from execution_service.domain.orders import DEFAULT_ACCOUNT, Source
 from execution_service.engine.account import Amounts
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices
 from execution_service.pipeline.batch import BatchPlanner, Decoded, KillSwitch, decode
 from execution_service.service import build_exchange
 
 BATCH = 1000
-BATCHES = 15
+BATCHES = 31
 
 
 def batch(number: int | str, now: datetime, size: int = BATCH) -> list[Decoded]:
@@ -40,7 +40,7 @@ def main() -> None:
     rng = random.Random(1)
     prices = MarketPrices(REFERENCE_PRICES, rng, settings.price_volatility_bps, 60)
     exchange = build_exchange(settings, prices, rng)
-    exchange.load({"USDT": Amounts(Decimal(10**12))}, [], [])
+    exchange.load({(DEFAULT_ACCOUNT, "USDT"): Amounts(Decimal(10**12))}, [], [])
     planner = BatchPlanner(exchange)
     now = datetime.now(UTC)
     took = []

@@ -96,14 +96,17 @@ from execution_service.engine.queue import QueueModel
 __all__ = ["Effects", "ExchangeRules", "FillMode", "PaperExchange", "Result"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Result:
-    """An order a step changed: `state` is a copy of it as the step left it, to publish as
-    its `order_result`; `order` is the exchange's own, which later steps go on changing."""
+    """An order a step changed, to publish as its `order_result`: `state` is the order as
+    the step left it, `order` the exchange's own, which later steps may go on changing.
+    They are one object until then: an order changed again in the same batch leaves its
+    earlier results a copy of what they showed (copying every order would cost more
+    than a tenth of the planning)."""
 
     order: Order
-    state: Order
     event_id: str
+    state: Order
 
 
 @dataclass(slots=True)
@@ -155,6 +158,7 @@ class PaperExchange:
         self._index = OrderIndex()
         self._fx = Effects()
         self._step: dict[str, Order] = {}
+        self._shown: dict[str, Result] = {}  # this batch's results whose state is the live order
         self._entered: set[str] = set()  # orders that came to rest during this step
         self._traded_here: dict[str, Decimal] = {}  # queue: traded at its price since the book
         self.matching = True  # this instance matches the tape (the lease's holder)
@@ -169,6 +173,7 @@ class PaperExchange:
         self.positions.reset(positions)
         self._index.clear()
         self._fx, self._step = Effects(), {}
+        self._shown.clear()
         self._place(open_orders)
 
     def adopt(self, balances: dict[tuple[str, str], Amounts], positions: Iterable[Position],
@@ -262,9 +267,11 @@ class PaperExchange:
 
     def begin(self) -> None:
         self._fx = Effects()
+        self._shown.clear()
 
     def end(self) -> Effects:
         effects, self._fx = self._fx, Effects()
+        self._shown.clear()
         effects.balances = self.accounts.changes()
         effects.positions = self.positions.changes()
         return effects
@@ -595,6 +602,8 @@ class PaperExchange:
         fx = self._fx
         if order.order_id not in fx.created and order.order_id not in fx.updated:
             fx.updated[order.order_id] = (order, order.version)
+        if (shown := self._shown.pop(order.order_id, None)) is not None:
+            shown.state = replace(order)  # (its result keeps what it showed)
         row = apply(order, event)
         fx.history.append(event)
         if row is not None:
@@ -630,8 +639,9 @@ class PaperExchange:
         return self.filters.of(order.symbol, price)
 
     def _end_step(self) -> list[Result]:
-        results = [Result(order, replace(order), f"{order.order_id}:{order.version}")
+        results = [Result(order, f"{order.order_id}:{order.version}", order)
                    for order in self._step.values()]
+        self._shown.update((result.order.order_id, result) for result in results)
         self._fx.results.extend(results)
         self._step.clear()
         self._entered.clear()
