@@ -115,3 +115,18 @@ def _run(live: PaperExchange, command: tuple, placed: list[str], now) -> None:  
         tape(live, str(90000 + offset * 10), str(Decimal(size) / 100) if size else None, now)
     elif kind == "cancel" and placed:
         live.cancel(placed[command[1] % len(placed)], now)
+
+
+def test_a_result_keeps_what_its_step_showed_when_the_order_changes_later_in_the_batch() -> None:
+    live = make_exchange({"USDT": "100000"})
+    tape(live, "90000", quantity=None)
+    live.begin()
+    rested = submit(live, order(BUY, "0.5", OrderType.LIMIT, price="89000"))
+    [filled] = tape(live, "88990", "1", when=T0 + timedelta(seconds=1))
+    quiet = submit(live, order(BUY, "0.001"))
+    first, second, third = live.end().results
+    assert (first.state.status, first.state.filled_quantity) == (OrderStatus.NEW, 0)
+    assert (second.state.status, second.state.filled_quantity) == (OrderStatus.FILLED, Decimal("0.5"))
+    assert first is rested and second is filled and third is quiet
+    assert first.state is not first.order  # a copy, taken when the order changed
+    assert third.state is third.order  # never changed again: no copy
