@@ -127,6 +127,6 @@ def test_a_result_keeps_what_its_step_showed_when_the_order_changes_later_in_the
     first, second, third = live.end().results
     assert (first.state.status, first.state.filled_quantity) == (OrderStatus.NEW, 0)
     assert (second.state.status, second.state.filled_quantity) == (OrderStatus.FILLED, Decimal("0.5"))
-    assert first is rested and second is filled and third is quiet
+    assert [first, second, third] == [rested, filled, quiet]
     assert first.state is not first.order  # a copy, taken when the order changed
     assert third.state is third.order  # never changed again: no copy
