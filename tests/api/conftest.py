@@ -39,10 +39,11 @@ BALANCES = {"USDT": "100000", "BTC": "2"}
 class Api:
     """The app and what it stands on; `http` speaks to it, `signed` as a Binance key does."""
 
-    def __init__(self) -> None:
+    def __init__(self, **exchange: Any) -> None:
+        """`exchange`: the paper exchange's rules (`tests.paper.make_exchange`)."""
         self.clock = ManualClock(T0)
         accounts = (DEFAULT_ACCOUNT, ACCOUNT)
-        self.exchange = make_exchange(BALANCES, accounts=accounts)
+        self.exchange = make_exchange(BALANCES, accounts=accounts, **exchange)
         tape(self.exchange, "90000", quantity=None, when=T0)
         self.store = MemoryStore()
         for account in accounts:
@@ -80,8 +81,10 @@ async def _no_intake() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
-    running = Api()
+async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
+    """The API; a test marked `exchange(...)` sets the paper exchange's rules."""
+    marker = request.node.get_closest_marker("exchange")
+    running = Api(**(marker.kwargs if marker else {}))
     task = asyncio.create_task(running.pipeline.run())
     try:
         yield running

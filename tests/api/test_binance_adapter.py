@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
+
+import pytest
 
 from tests.api.conftest import ACCOUNT, AUTH, KEY, SECRET, Api
 
@@ -89,3 +92,62 @@ async def test_an_order_the_account_cannot_pay_is_rejected_as_binance_words_it(a
     assert "insufficient balance" in refused.json()["msg"].lower()
     # The own API with the token still sees the rejection stored.
     assert (await api.http.get("/orders", params={"status": "REJECTED"}, headers=AUTH)).json()
+
+
+async def test_ids_are_integers_and_page_as_binance_pages_them(api: Api) -> None:
+    """orderId and tradeId are the numbers the store gives (increasing, never reused);
+    allOrders' orderId and myTrades' fromId start from them, myTrades' orderId picks one."""
+    placed = [(await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                                quantity="0.01")).json() for _ in range(3)]
+    numbers = [order["orderId"] for order in placed]
+    assert all(isinstance(number, int) for number in numbers)
+    assert numbers == sorted(set(numbers))  # increasing, none twice
+    fills = [fill["tradeId"] for order in placed for fill in order["fills"]]
+    assert all(isinstance(trade_id, int) for trade_id in fills)
+
+    from_second = (await api.signed("GET", "allOrders", symbol="BTCUSDT",
+                                    orderId=numbers[1])).json()
+    assert [o["orderId"] for o in from_second] == numbers[1:]
+    mine = (await api.signed("GET", "myTrades", symbol="BTCUSDT")).json()
+    assert [t["id"] for t in mine] == fills
+    assert [t["orderId"] for t in mine] == [o["orderId"] for o in placed for _ in o["fills"]]
+    later = (await api.signed("GET", "myTrades", symbol="BTCUSDT", fromId=fills[-1])).json()
+    assert [t["id"] for t in later] == fills[-1:]
+    of_first = (await api.signed("GET", "myTrades", symbol="BTCUSDT", orderId=numbers[0])).json()
+    assert {t["orderId"] for t in of_first} == {numbers[0]}
+    found = (await api.signed("GET", "order", symbol="BTCUSDT", orderId=numbers[2])).json()
+    assert found["orderId"] == numbers[2]
+    # The service's own API shows both ids; its results keep the pipeline's own.
+    own = (await api.http.get("/orders", params={"account": ACCOUNT, "limit": 3})).json()
+    assert sorted(o["number"] for o in own) == numbers
+    assert all(o["order_id"].startswith("MOCK_") for o in own)
+
+    refused = await api.signed("GET", "order", symbol="BTCUSDT", orderId="MOCK_x")
+    assert (refused.status_code, refused.json()["code"]) == (400, -1100)
+    unknown = await api.signed("GET", "order", symbol="BTCUSDT", orderId=10**9)
+    assert (unknown.status_code, unknown.json()["code"]) == (400, -2013)
+
+
+@pytest.mark.exchange(success_rate=0.0, round_down=True)
+async def test_binances_paths_keep_binances_rules_whatever_the_pipeline_is_set_to(api: Api) -> None:
+    """With every order rejected at random and quantities rounded down to the step (as the
+    pipeline's intakes are set here), an order through /api/v3 is still refused off the
+    step and never rejected at random; the same order through the own API is."""
+    off_step = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                                quantity="0.000015")
+    assert (off_step.status_code, off_step.json()) == (
+        400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"})
+    too_fine = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                                quantity="0.000010001")
+    assert (too_fine.status_code, too_fine.json()["code"]) == (400, -1111)
+    filled = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                              quantity="0.01")
+    assert filled.json()["status"] == "FILLED"
+    # The pipeline's own intake, the same minute: rounded, then rejected at random.
+    own = (await api.http.post("/orders", json={"symbol": "BTCUSDT", "side": "BUY",
+                                                "quantity": "0.0100015"}, headers=AUTH)).json()
+    assert (own["status"], own["error_code"], Decimal(str(own["quantity"]))) == (
+        "REJECTED", "MOCK_REJECTION", Decimal("0.01"))
+    # Binance keeps no order it rejected: its lists show the filled one only.
+    listed = (await api.signed("GET", "allOrders", symbol="BTCUSDT")).json()
+    assert [o["status"] for o in listed] == ["FILLED"]

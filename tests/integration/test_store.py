@@ -37,6 +37,7 @@ from execution_service.store import tables
 from execution_service.store.database import MIGRATIONS, Database
 from execution_service.store.postgres import PostgresBatchSession
 from execution_service.store.repository import Store
+from execution_service.store.rows import ORDERS
 from execution_service.store.writer import BatchWriter
 from tests.helpers import database_for
 
@@ -105,10 +106,31 @@ async def test_orders_and_trades_round_trip_exactly(store: Store, writer: BatchW
     await writer.commit(UnitOfWork(at=NOW, effects=stored(filled, trades=(trade_of(filled),))))
     detail = await store.get_order_by_id("MOCK_1")
     assert detail is not None
-    assert detail.order == filled
-    assert detail.trades == [trade_of(filled)]
+    assert detail.order == replace(filled, number=1)  # (numbered by the database)
+    assert detail.trades == [replace(trade_of(filled), number=1)]
     assert [e["status"] for e in detail.events] == ["NEW", "FILLED"]
     assert detail.order.created_at.tzinfo is not None
+
+
+async def test_the_database_numbers_orders_and_trades_in_order_and_never_twice(
+    store: Store, writer: BatchWriter, database: Database
+) -> None:
+    """Binance's integer ids: each new order and trade gets the next number, batch after
+    batch, and a number once given stays (an order changed later keeps its own)."""
+    for batch in range(3):
+        orders = [order(f"MOCK_{batch}{i}", f"n{batch}{i}") for i in range(4)]
+        await writer.commit(UnitOfWork(at=NOW, effects=stored(
+            *orders, trades=tuple(trade_of(o) for o in orders))))
+    numbered = sorted((o.number, o.order_id) for o in await store.get_recent_orders(100))
+    assert [number for number, _ in numbered] == list(range(1, 13))
+    assert [order_id for _, order_id in numbered] == sorted(order_id for _, order_id in numbered)
+    trades = await store.get_trades(100)
+    assert sorted(t.number for t in trades) == list(range(1, 13))
+    changed = (await store.get_order_by_id("MOCK_00")).order  # type: ignore[union-attr]
+    changed.status, version = OrderStatus.CANCELED, changed.version
+    changed.version += 1
+    await writer.commit(UnitOfWork(at=NOW, effects=Effects(updated={"MOCK_00": (changed, version)})))
+    assert (await store.get_order_by_id("MOCK_00")).order.number == 1  # type: ignore[union-attr]
 
 
 async def test_seed_store_methods(store: Store) -> None:
@@ -320,7 +342,7 @@ async def test_orders_change_compare_and_set_on_their_version(
                                                            events=[event])))
     detail = await store.get_order_by_id("MOCK_rest")
     assert detail is not None
-    assert detail.order == resting
+    assert detail.order == replace(resting, number=1)  # (numbered when stored)
     assert [e["status"] for e in detail.events] == ["NEW", "CANCELED"]
     resting.version = 3  # a second writer that read version 1 loses
     with pytest.raises(WriteConflict):
@@ -470,3 +492,23 @@ def _about_columns(diff: Any) -> bool:
     entries = diff if isinstance(diff, list) else [diff]
     return any(entry[0] in ("add_column", "remove_column", "modify_nullable")
                for entry in entries)
+
+
+async def test_orders_stored_before_numbers_are_numbered_in_the_order_they_were_made(
+    database_url: str,
+) -> None:
+    """Migration 0010 numbers the orders and trades already stored by creation time, and
+    the database goes on from there."""
+    db = await migrated_to(database_url, "0009")
+    made = [("MOCK_b", NOW), ("MOCK_c", NOW + timedelta(seconds=2)),
+            ("MOCK_a", NOW + timedelta(seconds=1))]  # (ids in another order than time)
+    async with db.transaction() as conn:
+        for order_id, at in made:
+            await conn.execute(tables.orders.insert().values(ORDERS.row(order(order_id, at=at))))
+    await db.migrate()
+    writer = BatchWriter(db)
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(order("MOCK_new", "new"))))
+    store = Store(db, writer)
+    numbers = {o.order_id: o.number for o in await store.get_recent_orders(10)}
+    assert numbers == {"MOCK_b": 1, "MOCK_a": 2, "MOCK_c": 3, "MOCK_new": 4}
+    await db.dispose()

@@ -97,9 +97,13 @@ def test_ccxt_trades_a_limit_order_and_a_market_order_in_its_own_account(
     assert all(t["order"] == bought["id"] and t["side"] == "buy" for t in mine)
     assert client.fetch_balance()["BTC"]["free"] == 0.2
     assert [o["id"] for o in client.fetch_orders("BTC/USDT")] == [resting["id"], bought["id"]]
-    # One pipeline: the order is published like one from Redis.
+    # One pipeline: the order is published like one from Redis, under the service's own id
+    # (the own API shows both).
+    assert bought["id"].isdigit()  # Binance's integer orderId
+    [own] = [o for o in httpx.get(f"{service.url}/orders", params={"account": "bot-a"}).json()
+             if str(o["number"]) == bought["id"]]
     published = [fields for _, fields in fills.xrange(names.fills_stream)
-                 if fields[b"order_id"] == bought["id"].encode()]
+                 if fields[b"order_id"] == own["order_id"].encode()]
     assert [fields[b"status"] for fields in published] == [b"FILLED"]
     assert published[0][b"account"] == b"bot-a"
     assert all(url.startswith(service.url) for url in client.requested)
@@ -130,7 +134,7 @@ def test_two_keys_trade_separate_balances(service: ServiceProcess) -> None:
     assert Decimal(str(rest["ETH"]["free"])) == Decimal("0.5")
     assert httpx.get(f"{service.url}/balances", params={"account": "nobody"}).status_code == 404
     orders = httpx.get(f"{service.url}/orders", params={"account": "bot-b"}).json()
-    assert [o["order_id"] for o in orders] == [order["orderId"]]
+    assert [o["number"] for o in orders] == [order["orderId"]]
 
 
 def test_each_error_raises_the_exception_class_ccxt_raises_against_binance(
@@ -146,9 +150,9 @@ def test_each_error_raises_the_exception_class_ccxt_raises_against_binance(
         client.create_order("BTC/USDT", "limit", "buy", 0.001, round(last * 1.01, 2),
                             {"postOnly": True})
     with pytest.raises(ccxt.OrderNotFound):
-        client.fetch_order("MOCK_nothing", "BTC/USDT")
+        client.fetch_order("999999999", "BTC/USDT")
     with pytest.raises(ccxt.OrderNotFound):
-        client.cancel_order("MOCK_nothing", "BTC/USDT")
+        client.cancel_order("999999999", "BTC/USDT")
     with pytest.raises(ccxt.BadSymbol):
         client.private_post_order({"symbol": "NOPEUSDT", "side": "BUY", "type": "MARKET",
                                    "quantity": "1"})

@@ -45,7 +45,7 @@ def order_view(order: Order) -> StoredOrder:
     fields = codec.order_fields(order, int(order.updated_at.timestamp() * 1000))
     return {**fields, "created_at": order.created_at.isoformat(),
             "updated_at": order.updated_at.isoformat(), "reference_price": order.price,
-            "metadata": order.metadata, "queue_ahead": order.queue_ahead}
+            "metadata": order.metadata, "queue_ahead": order.queue_ahead, "number": order.number}
 
 
 def event_view(event: dict[str, Any]) -> OrderEventView:

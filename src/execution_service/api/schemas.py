@@ -74,6 +74,7 @@ class StoredOrder(OrderFields):
     reference_price: Number | None
     metadata: dict[str, Any]
     queue_ahead: Number | None  # resting, with a queue model: what is ahead of it
+    number: int | None  # its id on Binance's API (`orderId`)
 
 
 @_open
@@ -324,7 +325,7 @@ class OrderFill(TypedDict):
     qty: str
     commission: str
     commissionAsset: str
-    tradeId: str
+    tradeId: int
 
 
 @_open
@@ -349,7 +350,7 @@ class OrderAck(TypedDict):
     """`newOrderRespType=ACK`."""
 
     symbol: str
-    orderId: str
+    orderId: int
     orderListId: int
     clientOrderId: str
     transactTime: int
@@ -377,7 +378,7 @@ class BinanceOrder(OrderTerms):
     """The query-order answer (and each of openOrders' and allOrders')."""
 
     symbol: str
-    orderId: str
+    orderId: int
     orderListId: int
     clientOrderId: str
     time: int
@@ -390,7 +391,7 @@ class BinanceOrder(OrderTerms):
 class CanceledOrder(OrderTerms):
     symbol: str
     origClientOrderId: str
-    orderId: str
+    orderId: int
     orderListId: int
     clientOrderId: str
     transactTime: int
@@ -399,8 +400,8 @@ class CanceledOrder(OrderTerms):
 @_open
 class AccountTrade(TypedDict):
     symbol: str
-    id: str
-    orderId: str
+    id: int
+    orderId: int
     orderListId: int
     price: str
     qty: str

@@ -28,6 +28,9 @@ class SubmitOrder:
     expire_at: datetime | None = None
     fingerprint: str | None = None  # with `client_id`, what makes a copy the same order
     account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
+    # Binance's own rules, whatever the service's settings say for the pipeline's intakes:
+    # the lot step enforced, never a simulated rejection (orders from Binance's API).
+    binance_rules: bool = False
 
 
 @dataclass(frozen=True, slots=True)

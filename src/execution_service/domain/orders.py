@@ -136,6 +136,7 @@ class Order:
     account: str = DEFAULT_ACCOUNT  # the sub-account whose balances it trades
     queue_ahead: Decimal | None = None  # resting, with a queue model: what is ahead of it
     working_at: datetime | None = None  # since when it works: accepted, or a stop triggered
+    number: int | None = None  # Binance's `orderId`: given by the database when it is stored
 
     @property
     def remaining(self) -> Decimal:
@@ -152,7 +153,7 @@ class Order:
 ORDER_TERMS = frozenset({
     "order_id", "client_id", "intake_ref", "symbol", "side", "order_type", "quantity", "price",
     "strategy_id", "bot_id", "source", "metadata", "created_at", "time_in_force", "stop_price",
-    "expire_at", "fingerprint", "account"})
+    "expire_at", "fingerprint", "account", "number"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ class Trade:
     liquidity: Liquidity
     executed_at: datetime
     account: str = DEFAULT_ACCOUNT
+    number: int | None = None  # Binance's `tradeId`: given by the database when it is stored
 
     @property
     def notional(self) -> Decimal:

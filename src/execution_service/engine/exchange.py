@@ -286,7 +286,7 @@ class PaperExchange:
             order = opened(received)
             self._fx.created[order.order_id] = order
             self._fx.history.append(received)
-            self._submit(order, intake.at, halted)
+            self._submit(order, intake.at, halted, binance_rules=command.binance_rules)
             return self._end_step()[0]
 
     def cancel(self, order_id: str, now: datetime) -> Result | None:
@@ -343,7 +343,8 @@ class PaperExchange:
 
     # Submission
 
-    def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
+    def _submit(self, order: Order, now: datetime, halted: str | None, *,
+                binance_rules: bool = False) -> None:
         if halted is not None:
             return self._reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}", now)
         if self.accounts.get(order.account) is None:
@@ -355,7 +356,8 @@ class PaperExchange:
         if pair is None or mid is None:
             return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
         filters = self.filters.of(order.symbol, mid)
-        sized = checks.lot_size(order, filters, self.rules.round_quantity_down)
+        sized = checks.lot_size(order, filters,
+                                self.rules.round_quantity_down and not binance_rules)
         if isinstance(sized, tuple):
             return self._reject(order, *sized, now)
         if sized != order.quantity:
@@ -374,7 +376,7 @@ class PaperExchange:
                 order, pair, mid, self._fees, self.books.shape.max_offset_bps), now)
         if shortfall is not None:
             return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
-        if self._rng.random() >= self.rules.success_rate:
+        if not binance_rules and self._rng.random() >= self.rules.success_rate:
             self._release(order, now)
             return self._reject(order, ErrorCode.MOCK_REJECTION,
                                 f"simulated exchange rejection (success rate {self.rules.success_rate})",

@@ -12,7 +12,7 @@ import copy
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +57,12 @@ class MemoryStore:
     writes: list[tuple[UnitOfWork, int | None]] = field(default_factory=list)  # each commit
     down: bool = False
     instance: str = "memory"
+    numbers: int = 0  # the last number given to a row
+
+    def next_number(self) -> int:
+        """The next row's number (one counter for orders and trades: unique in each)."""
+        self.numbers += 1
+        return self.numbers
 
     def open_account(self, initial: dict[str, Decimal], account: str = DEFAULT_ACCOUNT) -> None:
         self.balances.update(((account, asset), Amounts(amount))
@@ -123,12 +129,14 @@ class MemorySession:
         store, effects = self._store, work.effects
         store._check()
         self._refuse_conflicts(work)  # every check first: all or nothing
-        # Copies, as a database holds: the exchange changes its orders in place.
-        store.orders.update((order_id, copy.deepcopy(order))
-                            for order_id, order in effects.created.items())
-        store.orders.update((order_id, copy.deepcopy(order))
-                            for order_id, (order, _) in effects.updated.items())
-        store.trades += effects.trades
+        # Copies, as a database holds: the exchange changes its orders in place. New rows
+        # are numbered as the database numbers them (migration 0010).
+        for order_id, order in effects.created.items():
+            store.orders[order_id] = replace(copy.deepcopy(order), number=store.next_number())
+        for order_id, (order, _) in effects.updated.items():
+            store.orders[order_id] = replace(copy.deepcopy(order),
+                                             number=store.orders[order_id].number)
+        store.trades += [replace(trade, number=store.next_number()) for trade in effects.trades]
         store.events += effects.events
         store.balances.update(((change.account, change.asset), change.new)
                               for change in effects.balances)
@@ -214,24 +222,34 @@ class MemoryReadModel:
 
     async def account_orders(self, account: str, symbol: str | None = None, *,
                              open_only: bool = False, start: datetime | None = None,
-                             end: datetime | None = None, limit: int | None = None
-                             ) -> list[Order]:
+                             end: datetime | None = None, limit: int | None = None,
+                             from_number: int | None = None) -> list[Order]:
         found = [o for o in self._orders() if o.account == account
+                 and o.status is not OrderStatus.REJECTED
                  and symbol in (None, o.symbol) and (o.status.is_open or not open_only)]
-        return _window(found, lambda o: (o.created_at, o.order_id), start, end, limit)
+        if from_number is not None:
+            return _from_number(found, lambda o: o.created_at, from_number, start, end, limit)
+        return _window(found, lambda o: (o.created_at, o.number or 0), start, end, limit)
 
-    async def account_order(self, account: str, symbol: str, order_id: str | None = None,
+    async def account_order(self, account: str, symbol: str, *, number: int | None = None,
                             client_id: str | None = None) -> Order | None:
         found = [o for o in self._orders() if (o.account, o.symbol) == (account, symbol)
-                 and order_id in (None, o.order_id) and client_id in (None, o.client_id)]
+                 and o.status is not OrderStatus.REJECTED
+                 and number in (None, o.number) and client_id in (None, o.client_id)]
         return max(found, key=lambda o: o.created_at, default=None)
 
     async def account_trades(self, account: str, symbol: str, *, order_id: str | None = None,
                              start: datetime | None = None, end: datetime | None = None,
-                             limit: int = 500) -> list[Trade]:
+                             limit: int = 500, from_number: int | None = None) -> list[Trade]:
         found = [t for t in self._store.trades if (t.account, t.symbol) == (account, symbol)
                  and order_id in (None, t.order_id)]
-        return _window(found, lambda t: (t.executed_at, t.trade_id), start, end, limit)
+        if from_number is not None:
+            return _from_number(found, lambda t: t.executed_at, from_number, start, end, limit)
+        return _window(found, lambda t: (t.executed_at, t.number or 0), start, end, limit)
+
+    async def order_numbers(self, order_ids: Collection[str]) -> dict[str, int]:
+        return {order.order_id: order.number for order in self._orders()
+                if order.order_id in order_ids and order.number is not None}
 
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
@@ -292,6 +310,15 @@ def _window(rows: list[_Row], key: Callable[[_Row], Any], start: datetime | None
     if limit is None:
         return inside
     return inside[:limit] if start is not None else inside[max(len(inside) - limit, 0):]
+
+
+def _from_number(rows: list[_Row], moment: Callable[[_Row], datetime], first: int,
+                 start: datetime | None, end: datetime | None, limit: int | None) -> list[_Row]:
+    """As `Store._from_number`: numbered `first` and on, by number."""
+    inside = sorted((row for row in rows if (row.number or 0) >= first
+                     and (start is None or moment(row) >= start)
+                     and (end is None or moment(row) <= end)), key=lambda row: row.number or 0)
+    return inside if limit is None else inside[:limit]
 
 
 if TYPE_CHECKING:  # mypy checks that the fake keeps to the Protocol

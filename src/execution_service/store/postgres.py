@@ -96,7 +96,7 @@ async def _through(cursor: psycopg.AsyncCursor[Any]) -> int | None:
 
 
 # Lookups are never prepared: their best plan depends on the keys (see store/database.py).
-_FIND_ORDERS = (f"SELECT {', '.join(ORDERS.columns)} FROM orders WHERE client_id = ANY(%s)"
+_FIND_ORDERS = (f"SELECT {', '.join(ORDERS.selected)} FROM orders WHERE client_id = ANY(%s)"
                 " OR intake_ref = ANY(%s) OR order_id = ANY(%s)")
 OPEN_ORDER_IDS = f"SELECT order_id FROM orders WHERE {tables.OPEN_STATUSES}"  # (the partial index)
 

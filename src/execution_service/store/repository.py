@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -96,31 +97,39 @@ class Store:
         return OrderDetail(ORDERS.load(row), [TRADES.load(t) for t in trades],
                            [{str(key): value for key, value in e.items()} for e in events])
 
-    # One account's orders and trades (the Binance-compatible API)
+    # One account's orders and trades (the Binance-compatible API: as Binance, which keeps
+    # no order it rejected, none of them lists a rejected one)
 
     async def account_orders(
         self, account: str, symbol: str | None = None, *, open_only: bool = False,
         start: datetime | None = None, end: datetime | None = None, limit: int | None = None,
+        from_number: int | None = None,
     ) -> list[Order]:
         """An account's orders, oldest first: the `limit` newest of those created within
-        [start, end] (with `start`, the oldest from it)."""
+        [start, end] (with `start`, the oldest from it; with `from_number`, the first by
+        number from it)."""
         table = tables.orders
-        query = select(table).where(table.c.account == account)
+        query = select(table).where(table.c.account == account, _LISTED)
         if symbol:
             query = query.where(table.c.symbol == symbol)
         if open_only:
             query = query.where(table.c.status.in_([s.value for s in OrderStatus if s.is_open]))
-        rows = await self._window(query, table.c.created_at, table.c.order_id, start, end, limit)
+        if from_number is not None:
+            rows = await self._from_number(query, table, from_number, start, end, limit)
+        else:
+            rows = await self._window(query, table.c.created_at, table.c.number, start, end,
+                                      limit)
         return [ORDERS.load(row) for row in rows]
 
-    async def account_order(self, account: str, symbol: str, order_id: str | None = None,
+    async def account_order(self, account: str, symbol: str, *, number: int | None = None,
                             client_id: str | None = None) -> Order | None:
-        """One of an account's orders on `symbol`: by id (and then its client id must
+        """One of an account's orders on `symbol`: by number (and then its client id must
         match, when given), else the newest under `client_id`."""
         table = tables.orders
-        query = select(table).where(table.c.account == account, table.c.symbol == symbol)
-        if order_id is not None:
-            query = query.where(table.c.order_id == order_id)
+        query = select(table).where(table.c.account == account, table.c.symbol == symbol,
+                                    _LISTED)
+        if number is not None:
+            query = query.where(table.c.number == number)
         if client_id is not None:
             query = query.where(table.c.client_id == client_id)
         query = query.order_by(table.c.created_at.desc()).limit(1)
@@ -131,15 +140,44 @@ class Store:
     async def account_trades(
         self, account: str, symbol: str, *, order_id: str | None = None,
         start: datetime | None = None, end: datetime | None = None, limit: int = 500,
+        from_number: int | None = None,
     ) -> list[Trade]:
         """An account's fills on `symbol`, oldest first: the `limit` newest of those within
-        [start, end] (with `start`, the oldest from it)."""
+        [start, end] (with `start`, the oldest from it; with `from_number`, the first by
+        number from it)."""
         table = tables.trades
         query = select(table).where(table.c.account == account, table.c.symbol == symbol)
         if order_id is not None:
             query = query.where(table.c.order_id == order_id)
-        rows = await self._window(query, table.c.executed_at, table.c.trade_id, start, end, limit)
+        if from_number is not None:
+            rows = await self._from_number(query, table, from_number, start, end, limit)
+        else:
+            rows = await self._window(query, table.c.executed_at, table.c.number, start, end,
+                                      limit)
         return [TRADES.load(row) for row in rows]
+
+    async def _from_number(self, query: Any, table: Any, first: int, start: datetime | None,
+                           end: datetime | None, limit: int | None) -> list[Any]:
+        """`query`'s rows numbered `first` and on, by number (as Binance pages by id)."""
+        moment = table.c.created_at if table is tables.orders else table.c.executed_at
+        query = query.where(table.c.number >= first).order_by(table.c.number)
+        if start is not None:
+            query = query.where(moment >= start)
+        if end is not None:
+            query = query.where(moment <= end)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.database.transaction() as conn:
+            return list((await conn.execute(query)).mappings().all())
+
+    async def order_numbers(self, order_ids: Collection[str]) -> dict[str, int]:
+        """The numbers of these orders (Binance's `orderId`s), by order id."""
+        if not order_ids:
+            return {}
+        table = tables.orders
+        query = select(table.c.order_id, table.c.number).where(table.c.order_id.in_(order_ids))
+        async with self.database.transaction() as conn:
+            return {row.order_id: row.number for row in await conn.execute(query)}
 
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
@@ -246,6 +284,9 @@ class Store:
         else:
             notional = trades.c.quantity * trades.c.price
         return select(trades.c.fee_asset, func.sum(notional)).group_by(trades.c.fee_asset)
+
+
+_LISTED = tables.orders.c.status != OrderStatus.REJECTED.value
 
 
 def _event(order: Order) -> OrderEvent:

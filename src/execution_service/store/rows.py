@@ -29,6 +29,9 @@ class Rows(Generic[T]):
     def __init__(self, entity: type[T], table: Table, fixed: Iterable[str] = ()) -> None:
         self.entity = entity
         self.columns = tables.written(table)
+        # What a row is read back with: also what the database assigned (`number`).
+        self.selected = tuple(str(column.name) for column in table.columns
+                              if column.name in get_type_hints(entity))
         fixed = frozenset(fixed)
         self.changes = tuple(name for name in self.columns if name not in fixed)
         hints = get_type_hints(entity)
@@ -57,7 +60,7 @@ class Rows(Generic[T]):
     def load(self, row: Mapping[Any, Any]) -> T:
         """The entity a row holds. A stored enum value this version does not know is None
         where the field may be None (an error code written by a newer version, say)."""
-        fields = {name: row[name] for name in self.columns}
+        fields = {name: row[name] for name in self.selected}
         for name, enum in self._enums.items():
             value = fields[name]
             if value is not None:

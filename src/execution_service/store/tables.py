@@ -62,10 +62,22 @@ _TYPES: dict[Any, Any] = {Decimal: ExactDecimal, datetime: UTCDateTime, dict: JS
 
 
 def written(table: Table) -> tuple[str, ...]:
-    """The columns a row of `table` is written with, in the table's order: all but a
-    serial `id`, which the database assigns. Each row is described once, here. (Plain
-    `str`: SQLAlchemy's names are a subclass that orjson refuses as keys.)"""
-    return tuple(str(column.name) for column in table.columns if column.name != "id")
+    """The columns a row of `table` is written with, in the table's order: all but those
+    the database assigns (a serial `id`, an `ASSIGNED` number). Each row is described
+    once, here. (Plain `str`: SQLAlchemy's names are a subclass that orjson refuses as
+    keys.)"""
+    return tuple(str(column.name) for column in table.columns
+                 if column.name != "id" and not column.info.get(ASSIGNED))
+
+
+# Marks a column whose value the database gives each new row: an increasing number, from a
+# sequence on PostgreSQL and a trigger on SQLite (migration 0010).
+ASSIGNED = "assigned by the database"
+
+
+def _number() -> Column[int]:
+    """The row's number, unique and increasing: Binance's integer ids (`orderId`, `tradeId`)."""
+    return Column("number", BigInteger, unique=True, info={ASSIGNED: True})
 
 # The statuses of open orders (`OrderStatus.is_open`), for the partial index on them.
 OPEN_STATUSES = "status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED')"
@@ -105,6 +117,7 @@ orders = Table(
         Column("version", Integer, nullable=False, server_default="0"),
         Column("fingerprint", String(16)),  # see codec.fingerprint
         _account(),
+        _number(),
     ),
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_account_symbol", "account", "symbol", "created_at"),
@@ -126,6 +139,7 @@ trades = Table(
         Column("fee_asset", String(16), nullable=False),
         Column("liquidity", String(8), nullable=False),
         _account(),
+        _number(),
     ),
     Index("ix_trades_order_id", "order_id"),
     Index("ix_trades_account_symbol", "account", "symbol", "executed_at"),

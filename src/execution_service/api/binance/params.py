@@ -81,6 +81,16 @@ def listed_symbol(context: Context, symbol: str | None) -> str:
 MAX_TIME_MS = 253_402_300_799_999
 
 
+def parse_id(value: str | None, name: str) -> int | None:
+    """An integer id parameter (`orderId`, `fromId`): digits, at most 19 (an int64)."""
+    if value is None or value == "":
+        return None
+    number = whole_number(value, 19)
+    if number is None or number >= 2**63:
+        raise BinanceError.illegal(name, "^[0-9]{1,20}$")
+    return number
+
+
 def parse_limit(value: str | None, default: int, most: int) -> int:
     if value is None:
         return default

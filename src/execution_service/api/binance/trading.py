@@ -5,9 +5,11 @@ Each key trades its own sub-account. An order sent here goes through the same pi
 as one from Redis: committed before it is answered, stored, published on the results
 channel and `stream.fills`, counted. Its answer is read back from what was committed.
 
-Where this differs from Binance: order and trade ids are the service's own (`MOCK_...`
-text, not numbers; `orderId` and `fromId` filters compare by time); `quoteOrderQty`,
-icebergs and trailing stops are refused with Binance's "not supported" texts.
+Order and trade ids are integers, as Binance's: each order's and trade's number, given by
+the database when it is stored (increasing, unique across instances, never changed);
+`orderId` and `fromId` page by them. The service's own ids (`MOCK_...`) stay on the
+pipeline's results. Where this differs from Binance: `quoteOrderQty`, icebergs and
+trailing stops are refused with Binance's "not supported" texts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,13 +26,13 @@ from fastapi import APIRouter
 
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
-from execution_service.api.binance.params import now_ms, parse_limit, parse_time, text
+from execution_service.api.binance.params import now_ms, parse_id, parse_limit, parse_time, text
 from execution_service.api.binance.signing import Signed, SignedRequest
 from execution_service.api.deps import Context
 from execution_service.api.responses import Answer
 from execution_service.bus.envelope import Envelope, Outcome, Reply
 from execution_service.domain import codec
-from execution_service.domain.commands import CancelOrder
+from execution_service.domain.commands import CancelOrder, SubmitOrder
 from execution_service.domain.orders import (
     ErrorCode,
     Order,
@@ -111,21 +114,26 @@ async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.
         if same is not None and same.status.is_open:
             raise BinanceError(-2010, "Duplicate order sent.")
     try:
-        command = codec.decode_mapping(document)
+        decoded = codec.decode_mapping(document)
     except InvalidMessage as invalid:
         raise BinanceError(-1013, invalid.reason) from None
+    assert isinstance(decoded, SubmitOrder)  # (a document with a side is an order)
+    command = replace(decoded, binance_rules=True)
     reply = await context.gateway.submit(
         Envelope(source=Source.REST, received_at=context.clock.now(), command=command))
     if reply.outcome is Outcome.DUPLICATE:
         raise BinanceError(-2010, "Duplicate order sent.")
     order_id = _committed(reply)
     if reply.body.get("status") == "REJECTED":
+        reason = str(reply.body.get("error_message"))
         code, message = _REFUSALS.get(ErrorCode(reply.body["error_code"]), (-2010, None))
-        raise BinanceError(code, message or str(reply.body.get("error_message")))
+        if reason.startswith("Precision is over"):
+            code = -1111
+        raise BinanceError(code, message or reason)
     detail = await context.reads.get_order_by_id(order_id)
     assert detail is not None  # committed before the reply
     order = detail.order
-    ack: schemas.OrderAck = {"symbol": order.symbol, "orderId": order_id, "orderListId": -1,
+    ack: schemas.OrderAck = {"symbol": order.symbol, "orderId": _number(order), "orderListId": -1,
                              "clientOrderId": _client_id(order),
                              "transactTime": _ms(order.created_at)}
     if answer == "ACK":
@@ -136,7 +144,7 @@ async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.
         return Answer(placed)
     filled: schemas.OrderFilled = {**placed, "fills": [
         {"price": text(t.price), "qty": text(t.quantity), "commission": text(t.fee),
-         "commissionAsset": t.fee_asset, "tradeId": t.trade_id} for t in detail.trades]}
+         "commissionAsset": t.fee_asset, "tradeId": _number(t)} for t in detail.trades]}
     return Answer(filled)
 
 
@@ -191,13 +199,9 @@ async def all_orders(context: Context, request: SignedRequest
     params = request.params
     symbol = _symbol(params)
     start, end = _time_range(params)
-    if params.get("orderId"):  # the orders from that one on (ids here are not numbers)
-        first = await context.reads.account_order(request.account, symbol, params["orderId"])
-        if first is None:
-            return Answer([])
-        start = max(start, first.created_at) if start else first.created_at
-    orders = await context.reads.account_orders(request.account, symbol, start=start, end=end,
-                                                limit=_limit(params))
+    orders = await context.reads.account_orders(  # with orderId, from that one on
+        request.account, symbol, start=start, end=end, limit=_limit(params),
+        from_number=parse_id(params.get("orderId"), "orderId"))
     return Answer([_order_view(order) for order in orders])
 
 
@@ -207,17 +211,17 @@ async def my_trades(context: Context, request: SignedRequest
     params = request.params
     symbol = _symbol(params)
     start, end = _time_range(params)
-    if params.get("fromId"):  # the trades from that one on (ids here are not numbers)
-        found = [t for t in await context.reads.account_trades(
-            request.account, symbol, order_id=params["fromId"].rsplit("-", 1)[0], limit=1000)
-            if t.trade_id == params["fromId"]]
-        if not found:
+    order_id = None
+    if (number := parse_id(params.get("orderId"), "orderId")) is not None:
+        order = await context.reads.account_order(request.account, symbol, number=number)
+        if order is None:
             return Answer([])
-        start = found[0].executed_at
-    trades = await context.reads.account_trades(
-        request.account, symbol, order_id=params.get("orderId") or None, start=start, end=end,
-        limit=_limit(params))
-    return Answer([_trade_view(trade) for trade in trades])
+        order_id = order.order_id
+    trades = await context.reads.account_trades(  # with fromId, from that trade on
+        request.account, symbol, order_id=order_id, start=start, end=end, limit=_limit(params),
+        from_number=parse_id(params.get("fromId"), "fromId"))
+    numbers = await context.reads.order_numbers({trade.order_id for trade in trades})
+    return Answer([_trade_view(trade, numbers) for trade in trades])
 
 
 # Reading the parameters
@@ -312,14 +316,14 @@ async def _named_order(context: Context, request: Signed) -> Order | None:
     given), else the newest under `origClientOrderId`: of the key's account only."""
     params = request.params
     symbol = _symbol(params)
-    order_id = params.get("orderId") or None
+    number = parse_id(params.get("orderId"), "orderId")
     client_id = params.get("origClientOrderId") or None
-    if order_id is None and client_id is None:
+    if number is None and client_id is None:
         raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent,"
                                   " but both were empty/null!")
-    if order_id is None:
+    if number is None:
         return await context.reads.account_order(request.account, symbol, client_id=client_id)
-    order = await context.reads.account_order(request.account, symbol, order_id)
+    order = await context.reads.account_order(request.account, symbol, number=number)
     if order is not None and client_id is not None and _client_id(order) != client_id:
         return None
     return order
@@ -337,7 +341,7 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]
     assert detail is not None
     canceled = detail.order
     return {"symbol": canceled.symbol, "origClientOrderId": _client_id(canceled),
-            "orderId": canceled.order_id, "orderListId": -1,
+            "orderId": _number(canceled), "orderListId": -1,
             "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),
             "transactTime": _ms(canceled.updated_at), **_order_terms(canceled)}
 
@@ -358,7 +362,7 @@ def _committed(reply: Reply) -> str:
 
 def _order_view(order: Order) -> schemas.BinanceOrder:
     """An order as Binance's query-order answer has it."""
-    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+    return {"symbol": order.symbol, "orderId": _number(order), "orderListId": -1,
             "clientOrderId": _client_id(order), **_order_terms(order),
             "time": _ms(order.created_at), "updateTime": _ms(order.updated_at),
             "isWorking": _working_time(order) != -1, "workingTime": _working_time(order)}
@@ -382,11 +386,11 @@ def _working_time(order: Order) -> int:
     """Since when the order works on the book; -1 for a stop not yet triggered."""
     if order.order_type.has_stop_price and order.triggered_at is None:
         return -1
-    return _ms(order.triggered_at or order.created_at)
+    return _ms(order.working_at or order.triggered_at or order.created_at)
 
 
-def _trade_view(trade: Trade) -> schemas.AccountTrade:
-    return {"symbol": trade.symbol, "id": trade.trade_id, "orderId": trade.order_id,
+def _trade_view(trade: Trade, order_numbers: Mapping[str, int]) -> schemas.AccountTrade:
+    return {"symbol": trade.symbol, "id": _number(trade), "orderId": order_numbers[trade.order_id],
             "orderListId": -1, "price": text(trade.price), "qty": text(trade.quantity),
             "quoteQty": text(trade.quantity * trade.price), "commission": text(trade.fee),
             "commissionAsset": trade.fee_asset, "time": _ms(trade.executed_at),
@@ -399,6 +403,12 @@ def _quote_quantity(order: Order) -> Decimal:
     if order.avg_fill_price is None:
         return Decimal(0)
     return (order.filled_quantity * order.avg_fill_price).quantize(Decimal("1e-8"))
+
+
+def _number(stored: Order | Trade) -> int:
+    """A stored order's or trade's number: its Binance id (the database gives each one)."""
+    assert stored.number is not None, f"{stored} was never stored"
+    return stored.number
 
 
 def _client_id(order: Order) -> str:
