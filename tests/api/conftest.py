@@ -23,6 +23,7 @@ from execution_service.bus.health import Health
 from execution_service.bus.recording import RecordingPublisher
 from execution_service.clock import ManualClock
 from execution_service.config import ApiKey
+from execution_service.domain.commands import MarketTrade
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.metrics import Metrics
 from execution_service.pipeline.batch import BatchPlanner
@@ -69,11 +70,22 @@ class Api:
                                       base_url="http://in-process")
 
     async def signed(self, method: str, path: str, **params: Any) -> httpx.Response:
-        """A SIGNED Binance request of `KEY`, stamped with the service's time."""
+        """A SIGNED Binance request of `KEY`, stamped with the service's time: `path` under
+        /api/v3, or from the root when it starts with a slash (/sapi/...)."""
         query = urlencode({**params, "timestamp": int(self.clock.now().timestamp() * 1000)})
         signature = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-        return await self.http.request(method, f"/api/v3/{path}?{query}&signature={signature}",
+        url = path if path.startswith("/") else f"/api/v3/{path}"
+        return await self.http.request(method, f"{url}?{query}&signature={signature}",
                                        headers={"X-MBX-APIKEY": KEY})
+
+    def tape(self, *trades: tuple[str, str, int]) -> int:
+        """Trades (price, quantity, milliseconds before now) on BTCUSDT's history, as the
+        pipeline records a feed's; the service's time now, in milliseconds."""
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        self.pipeline.tape_history.record([
+            MarketTrade("BTCUSDT", Decimal(price), Decimal(quantity), now_ms - before_ms)
+            for price, quantity, before_ms in trades])
+        return now_ms
 
 
 async def _no_intake() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import get_args, get_origin, get_type_hints
 
 from fastapi.routing import APIRoute
 
-from execution_service.api.binance import history, market, trading
+from execution_service.api.binance import history, market, sapi, trading
 from execution_service.api.responses import Answer
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from tests.api.conftest import Api
@@ -20,7 +20,7 @@ _NOT_JSON = {"/metrics", "/", "/dashboard/{name}", "/events"}
 
 def test_each_route_declares_the_type_its_handler_answers() -> None:
     routes = [route for module in (health, orders, account, kill_switch, dashboard,
-                                   market, history, trading)
+                                   market, history, trading, sapi)
               for route in module.router.routes if isinstance(route, APIRoute)]
     checked = 0
     for route in routes:

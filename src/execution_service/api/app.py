@@ -40,6 +40,7 @@ def create_app(context: ApiContext) -> FastAPI:
     for module in (health, orders, account, kill_switch, dashboard):
         app.include_router(module.router)
     app.include_router(binance.router)
+    app.include_router(binance.sapi_router)
     app.add_exception_handler(binance.BinanceError, binance.binance_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -60,7 +61,8 @@ def create_app(context: ApiContext) -> FastAPI:
 # What reads the database (or the state loaded from it); the rest answers from the start.
 _DATABASE_PATHS = ("/orders", "/trades", "/balances", "/positions", "/equity", "/accounts",
                    "/fill-quality", "/kill-switch", "/api/v3/account", "/api/v3/order",
-                   "/api/v3/openOrders", "/api/v3/allOrders", "/api/v3/myTrades")
+                   "/api/v3/openOrders", "/api/v3/allOrders", "/api/v3/myTrades",
+                   "/sapi/v1/capital")
 
 
 def _needs_database(path: str) -> bool:
@@ -83,7 +85,7 @@ class NotBeforeTheDatabase:
         reason = ("starting: the database is not ready yet"
                   + (f" ({self._health.db_error})" if self._health.db_error else ""))
         body: dict[str, Any] = {"detail": reason}
-        if scope["path"].startswith(BINANCE_PREFIX + "/"):
+        if scope["path"].startswith((BINANCE_PREFIX + "/", "/sapi/")):
             body = {"code": -1001, "msg": f"Internal error; {reason}."}
         answer = JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         await answer(scope, receive, send)
@@ -121,7 +123,8 @@ def _is_binance(request: Request) -> bool:
     """Whether the request is under Binance's paths, where every error is Binance's
     `{"code", "msg"}` (its clients read nothing else)."""
     path: str = request.url.path
-    return path == binance.router.prefix or path.startswith(binance.router.prefix + "/")
+    return any(path == prefix or path.startswith(prefix + "/")
+               for prefix in (binance.router.prefix, binance.sapi_router.prefix))
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -227,21 +227,12 @@ class BookTicker(TypedDict):
 
 
 @_open
-class DayTicker(TypedDict):
+class MiniTicker(TypedDict):
     symbol: str
-    priceChange: str
-    priceChangePercent: str
-    weightedAvgPrice: str
-    prevClosePrice: str
-    lastPrice: str
-    lastQty: str
-    bidPrice: str
-    bidQty: str
-    askPrice: str
-    askQty: str
     openPrice: str
     highPrice: str
     lowPrice: str
+    lastPrice: str
     volume: str
     quoteVolume: str
     openTime: int
@@ -252,10 +243,34 @@ class DayTicker(TypedDict):
 
 
 @_open
+class RollingTicker(MiniTicker):
+    priceChange: str
+    priceChangePercent: str
+    weightedAvgPrice: str
+
+
+@_open
+class DayTicker(RollingTicker):
+    prevClosePrice: str
+    lastQty: str
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
+
+
+@_open
 class Depth(TypedDict):
     lastUpdateId: int
     bids: list[list[str]]
     asks: list[list[str]]
+
+
+@_open
+class AveragePrice(TypedDict):
+    mins: int
+    price: str
+    closeTime: int
 
 
 @_open
@@ -317,6 +332,49 @@ class AccountInfo(TypedDict):
     balances: list[AccountBalance]
     permissions: list[str]
     uid: int
+
+
+@_open
+class Discount(TypedDict):
+    enabledForAccount: bool
+    enabledForSymbol: bool
+    discountAsset: str
+    discount: str
+
+
+@_open
+class AccountCommission(TypedDict):
+    symbol: str
+    standardCommission: CommissionRates
+    specialCommission: CommissionRates
+    taxCommission: CommissionRates
+    discount: Discount
+
+
+@_open
+class RateLimit(TypedDict):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    limit: int
+    count: NotRequired[int]
+
+
+@_open
+class MakerTaker(TypedDict):
+    maker: str
+    taker: str
+
+
+@_open
+class OrderCommissions(TypedDict):
+    standardCommissionForOrder: MakerTaker
+    specialCommissionForOrder: MakerTaker
+    taxCommissionForOrder: MakerTaker
+    discount: Discount
+
+
+OrderTest = OrderCommissions | Empty  # `{}`, or the rates with computeCommissionRates=true
 
 
 @_open
@@ -412,6 +470,38 @@ class AccountTrade(TypedDict):
     isBuyer: bool
     isMaker: bool
     isBestMatch: bool
+
+
+@_open
+class SystemStatus(TypedDict):
+    status: int
+    msg: str
+
+
+@_open
+class TradeFee(TypedDict):
+    symbol: str
+    makerCommission: str
+    takerCommission: str
+
+
+@_open
+class DelistSchedule(TypedDict):
+    delistTime: int
+    symbols: list[str]
+
+
+@_open
+class Coin(TypedDict):
+    coin: str
+    name: str
+    depositAllEnable: bool
+    withdrawAllEnable: bool
+    trading: bool
+    isLegalMoney: bool
+    free: str
+    locked: str
+    networkList: list[dict[str, Any]]
 
 
 def problems(*statuses: int, binance: bool = False) -> dict[int | str, dict[str, Any]]:

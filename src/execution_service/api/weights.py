@@ -38,7 +38,8 @@ _BINANCE: dict[tuple[str, str], int] = {
     ("GET", "/klines"): 2, ("GET", "/uiKlines"): 2, ("GET", "/avgPrice"): 2,
     ("POST", "/order"): 1, ("DELETE", "/order"): 1, ("GET", "/order"): 4,
     ("DELETE", "/openOrders"): 1, ("GET", "/allOrders"): 20, ("GET", "/account"): 20,
-    ("GET", "/myTrades"): 20, ("POST", "/order/test"): 1,
+    ("GET", "/myTrades"): 20, ("POST", "/order/test"): 1, ("GET", "/account/commission"): 20,
+    ("GET", "/rateLimit/order"): 40,
 }
 # The service's own endpoints that cost nothing: a supervisor's probes must always answer.
 _FREE = frozenset({"/health", "/ready", "/metrics"})
@@ -68,6 +69,9 @@ def _binance_weight(method: str, path: str, query: bytes) -> int:
         return 2 if _has(query, b"symbol=") else 4
     if path == "/ticker/24hr":
         return 2 if _has(query, b"symbol=") else 80
+    if path in ("/ticker", "/ticker/tradingDay"):  # 4 a symbol, 200 at most
+        listed = query.count(b"%2C") + query.count(b",") + 1
+        return 4 if _has(query, b"symbol=") else min(200, 4 * listed)
     if path == "/openOrders":
         return 6 if _has(query, b"symbol=") else 80
     return 1

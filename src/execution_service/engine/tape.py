@@ -127,13 +127,18 @@ class TapeHistory:
 
     def day(self, symbol: str, now_ms: int) -> Candle | None:
         """The last 24 hours (by whole minutes) as one candle, or None without a trade."""
-        minutes = self._traded(symbol, MINUTE_MS, now_ms - DAY_MS, now_ms)
+        return self.window(symbol, now_ms - DAY_MS, now_ms)
+
+    def window(self, symbol: str, start_ms: int, end_ms: int) -> Candle | None:
+        """The minutes from `start_ms` to `end_ms` as one candle, or None without a trade
+        (a rolling window to the minute, as Binance's tickers count them)."""
+        minutes = self._traded(symbol, MINUTE_MS, start_ms, end_ms)
         if not minutes:
             return None
-        day = minutes[0]
+        whole = minutes[0]
         for minute in minutes[1:]:
-            day = day.merged(minute)
-        return day
+            whole = whole.merged(minute)
+        return whole
 
     def last_trade(self, symbol: str) -> TapeTrade | None:
         kept = self._trades.get(symbol)

@@ -2,11 +2,12 @@
 on ccxt or python-binance can point at this service. Field names, decimal strings and
 error codes follow Binance's documentation (binance-spot-api-docs: rest-api.md,
 errors.md): the public market data now (`market.py`) and its history (`history.py`),
-and the SIGNED account and order endpoints (`trading.py`, checked by `signing.py`)."""
+and the SIGNED account and order endpoints (`trading.py`, checked by `signing.py`); beside
+them, the `/sapi` calls clients make of a spot account (`sapi.py`)."""
 
 from fastapi import APIRouter
 
-from execution_service.api.binance import history, market, trading
+from execution_service.api.binance import history, market, sapi, trading
 from execution_service.api.binance.errors import BinanceError, binance_error
 
 router = APIRouter(prefix="/api/v3", tags=["binance"])
@@ -14,4 +15,6 @@ router.include_router(market.router)
 router.include_router(history.router)
 router.include_router(trading.router)
 
-__all__ = ["BinanceError", "binance_error", "router"]
+sapi_router = sapi.router  # /sapi: the wallet calls clients make beside /api/v3
+
+__all__ = ["BinanceError", "binance_error", "router", "sapi_router"]

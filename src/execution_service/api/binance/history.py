@@ -21,6 +21,7 @@ from execution_service.api.binance.params import (
     TimeParam,
     listed_symbol,
     now_ms,
+    parse_id,
     parse_limit,
     parse_time,
     quantity,
@@ -29,9 +30,13 @@ from execution_service.api.binance.params import (
 )
 from execution_service.api.deps import Context
 from execution_service.api.responses import Answer
-from execution_service.engine.tape import DAY_MS
+from execution_service.domain.codec import whole_number
+from execution_service.engine.tape import DAY_MS, MINUTE_MS, TapeTrade
 
 router = APIRouter()
+
+_AVERAGE_MINUTES = 5
+_PLACES = Decimal("1e-8")
 
 _INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
                  "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
@@ -44,9 +49,47 @@ async def recent_trades(context: Context, symbol: SymbolParam = None,
                         limit: LimitParam = None) -> Answer[list[schemas.MarketTrade]]:
     name = listed_symbol(context, symbol)
     trades = context.exchange.tape_history.recent(name, parse_limit(limit, 500, 1000))
-    return Answer([{"id": t.id, "price": text(t.price), "qty": text(t.quantity),
-                          "quoteQty": text(t.price * t.quantity), "time": t.time_ms,
-                          "isBuyerMaker": t.buyer_maker, "isBestMatch": True} for t in trades])
+    return Answer([_market_trade(t) for t in trades])
+
+
+@router.get("/historicalTrades", response_model=list[schemas.MarketTrade], responses=REFUSED)
+async def historical_trades(context: Context, symbol: SymbolParam = None,
+                            limit: LimitParam = None,
+                            fromId: Annotated[str | None, Query(max_length=20)] = None,  # noqa: N803
+                            ) -> Answer[list[schemas.MarketTrade]]:
+    """Older trades of the tape, from `fromId` on (the tape keeps the newest 1,000)."""
+    name = listed_symbol(context, symbol)
+    count = parse_limit(limit, 500, 1000)
+    first = parse_id(fromId, "fromId")
+    history = context.exchange.tape_history
+    if first is None:
+        return Answer([_market_trade(t) for t in history.recent(name, count)])
+    kept = [t for t in history.recent(name, 1000) if t.id >= first]
+    return Answer([_market_trade(t) for t in kept[:count]])
+
+
+@router.get("/avgPrice", response_model=schemas.AveragePrice, responses=REFUSED)
+async def average_price(context: Context, symbol: SymbolParam = None
+                        ) -> Answer[schemas.AveragePrice]:
+    """The volume-weighted price of the last 5 minutes' trades (the last price without any)."""
+    name = listed_symbol(context, symbol)
+    now = now_ms(context.clock)
+    history = context.exchange.tape_history
+    traded = history.between(name, now - _AVERAGE_MINUTES * MINUTE_MS, now)
+    volume = sum((t.quantity for t in traded), Decimal(0))
+    last = history.last_trade(name)
+    if volume:
+        price = sum((t.price * t.quantity for t in traded), Decimal(0)) / volume
+    else:
+        price = context.exchange.last_price(name) or Decimal(0)
+    return Answer({"mins": _AVERAGE_MINUTES, "price": text(price.quantize(_PLACES)),
+                   "closeTime": last.time_ms if last else now})
+
+
+def _market_trade(t: TapeTrade) -> schemas.MarketTrade:
+    return {"id": t.id, "price": text(t.price), "qty": text(t.quantity),
+            "quoteQty": text(t.price * t.quantity), "time": t.time_ms,
+            "isBuyerMaker": t.buyer_maker, "isBestMatch": True}
 
 
 @router.get("/aggTrades", response_model=list[schemas.AggregateTrade], responses=REFUSED)
@@ -67,6 +110,7 @@ async def aggregate_trades(context: Context, symbol: SymbolParam = None, limit: 
                           "l": t.id, "T": t.time_ms, "m": t.buyer_maker, "M": True} for t in trades])
 
 
+@router.get("/uiKlines", response_model=list[schemas.Kline], responses=REFUSED)
 @router.get("/klines", response_model=list[schemas.Kline], responses=REFUSED)
 async def klines(context: Context, symbol: SymbolParam = None,
                  interval: Annotated[str | None, Query(max_length=4)] = None,
@@ -74,7 +118,7 @@ async def klines(context: Context, symbol: SymbolParam = None,
                  endTime: TimeParam = None, limit: LimitParam = None  # noqa: N803
                  ) -> Answer[list[schemas.Kline]]:
     """Candles from the tape: from the first trade kept on, an interval without a trade
-    repeating the last close, as Binance's do."""
+    repeating the last close, as Binance's do (uiKlines: the same candles)."""
     name = listed_symbol(context, symbol)
     if not interval:
         raise BinanceError.missing("interval")
@@ -91,40 +135,149 @@ async def klines(context: Context, symbol: SymbolParam = None,
                           text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
 
 
-@router.get("/ticker/24hr", response_model=schemas.DayTicker | list[schemas.DayTicker],
-             responses=REFUSED)
-async def ticker_24hr(context: Context, symbol: SymbolParam = None,
-                      symbols: SymbolsParam = None
-                      ) -> Answer[schemas.DayTicker | list[schemas.DayTicker]]:
-    return Answer(tickers(context, symbol, symbols, lambda name: _day_ticker(context, name)))
+TypeParam = Annotated[str | None, Query(max_length=4, description="FULL (the default) or MINI")]
+
+
+@router.get("/ticker/24hr", response_model=schemas.DayTicker | list[schemas.DayTicker]
+            | schemas.MiniTicker | list[schemas.MiniTicker], responses=REFUSED)
+async def ticker_24hr(context: Context, symbol: SymbolParam = None, symbols: SymbolsParam = None,
+                      type: TypeParam = None,
+                      ) -> Answer[schemas.DayTicker | list[schemas.DayTicker]
+                                  | schemas.MiniTicker | list[schemas.MiniTicker]]:
+    now = now_ms(context.clock)
+    if _full(type):
+        full = tickers(context, symbol, symbols, lambda name: _day_ticker(context, name))
+        return Answer(full)
+    mini = tickers(context, symbol, symbols, lambda name: _mini(context, name, now - DAY_MS, now))
+    return Answer(mini)
+
+
+@router.get("/ticker", response_model=schemas.RollingTicker | list[schemas.RollingTicker]
+            | schemas.MiniTicker | list[schemas.MiniTicker], responses=REFUSED)
+async def ticker_window(context: Context, symbol: SymbolParam = None,
+                        symbols: SymbolsParam = None,
+                        windowSize: Annotated[str | None, Query(max_length=4)] = None,  # noqa: N803
+                        type: TypeParam = None,
+                        ) -> Answer[schemas.RollingTicker | list[schemas.RollingTicker]
+                                    | schemas.MiniTicker | list[schemas.MiniTicker]]:
+    """The rolling window `windowSize` (1m to 59m, 1h to 23h, 1d to 7d; 1d unless given),
+    to the minute."""
+    _symbol_or_symbols(symbol, symbols)
+    window = _window_ms(windowSize or "1d")
+    now = now_ms(context.clock)
+    return _window_tickers(context, symbol, symbols, now - window, now, _full(type))
+
+
+@router.get("/ticker/tradingDay", response_model=schemas.RollingTicker
+            | list[schemas.RollingTicker] | schemas.MiniTicker | list[schemas.MiniTicker],
+            responses=REFUSED)
+async def ticker_trading_day(context: Context, symbol: SymbolParam = None,
+                             symbols: SymbolsParam = None,
+                             timeZone: Annotated[str | None, Query(max_length=6)] = None,  # noqa: N803
+                             type: TypeParam = None,
+                             ) -> Answer[schemas.RollingTicker | list[schemas.RollingTicker]
+                                         | schemas.MiniTicker | list[schemas.MiniTicker]]:
+    """Today so far, the day beginning at midnight in `timeZone` (whole hours from UTC,
+    -12 to 14; UTC unless given)."""
+    _symbol_or_symbols(symbol, symbols)
+    now = now_ms(context.clock)
+    offset = _time_zone_ms(timeZone)
+    day_start = (now + offset) // DAY_MS * DAY_MS - offset
+    return _window_tickers(context, symbol, symbols, day_start, now, _full(type))
+
+
+def _window_tickers(context: Context, symbol: str | None, symbols: str | None, start_ms: int,
+                    now: int, full: bool) -> Answer[schemas.RollingTicker
+                                                   | list[schemas.RollingTicker]
+                                                   | schemas.MiniTicker
+                                                   | list[schemas.MiniTicker]]:
+    if full:
+        rolling = tickers(context, symbol, symbols,
+                          lambda name: _rolling(context, name, start_ms, now))
+        return Answer(rolling)
+    mini = tickers(context, symbol, symbols, lambda name: _mini(context, name, start_ms, now))
+    return Answer(mini)
+
+
+def _symbol_or_symbols(symbol: str | None, symbols: str | None) -> None:
+    if not symbol and not symbols:
+        raise BinanceError(-1102, "Param 'symbol' or 'symbols' must be sent, but both were"
+                                  " empty/null!")
+
+
+def _full(kind: str | None) -> bool:
+    if kind in (None, "", "FULL"):
+        return True
+    if kind == "MINI":
+        return False
+    raise BinanceError.illegal("type", "FULL, MINI")
+
+
+def _window_ms(size: str) -> int:
+    unit = {"m": MINUTE_MS, "h": 60 * MINUTE_MS, "d": DAY_MS}.get(size[-1:])
+    count = whole_number(size[:-1], 2) if unit else None
+    most = {MINUTE_MS: 59, 60 * MINUTE_MS: 23, DAY_MS: 7}.get(unit or 0, 0)
+    if unit is None or count is None or not 1 <= count <= most:
+        raise BinanceError(-1100, "Invalid windowSize.")
+    return count * unit
+
+
+def _time_zone_ms(zone: str | None) -> int:
+    if not zone:
+        return 0
+    sign = -1 if zone.startswith("-") else 1
+    hours = whole_number(zone.lstrip("+-").removesuffix(":00"), 2)
+    if hours is None or not -12 <= sign * hours <= 14:
+        raise BinanceError.illegal("timeZone", "-12:00 to +14:00, whole hours")
+    return sign * hours * 60 * MINUTE_MS
+
+
+def _mini(context: Context, name: str, start_ms: int, now: int) -> schemas.MiniTicker | None:
+    """The window's prices, volume and trades (Binance's MINI ticker)."""
+    last = context.exchange.last_price(name)
+    if last is None:
+        return None
+    window = context.exchange.tape_history.window(name, start_ms, now)
+    if window is None:
+        return {"symbol": name, "openPrice": text(last), "highPrice": text(last),
+                "lowPrice": text(last), "lastPrice": text(last), "volume": text(Decimal(0)),
+                "quoteVolume": text(Decimal(0)), "openTime": start_ms, "closeTime": now,
+                "firstId": -1, "lastId": -1, "count": 0}
+    return {"symbol": name, "openPrice": text(window.open),
+            "highPrice": text(max(window.high, last)), "lowPrice": text(min(window.low, last)),
+            "lastPrice": text(last), "volume": text(window.volume),
+            "quoteVolume": text(window.quote_volume), "openTime": window.open_ms,
+            "closeTime": now, "firstId": window.first_id, "lastId": window.last_id,
+            "count": window.trades}
+
+
+def _rolling(context: Context, name: str, start_ms: int, now: int
+             ) -> schemas.RollingTicker | None:
+    """The MINI ticker and the change over the window (Binance's FULL)."""
+    mini = _mini(context, name, start_ms, now)
+    if mini is None:
+        return None
+    opened, last = Decimal(mini["openPrice"]), Decimal(mini["lastPrice"])
+    volume, quote_volume = Decimal(mini["volume"]), Decimal(mini["quoteVolume"])
+    change = last - opened
+    return {**mini, "priceChange": text(change),
+            "priceChangePercent": f"{change / opened * 100:.3f}" if opened else "0.000",
+            "weightedAvgPrice": text((quote_volume / volume if volume else last).quantize(_PLACES))}
 
 
 def _day_ticker(context: Context, name: str) -> schemas.DayTicker | None:
-    last = context.exchange.last_price(name)
-    book = context.exchange.book(name, 1)
-    if last is None or book is None:
-        return None
+    """The last 24 hours (Binance's 24hr ticker): the FULL ticker, the book's best levels
+    and the last trade's quantity."""
     now = now_ms(context.clock)
-    history = context.exchange.tape_history
-    day = history.day(name, now)
-    last_trade = history.last_trade(name)
-    opened = day.open if day else last
+    rolling = _rolling(context, name, now - DAY_MS, now)
+    book = context.exchange.book(name, 1)
+    if rolling is None or book is None:
+        return None
+    last_trade = context.exchange.tape_history.last_trade(name)
     (bid, *_), (ask, *_) = book[0] or [EMPTY], book[1] or [EMPTY]
-    change = last - opened
     ticker: schemas.DayTicker = {
-        "symbol": name, "priceChange": text(change),
-        "priceChangePercent": f"{change / opened * 100:.3f}" if opened else "0.000",
-        "weightedAvgPrice": text(day.quote_volume / day.volume if day and day.volume else last),
-        "prevClosePrice": text(opened), "lastPrice": text(last),
+        **rolling, "prevClosePrice": rolling["openPrice"],
         "lastQty": text(last_trade.quantity if last_trade else Decimal(0)),
         "bidPrice": text(bid.price), "bidQty": quantity(bid, context, name),
-        "askPrice": text(ask.price), "askQty": quantity(ask, context, name),
-        "openPrice": text(opened), "highPrice": text(max(day.high, last) if day else last),
-        "lowPrice": text(min(day.low, last) if day else last),
-        "volume": text(day.volume if day else Decimal(0)),
-        "quoteVolume": text(day.quote_volume if day else Decimal(0)),
-        "openTime": day.open_ms if day else now - DAY_MS, "closeTime": now,
-        "firstId": day.first_id if day else -1, "lastId": day.last_id if day else -1,
-        "count": day.trades if day else 0,
-    }
+        "askPrice": text(ask.price), "askQty": quantity(ask, context, name)}
     return ticker

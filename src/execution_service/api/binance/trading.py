@@ -70,6 +70,10 @@ _REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
     ErrorCode.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
 }
 _UNKNOWN_ORDER = "Unknown order sent."
+_NO_COMMISSION: schemas.CommissionRates = {"maker": _ZERO, "taker": _ZERO, "buyer": _ZERO,
+                                           "seller": _ZERO}
+_NO_DISCOUNT: schemas.Discount = {"enabledForAccount": False, "enabledForSymbol": False,
+                                  "discountAsset": "BNB", "discount": _ZERO}
 
 
 _SIGNED = schemas.problems(400, 401, binance=True)
@@ -95,6 +99,60 @@ async def account(context: Context, request: SignedRequest) -> Answer[schemas.Ac
                      if not omit_zero or amounts["free"] or amounts["locked"]],
         "permissions": ["SPOT"], "uid": zlib.crc32(request.account.encode()),
     })
+
+
+@router.get("/account/commission", response_model=schemas.AccountCommission,
+            responses=_SIGNED)
+async def account_commission(context: Context, request: SignedRequest
+                             ) -> Answer[schemas.AccountCommission]:
+    """The symbol's commission rates: the service's fee schedule, no tax, no discount."""
+    symbol = _symbol(request.params)
+    fees = context.fees
+    return Answer({"symbol": symbol,
+                   "standardCommission": {"maker": text(fees.maker), "taker": text(fees.taker),
+                                          "buyer": _ZERO, "seller": _ZERO},
+                   "specialCommission": _NO_COMMISSION, "taxCommission": _NO_COMMISSION,
+                   "discount": _NO_DISCOUNT})
+
+
+@router.get("/rateLimit/order", response_model=list[schemas.RateLimit], responses=_SIGNED)
+async def order_rate_limits(context: Context, request: SignedRequest
+                            ) -> Answer[list[schemas.RateLimit]]:
+    """The order-count limits: none here (the request weight is counted: api/weights.py)."""
+    return Answer([])
+
+
+@router.post("/order/test", response_model=schemas.OrderTest, responses=_SIGNED)
+async def test_order(context: Context, request: SignedRequest) -> Answer[schemas.OrderTest]:
+    """Checks a new order as `POST /order` does, up to the exchange's filters at the last
+    price, and sends nothing; with `computeCommissionRates=true`, the rates it would pay."""
+    params = request.params
+    for name, refusal in _UNSUPPORTED.items():
+        if params.get(name):
+            raise BinanceError(-2010, refusal)
+    document = _order_document(params, request.account)
+    try:
+        decoded = codec.decode_mapping(document)
+    except InvalidMessage as invalid:
+        raise BinanceError(-1013, invalid.reason) from None
+    assert isinstance(decoded, SubmitOrder)
+    last = context.exchange.last_price(decoded.symbol)
+    filters = context.exchange.markets().get(decoded.symbol)
+    if last is None or filters is None:
+        raise BinanceError.bad_symbol()
+    limit = decoded.price if decoded.order_type.has_limit_price else None
+    failure = filters.violation(decoded.order_type, decoded.quantity, limit,
+                                decoded.stop_price, last)
+    if failure is not None:
+        raise BinanceError(-1013, failure)
+    if params.get("computeCommissionRates", "false").lower() != "true":
+        return Answer({})
+    fees = context.fees
+    rates: schemas.OrderCommissions = {
+        "standardCommissionForOrder": {"maker": text(fees.maker), "taker": text(fees.taker)},
+        "specialCommissionForOrder": {"maker": _ZERO, "taker": _ZERO},
+        "taxCommissionForOrder": {"maker": _ZERO, "taker": _ZERO}, "discount": _NO_DISCOUNT}
+    return Answer(rates)
 
 
 @router.post("/order", response_model=schemas.NewOrder, responses=_TRADING)

@@ -1,0 +1,80 @@
+"""The rest of Binance's spot REST calls a bot makes, in-process: the average price, the
+rolling and trading-day tickers, older trades, commissions and rate limits, a test order,
+and the `/sapi` calls of ccxt and Freqtrade."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+HOUR_MS = 3_600_000
+
+
+async def test_the_average_price_weighs_the_last_five_minutes_by_volume(api: Api) -> None:
+    now_ms = api.tape(("90000", "1", 400_000), ("90010", "1", 60_000), ("90040", "3", 1_000))
+    average = (await api.http.get("/api/v3/avgPrice", params={"symbol": "BTCUSDT"})).json()
+    # (90010 + 3 * 90040) / 4: the trade 400 s ago is outside the five minutes
+    assert average == {"mins": 5, "price": "90032.50000000", "closeTime": now_ms - 1_000}
+
+
+async def test_rolling_and_trading_day_tickers_cover_their_windows(api: Api) -> None:
+    now_ms = api.tape(("89000", "2", 2 * HOUR_MS), ("91000", "1", 120_000))
+    ticker = "/api/v3/ticker"
+    hour = (await api.http.get(ticker, params={"symbol": "BTCUSDT", "windowSize": "1h"})).json()
+    assert (hour["openPrice"], hour["highPrice"], hour["volume"], hour["count"]) == (
+        "91000.00000000", "91000.00000000", "1.00000000", 1)
+    day = (await api.http.get(ticker, params={"symbol": "BTCUSDT"})).json()
+    assert (day["openPrice"], day["count"], day["volume"]) == ("89000.00000000", 2, "3.00000000")
+    assert day["weightedAvgPrice"] == "89666.66666667"  # 8 places, as Binance's
+    mini = (await api.http.get(ticker, params={"symbol": "BTCUSDT", "windowSize": "3h",
+                                               "type": "MINI"})).json()
+    assert "priceChange" not in mini
+    assert mini["count"] == 2
+    today = (await api.http.get(f"{ticker}/tradingDay", params={"symbol": "BTCUSDT"})).json()
+    assert today["openTime"] >= now_ms - now_ms % (24 * HOUR_MS)
+    refused = await api.http.get(ticker, params={"symbol": "BTCUSDT", "windowSize": "8d"})
+    assert (refused.status_code, refused.json()["code"]) == (400, -1100)
+    missing = await api.http.get(ticker)
+    assert (missing.status_code, missing.json()["code"]) == (400, -1102)
+
+
+async def test_older_trades_page_from_an_id_and_ui_klines_are_the_klines(api: Api) -> None:
+    api.tape(*((str(90000 + i), "0.1", 1000 - i) for i in range(5)))
+    ids = [t["id"] for t in (await api.http.get("/api/v3/trades",
+                                                params={"symbol": "BTCUSDT"})).json()]
+    older = (await api.http.get("/api/v3/historicalTrades", params={
+        "symbol": "BTCUSDT", "fromId": ids[-3], "limit": 2})).json()
+    assert [t["id"] for t in older] == ids[-3:-1]
+    params = {"symbol": "BTCUSDT", "interval": "1m"}
+    assert (await api.http.get("/api/v3/uiKlines", params=params)).json() == (
+        await api.http.get("/api/v3/klines", params=params)).json()
+
+
+async def test_commissions_rate_limits_and_a_test_order(api: Api) -> None:
+    commission = (await api.signed("GET", "account/commission", symbol="BTCUSDT")).json()
+    assert commission["standardCommission"]["taker"] == "0.00100000"
+    assert commission["discount"]["enabledForAccount"] is False
+    assert (await api.signed("GET", "rateLimit/order")).json() == []
+    tried = await api.signed("POST", "order/test", symbol="BTCUSDT", side="BUY", type="MARKET",
+                             quantity="0.01")
+    assert (tried.status_code, tried.json()) == (200, {})
+    rates = (await api.signed("POST", "order/test", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                              timeInForce="GTC", quantity="0.01", price="80000",
+                              computeCommissionRates="true")).json()
+    assert rates["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
+    off_step = await api.signed("POST", "order/test", symbol="BTCUSDT", side="BUY",
+                                type="MARKET", quantity="0.000015")
+    assert off_step.json() == {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
+    assert (await api.signed("GET", "allOrders", symbol="BTCUSDT")).json() == []  # none sent
+
+
+async def test_the_sapi_calls_of_ccxt_and_freqtrade(api: Api) -> None:
+    assert (await api.http.get("/sapi/v1/system/status")).json() == {"status": 0, "msg": "normal"}
+    fees = (await api.signed("GET", "/sapi/v1/asset/tradeFee")).json()
+    assert {"symbol": "BTCUSDT", "makerCommission": "0.00100000",
+            "takerCommission": "0.00100000"} in fees
+    coins = (await api.signed("GET", "/sapi/v1/capital/config/getall")).json()
+    btc = next(coin for coin in coins if coin["coin"] == "BTC")
+    assert (btc["free"], btc["networkList"], btc["withdrawAllEnable"]) == ("2.00000000", [], False)
+    assert (await api.signed("GET", "/sapi/v1/spot/delist-schedule")).json() == []
+    unknown = await api.http.get("/sapi/v1/margin/account")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, -1020)
