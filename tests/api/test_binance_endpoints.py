@@ -4,6 +4,8 @@ and the `/sapi` calls of ccxt and Freqtrade."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tests.api.conftest import Api
 
 HOUR_MS = 3_600_000
@@ -78,3 +80,28 @@ async def test_the_sapi_calls_of_ccxt_and_freqtrade(api: Api) -> None:
     assert (await api.signed("GET", "/sapi/v1/spot/delist-schedule")).json() == []
     unknown = await api.http.get("/sapi/v1/margin/account")
     assert (unknown.status_code, unknown.json()["code"]) == (404, -1020)
+
+
+async def test_a_quote_quantity_market_order_buys_what_the_book_holds_for_it(api: Api) -> None:
+    bought = (await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                               quoteOrderQty="1000")).json()
+    spent = Decimal(bought["cummulativeQuoteQty"])
+    step = Decimal("0.00001")  # BTCUSDT's lot step: a step more would cost more than 1,000
+    assert Decimal(1000) - spent < step * Decimal(bought["fills"][-1]["price"])
+    assert spent <= Decimal(1000)
+    assert bought["origQuoteOrderQty"] == "1000.00000000"
+    found = (await api.signed("GET", "order", symbol="BTCUSDT", orderId=bought["orderId"])).json()
+    assert found["origQuoteOrderQty"] == "1000.00000000"
+    both = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET",
+                            quoteOrderQty="1000", quantity="0.01")
+    assert both.json()["code"] == -1106
+    limit = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                             timeInForce="GTC", price="80000", quoteOrderQty="1000")
+    assert limit.json()["code"] == -1106
+
+
+async def test_my_trades_refuses_more_than_a_day_between_its_bounds(api: Api) -> None:
+    now_ms = int(api.clock.now().timestamp() * 1000)
+    refused = await api.signed("GET", "myTrades", symbol="BTCUSDT",
+                               startTime=now_ms - 25 * HOUR_MS, endTime=now_ms)
+    assert (refused.status_code, refused.json()["code"]) == (400, -1127)

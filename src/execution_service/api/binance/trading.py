@@ -18,7 +18,7 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,7 +52,6 @@ _ZERO = "0.00000000"
 _RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 _CLIENT_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _UNSUPPORTED = {
-    "quoteOrderQty": "Quote order qty market orders are not support for this symbol.",
     "icebergQty": "Iceberg orders are not supported for this symbol.",
     "trailingDelta": "Trailing stop orders are not supported for this symbol.",
     "pegPriceType": "Pegged orders are not supported for this symbol.",
@@ -70,6 +69,7 @@ _REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
     ErrorCode.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
 }
 _UNKNOWN_ORDER = "Unknown order sent."
+QUOTE_ORDER_QTY = "quote_order_qty"  # metadata: a market order's quoteOrderQty, as sent
 _NO_COMMISSION: schemas.CommissionRates = {"maker": _ZERO, "taker": _ZERO, "buyer": _ZERO,
                                            "seller": _ZERO}
 _NO_DISCOUNT: schemas.Discount = {"enabledForAccount": False, "enabledForSymbol": False,
@@ -127,15 +127,7 @@ async def test_order(context: Context, request: SignedRequest) -> Answer[schemas
     """Checks a new order as `POST /order` does, up to the exchange's filters at the last
     price, and sends nothing; with `computeCommissionRates=true`, the rates it would pay."""
     params = request.params
-    for name, refusal in _UNSUPPORTED.items():
-        if params.get(name):
-            raise BinanceError(-2010, refusal)
-    document = _order_document(params, request.account)
-    try:
-        decoded = codec.decode_mapping(document)
-    except InvalidMessage as invalid:
-        raise BinanceError(-1013, invalid.reason) from None
-    assert isinstance(decoded, SubmitOrder)
+    decoded = _command(_order_document(context, params, request.account))
     last = context.exchange.last_price(decoded.symbol)
     filters = context.exchange.markets().get(decoded.symbol)
     if last is None or filters is None:
@@ -158,10 +150,7 @@ async def test_order(context: Context, request: SignedRequest) -> Answer[schemas
 @router.post("/order", response_model=schemas.NewOrder, responses=_TRADING)
 async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.NewOrder]:
     params = request.params
-    for name, refusal in _UNSUPPORTED.items():
-        if params.get(name):
-            raise BinanceError(-2010, refusal)
-    document = _order_document(params, request.account)
+    document = _order_document(context, params, request.account)
     answer = params.get("newOrderRespType") or (
         "FULL" if document["order_type"] in ("MARKET", "LIMIT") else "ACK")
     if answer not in _RESPONSE_TYPES:
@@ -171,12 +160,7 @@ async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.
                                                  client_id=document["client_id"])
         if same is not None and same.status.is_open:
             raise BinanceError(-2010, "Duplicate order sent.")
-    try:
-        decoded = codec.decode_mapping(document)
-    except InvalidMessage as invalid:
-        raise BinanceError(-1013, invalid.reason) from None
-    assert isinstance(decoded, SubmitOrder)  # (a document with a side is an order)
-    command = replace(decoded, binance_rules=True)
+    command = replace(_command(document), binance_rules=True)
     reply = await context.gateway.submit(
         Envelope(source=Source.REST, received_at=context.clock.now(), command=command))
     if reply.outcome is Outcome.DUPLICATE:
@@ -269,6 +253,8 @@ async def my_trades(context: Context, request: SignedRequest
     params = request.params
     symbol = _symbol(params)
     start, end = _time_range(params)
+    if start is not None and end is not None and end - start > timedelta(hours=24):
+        raise BinanceError(-1127, "More than 24 hours between startTime and endTime.")
     order_id = None
     if (number := parse_id(params.get("orderId"), "orderId")) is not None:
         order = await context.reads.account_order(request.account, symbol, number=number)
@@ -285,8 +271,22 @@ async def my_trades(context: Context, request: SignedRequest
 # Reading the parameters
 
 
-def _order_document(params: Mapping[str, str], account: str) -> dict[str, Any]:
-    """A new order's parameters as the service's order message (see `codec`)."""
+def _command(document: dict[str, Any]) -> SubmitOrder:
+    try:
+        decoded = codec.decode_mapping(document)
+    except InvalidMessage as invalid:
+        raise BinanceError(-1013, invalid.reason) from None
+    assert isinstance(decoded, SubmitOrder)  # (a document with a side is an order)
+    return decoded
+
+
+def _order_document(context: Context, params: Mapping[str, str], account: str
+                    ) -> dict[str, Any]:
+    """A new order's parameters as the service's order message (see `codec`); a market
+    order's `quoteOrderQty` as the quantity the book holds for it now."""
+    for name, refusal in _UNSUPPORTED.items():
+        if params.get(name):
+            raise BinanceError(-2010, refusal)
     symbol = _symbol(params)
     side = params.get("side", "")
     if not side:
@@ -307,19 +307,48 @@ def _order_document(params: Mapping[str, str], account: str) -> dict[str, Any]:
         raise BinanceError.missing("timeInForce")
     if tif is not None and not needs_tif:
         raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+    quote = _decimal(params, "quoteOrderQty", required=False)
+    if quote is not None and order_type is not OrderType.MARKET:
+        raise BinanceError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+    if quote is not None and params.get("quantity"):
+        raise BinanceError(-1106, "Parameter 'quantity' sent when not required.")
     document: dict[str, Any] = {
         "symbol": symbol, "side": side, "order_type": kind, "time_in_force": tif,
-        "quantity": _decimal(params, "quantity", required=True),
+        "quantity": (_decimal(params, "quantity", required=True) if quote is None
+                     else _quantity_for(context, symbol, Side(side), Decimal(quote))),
         "price": _decimal(params, "price", required=order_type.has_limit_price),
         "stop_price": _decimal(params, "stopPrice", required=order_type.has_stop_price),
         "client_id": _new_client_id(params.get("newClientOrderId")),
         "strategy_id": params.get("strategyId") or None, "account": account,
     }
+    if quote is not None:
+        document[QUOTE_ORDER_QTY] = quote  # (kept in the order's metadata)
     for name, wanted in (("price", order_type.has_limit_price),
                          ("stopPrice", order_type.has_stop_price)):
         if params.get(name) and not wanted:
             raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
     return document
+
+
+def _quantity_for(context: Context, symbol: str, side: Side, quote: Decimal) -> str:
+    """What a market order of `quote` in the quote asset buys (or sells) walking the book
+    now, down to the lot step, as Binance sizes a `quoteOrderQty` order."""
+    book = context.exchange.book(symbol, 5000)
+    filters = context.exchange.markets().get(symbol)
+    if book is None or filters is None:
+        raise BinanceError.bad_symbol()
+    levels = book[1] if side is Side.BUY else book[0]  # a buy walks the asks
+    left, bought = quote, Decimal(0)
+    for level in levels:
+        value = left if level.quantity is None else min(left, level.quantity * level.price)
+        bought += value / level.price
+        left -= value
+        if left <= 0:
+            break
+    quantity = filters.floor_to_step(bought)
+    if quantity <= 0:
+        raise BinanceError(-1013, f"Filter failure: {filters.notional_filter}")
+    return str(quantity)
 
 
 def _symbol(params: Mapping[str, str]) -> str:
@@ -433,7 +462,8 @@ def _order_terms(order: Order) -> schemas.OrderTerms:
         "cummulativeQuoteQty": text(_quote_quantity(order)), "status": order.status.value,
         "timeInForce": (order.time_in_force or TimeInForce.GTC).value,
         "type": order.order_type.value, "side": order.side.value,
-        "origQuoteOrderQty": _ZERO, "selfTradePreventionMode": "NONE",
+        "origQuoteOrderQty": text(Decimal(order.metadata.get(QUOTE_ORDER_QTY, 0))),
+        "selfTradePreventionMode": "NONE",
     }
     if order.stop_price is not None:
         terms["stopPrice"] = text(order.stop_price)
