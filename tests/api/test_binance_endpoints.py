@@ -105,3 +105,16 @@ async def test_my_trades_refuses_more_than_a_day_between_its_bounds(api: Api) ->
     refused = await api.signed("GET", "myTrades", symbol="BTCUSDT",
                                startTime=now_ms - 25 * HOUR_MS, endTime=now_ms)
     assert (refused.status_code, refused.json()["code"]) == (400, -1127)
+
+
+async def test_a_symbol_a_client_asks_about_gets_a_tape_without_a_feed(api: Api) -> None:
+    """Without a market-data feed, the random walk trades every symbol a client asked about
+    (its candles move), not only those with orders waiting."""
+    now = api.clock.now()
+    assert api.exchange.synthetic_trades(Decimal(10_000), now) == []
+    await api.http.get("/api/v3/klines", params={"symbol": "SOLUSDT", "interval": "1m"})
+    await api.http.get("/api/v3/depth", params={"symbol": "ETHUSDT"})
+    await api.http.get("/api/v3/ticker/price")  # (every symbol: none of them watched)
+    traded = api.exchange.synthetic_trades(Decimal(10_000), now)
+    assert sorted(trade.symbol for trade in traded) == ["ETHUSDT", "SOLUSDT"]
+    assert all(trade.synthetic for trade in traded)

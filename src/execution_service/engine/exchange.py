@@ -161,6 +161,7 @@ class PaperExchange:
         self._shown: dict[str, Result] = {}  # this batch's results whose state is the live order
         self._entered: set[str] = set()  # orders that came to rest during this step
         self._traded_here: dict[str, Decimal] = {}  # queue: traded at its price since the book
+        self._watched: set[str] = set()  # symbols clients asked about (known to the filters)
         self.matching = True  # this instance matches the tape (the lease's holder)
 
     # State
@@ -243,15 +244,20 @@ class PaperExchange:
         """A sub-account's worth in `quote` at the last prices (engine/account.py)."""
         return valuation(self.accounts[account], quote, self.prices.last)
 
+    def watch(self, symbol: str) -> None:
+        """A client asked about `symbol`'s market: it gets a tape even without orders."""
+        self._watched.add(symbol)
+
     def synthetic_trades(self, notional: Decimal, now: datetime) -> list[MarketTrade]:
-        """A trade from the random walk for each symbol with orders waiting on the tape but
-        no live price: `notional` quote units at the walk's next price. Without them, resting
-        and stop orders would never fill when no market-data feed runs."""
+        """A trade from the random walk for each symbol with orders waiting on the tape, or
+        that a client watches, but no live price: `notional` quote units at the walk's next
+        price. Without them, resting and stop orders would never fill when no market-data
+        feed runs, and a bot's candles would never move."""
         now_ms = _ms(now)
         if not self.matching:
             return []
         trades = []
-        for symbol in sorted(self._index.waiting_symbols()):
+        for symbol in sorted(self._index.waiting_symbols() | self._watched):
             if self.prices.is_live(symbol, now_ms):
                 continue
             price = self.prices.quote(symbol, now_ms)

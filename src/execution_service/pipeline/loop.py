@@ -194,6 +194,10 @@ class Pipeline:
         """Every symbol the exchange has filters for."""
         return self._exchange.filters.known()
 
+    def watch(self, symbol: str) -> None:
+        """A client asked about `symbol`: it gets the random walk's tape without a feed."""
+        self._exchange.watch(symbol)
+
     def book(self, symbol: str, count: int) -> tuple[list[Level], list[Level]] | None:
         """Bids and asks market orders on `symbol` fill against now (None: never priced)."""
         return self._exchange.book(symbol, count, self._clock.now())

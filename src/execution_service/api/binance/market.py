@@ -97,7 +97,10 @@ async def depth(context: Context, symbol: SymbolParam = None,
     if not symbol:
         raise BinanceError.missing("symbol")
     count = parse_limit(limit, 100, _DEPTH_MAX)
-    book = context.exchange.book(symbol, count) if symbol in context.exchange.markets() else None
+    if symbol not in context.exchange.markets():
+        raise BinanceError.bad_symbol()
+    context.exchange.watch(symbol)  # (its book and tape move even without a feed)
+    book = context.exchange.book(symbol, count)
     if book is None:
         raise BinanceError.bad_symbol()
     bids, asks = book

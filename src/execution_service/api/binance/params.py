@@ -60,6 +60,8 @@ def tickers(context: Context, symbol: str | None, symbols: str | None,
     named, left out otherwise)."""
     named = named_symbols(context.exchange.markets(), symbol, symbols)
     views: list[T] = []
+    for name in named:
+        context.exchange.watch(name)
     for name in named or sorted(context.exchange.markets()):
         found = view(name)
         if found is not None:
@@ -74,6 +76,7 @@ def listed_symbol(context: Context, symbol: str | None) -> str:
         raise BinanceError.missing("symbol")
     if symbol not in context.exchange.markets() or split_symbol(symbol) is None:
         raise BinanceError.bad_symbol()
+    context.exchange.watch(symbol)  # (its candles move even without a feed)
     return symbol
 
 
