@@ -93,7 +93,7 @@ def test_ccxt_trades_a_limit_order_and_a_market_order_in_its_own_account(
                                                 * Decimal("0.001")).quantize(
             Decimal("1e-8"), rounding="ROUND_UP")
     mine = client.fetch_my_trades("BTC/USDT")
-    assert [t["id"] for t in mine] == [f["tradeId"] for f in levels]
+    assert [t["id"] for t in mine] == [str(f["tradeId"]) for f in levels]  # (ccxt: text)
     assert all(t["order"] == bought["id"] and t["side"] == "buy" for t in mine)
     assert client.fetch_balance()["BTC"]["free"] == 0.2
     assert [o["id"] for o in client.fetch_orders("BTC/USDT")] == [resting["id"], bought["id"]]
