@@ -141,9 +141,8 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 # Binance's errors.md: -1020 UNSUPPORTED_OPERATION, -1000 UNKNOWN.
 _BINANCE_HTTP_ERRORS = {
-    404: (-1020, "This operation is not supported: {request.method} {request.url.path} is "
-                 "not served by this paper exchange."),
-    405: (-1020, "This operation is not supported: {request.method} on {request.url.path}."),
+    404: (-1020, "This operation is not supported."),  # (Binance's own words, nothing more)
+    405: (-1020, "This operation is not supported."),
 }
 
 

@@ -218,7 +218,7 @@ def _window_ms(size: str) -> int:
     count = whole_number(size[:-1], 2) if unit else None
     most = {MINUTE_MS: 59, 60 * MINUTE_MS: 23, DAY_MS: 7}.get(unit or 0, 0)
     if unit is None or count is None or not 1 <= count <= most:
-        raise BinanceError(-1100, "Invalid windowSize.")
+        raise BinanceError.illegal("windowSize", "1m-59m, 1h-23h, 1d-7d")
     return count * unit
 
 

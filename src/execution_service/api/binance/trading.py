@@ -169,8 +169,8 @@ async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.
     if reply.body.get("status") == "REJECTED":
         reason = str(reply.body.get("error_message"))
         code, message = _REFUSALS.get(ErrorCode(reply.body["error_code"]), (-2010, None))
-        if reason.startswith("Precision is over"):
-            code = -1111
+        if reason.startswith("Precision is over"):  # (the pipeline's words for it)
+            code, message = -1111, "Parameter 'quantity' has too much precision."
         raise BinanceError(code, message or reason)
     detail = await context.reads.get_order_by_id(order_id)
     assert detail is not None  # committed before the reply
