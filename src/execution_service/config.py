@@ -190,6 +190,10 @@ class Settings(BaseSettings):
     tape_buffer: int = Field(100_000, ge=100)
     synthetic_tape_ms: float = Field(1000.0, ge=0, le=3_600_000)
     synthetic_trade_notional: Decimal = Field(Decimal(10_000), gt=0)
+    # Recorded history to start with (recorded.py): data.binance.vision files, comma-
+    # separated paths or globs; moved in time to end at the start unless HISTORY_SHIFT=false.
+    history_files: str = Field("", max_length=4096)
+    history_shift: bool = True
     # Published results are deleted from the outbox this long after they were committed
     # (0: kept for ever); the orders, trades and events they came from are kept.
     outbox_retention_hours: float = Field(168.0, ge=0)

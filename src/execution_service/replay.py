@@ -1,6 +1,8 @@
 """Replay a recorded day: Binance's public trade files (data.binance.vision, `trades` or
 `aggTrades`, CSV or the ZIP it comes in) published on MARKET_DATA_CHANNEL as Binance's
 WebSocket trade events, at the recorded pace, faster, or as fast as Redis takes them.
+Its one-minute `klines` files are read too (`read_klines`), for the history a service
+starts with (HISTORY_FILES: recorded.py).
 
 The files' layout: spot files have no header (one is skipped if present); a `trades` row is
 `id, price, qty, quote_qty, time, is_buyer_maker, is_best_match`, an `aggTrades` row
@@ -53,6 +55,44 @@ def read(path: Path, symbol: str | None = None) -> list[RecordedTrade]:
         raise ValueError(f"{path.name}: no symbol in the file name; give one with --symbol")
     trades = [_trade(name, row, path) for row in _rows(path) if row and row[0].strip().isdigit()]
     return sorted(trades, key=lambda trade: trade.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMinute:
+    """One row of a one-minute `klines` file."""
+
+    symbol: str
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades: int
+
+
+def read_klines(path: Path, symbol: str | None = None) -> list[RecordedMinute]:
+    """A one-minute klines file's candles by time (`BTCUSDT-1m-2025-01-01.zip`: rows of
+    open time, open, high, low, close, volume, close time, quote volume, trades, ...)."""
+    parts = path.name.split("-")
+    name = symbol or normalize_symbol(parts[0]) or ""
+    if not name:
+        raise ValueError(f"{path.name}: no symbol in the file name")
+    if len(parts) < 2 or parts[1] != "1m":
+        raise ValueError(f"{path.name}: only one-minute klines (SYMBOL-1m-...) are read")
+    minutes = []
+    for row in _rows(path):
+        if not row or not row[0].strip().isdigit():
+            continue  # (a header)
+        if len(row) < 9:
+            raise ValueError(f"{path.name}: a klines row has 12 columns, not {len(row)}")
+        stamp = int(row[0])
+        minutes.append(RecordedMinute(
+            name, stamp // 1000 if stamp > _MICROSECONDS else stamp, Decimal(row[1]),
+            Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5]),
+            Decimal(row[7]), int(row[8])))
+    return sorted(minutes, key=lambda minute: minute.open_ms)
 
 
 def merged(files: Iterable[list[RecordedTrade]]) -> Iterator[RecordedTrade]:

@@ -29,6 +29,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from execution_service import recorded
 from execution_service.api.app import create_app
 from execution_service.api.context import ApiContext
 from execution_service.api.server import Contained, bounded_protocol
@@ -57,6 +58,7 @@ from execution_service.metrics import Metrics
 from execution_service.pipeline.batch import CONTROL_CURSOR_KEY, KILL_SWITCH_KEY, BatchPlanner, KillSwitch
 from execution_service.pipeline.loop import Pipeline
 from execution_service.pipeline.work import UnitOfWork
+from execution_service.recorded import History
 from execution_service.store.database import Database
 from execution_service.store.repository import Store
 from execution_service.store.writer import BatchWriter
@@ -94,8 +96,11 @@ class ExecutionService:
                                   upstream_schema=settings.upstream_schema)
         self.store = Store(self.database, self.writer)
         self._rng = random.Random(settings.random_seed)
-        self.prices = MarketPrices({**REFERENCE_PRICES, **settings.reference_prices}, self._rng,
-                                   settings.price_volatility_bps, settings.live_price_max_age_s)
+        history = recorded.load(settings.history_files, _ms(self.clock.now()),
+                                settings.history_shift) if settings.history_files else History()
+        self.prices = MarketPrices(
+            {**REFERENCE_PRICES, **history.last_prices, **settings.reference_prices}, self._rng,
+            settings.price_volatility_bps, settings.live_price_max_age_s)
         self.exchange = build_exchange(settings, self.prices, self._rng)
         self.lease = MatcherLease(
             self.redis, f"{settings.consumer_group}:matcher", settings.consumer_name,
@@ -119,7 +124,7 @@ class ExecutionService:
             synthetic_notional=settings.synthetic_trade_notional,
             slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease, clock=self.clock,
             max_viewers=settings.events_max_viewers,
-            tape_sync=functools.partial(self.pubsub.sync, self.redis))
+            tape_sync=functools.partial(self.pubsub.sync, self.redis), tape_history=history.tape)
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
@@ -377,6 +382,10 @@ def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random)
         success_rate=settings.mock_success_rate)
     return PaperExchange(prices, SyntheticBooks(shape), ExchangeFilters(loaded), rules, rng,
                          settings.account_names())
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 def _exit_stuck(code: int) -> None:

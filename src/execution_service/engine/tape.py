@@ -75,6 +75,12 @@ class TapeHistory:
             self._trades.setdefault(trade.symbol, deque(maxlen=self._keep_trades)).append(kept)
             self._add_to_minute(self._minutes.setdefault(trade.symbol, []), kept)
 
+    def add_minutes(self, symbol: str, minutes: list[Candle]) -> None:
+        """Recorded one-minute candles older than anything on the tape, oldest first."""
+        kept = self._minutes.setdefault(symbol, [])
+        kept[:0] = minutes
+        del kept[:max(0, len(kept) - self._keep_minutes)]
+
     def recent(self, symbol: str, limit: int) -> list[TapeTrade]:
         """The newest `limit` kept trades, oldest first."""
         kept = self._trades.get(symbol, deque())

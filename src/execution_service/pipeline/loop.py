@@ -113,6 +113,7 @@ class Pipeline:
         lease: Lease | None = None,
         max_viewers: int = 1000,
         tape_sync: TapeSync | None = None,
+        tape_history: TapeHistory | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._planner = planner
@@ -136,7 +137,8 @@ class Pipeline:
         self._give_up_at = float("inf")
         self._reload = False  # the exchange's state may be ahead of the database
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
-        self.tape_history = TapeHistory()  # the committed batches' market trades
+        # The committed batches' market trades (after any recorded history: recorded.py).
+        self.tape_history = tape_history or TapeHistory()
         self.live = LiveFeed(max_viewers=max_viewers, clock=self._clock)  # for the dashboard
         self.lease = lease  # None: this instance always matches the tape
         self._adopt_at = 0.0
