@@ -35,15 +35,19 @@ async def test_a_market_buy_fills_on_the_keys_own_account(api: Api) -> None:
     assert (order["status"], order["executedQty"], order["clientOrderId"]) == (
         "FILLED", "0.01000000", "bn-1")
     assert sum(float(fill["qty"]) for fill in order["fills"]) == 0.01
+    # Binance's commission: in the asset received, a buy's in the base asset.
+    assert {fill["commissionAsset"] for fill in order["fills"]} == {"BTC"}
+    assert sum(Decimal(fill["commission"]) for fill in order["fills"]) == Decimal("0.00001")
     found = (await api.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="bn-1")).json()
     assert found["orderId"] == order["orderId"]
     mine = (await api.signed("GET", "myTrades", symbol="BTCUSDT")).json()
     assert [trade["orderId"] for trade in mine] == [order["orderId"]]
     balances = {b["asset"]: b for b in (await api.signed("GET", "account")).json()["balances"]}
-    assert balances["BTC"]["free"] == "2.01000000"
+    assert balances["BTC"]["free"] == "2.00999000"  # 2 + 0.01 - 0.00001
     # The key's account only: the default account's books did not move.
     assert (await api.http.get("/balances")).json()["BTC"]["free"] == 2
-    assert (await api.http.get("/balances", params={"account": ACCOUNT})).json()["BTC"]["free"] == 2.01
+    assert (await api.http.get("/balances", params={"account": ACCOUNT})).json()["BTC"]["free"] == (
+        2.00999)
 
 
 async def test_a_resting_limit_order_is_listed_open_then_canceled(api: Api) -> None:

@@ -78,5 +78,6 @@ def test_every_signed_answer_builds_the_sdks_typed_model(spot: Spot) -> None:
         account = api.get_account().data()
         assert isinstance(account, GetAccountResponse)
         btc = [b for b in account.balances if b.asset == "BTC"]
-        assert Decimal(btc[0].free) == Decimal("0.01")
+        commission = sum(Decimal(fill.commission) for fill in bought.fills)  # in BTC
+        assert Decimal(btc[0].free) == Decimal("0.01") - commission
     assert [str(w.message) for w in seen] == []

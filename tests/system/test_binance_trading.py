@@ -74,7 +74,8 @@ def test_ccxt_trades_a_limit_order_and_a_market_order_in_its_own_account(
     assert resting["status"] == "open"
     assert [o["id"] for o in client.fetch_open_orders("BTC/USDT")] == [resting["id"]]
     locked = client.fetch_balance()["USDT"]["used"]
-    assert locked == pytest.approx(0.001 * round(last * 0.9, 2) * 1.001, abs=0.01)
+    # (a buy's commission is paid in the base asset it receives: the quote locked is the price)
+    assert locked == pytest.approx(0.001 * round(last * 0.9, 2), abs=0.01)
     canceled = client.cancel_order(resting["id"], "BTC/USDT")
     assert canceled["status"] == "canceled"
     assert client.fetch_order(resting["id"], "BTC/USDT")["status"] == "canceled"
@@ -88,14 +89,15 @@ def test_ccxt_trades_a_limit_order_and_a_market_order_in_its_own_account(
     assert len(levels) >= 2
     assert sum(Decimal(f["qty"]) for f in levels) == Decimal("0.2")
     assert [Decimal(f["price"]) for f in levels] == sorted(Decimal(f["price"]) for f in levels)
-    for level in levels:
-        assert Decimal(level["commission"]) == (Decimal(level["qty"]) * Decimal(level["price"])
-                                                * Decimal("0.001")).quantize(
+    for level in levels:  # Binance's commission: in the asset received, each level's own
+        assert level["commissionAsset"] == "BTC"
+        assert Decimal(level["commission"]) == (Decimal(level["qty"]) * Decimal("0.001")).quantize(
             Decimal("1e-8"), rounding="ROUND_UP")
+    commission = sum(Decimal(level["commission"]) for level in levels)
     mine = client.fetch_my_trades("BTC/USDT")
     assert [t["id"] for t in mine] == [str(f["tradeId"]) for f in levels]  # (ccxt: text)
     assert all(t["order"] == bought["id"] and t["side"] == "buy" for t in mine)
-    assert client.fetch_balance()["BTC"]["free"] == 0.2
+    assert Decimal(str(client.fetch_balance()["BTC"]["free"])) == Decimal("0.2") - commission
     assert [o["id"] for o in client.fetch_orders("BTC/USDT")] == [resting["id"], bought["id"]]
     # One pipeline: the order is published like one from Redis, under the service's own id
     # (the own API shows both).
@@ -116,10 +118,11 @@ def test_two_keys_trade_separate_balances(service: ServiceProcess) -> None:
     assert Decimal(order["executedQty"]) == Decimal("0.5")
     assert order["fills"]
     balances = {b["asset"]: b for b in buyer.get_account()["balances"]}
-    assert Decimal(balances["ETH"]["free"]) == Decimal("0.5")
+    commission = sum(Decimal(f["commission"]) for f in order["fills"])  # in ETH, as Binance's
+    assert {f["commissionAsset"] for f in order["fills"]} == {"ETH"}
+    assert Decimal(balances["ETH"]["free"]) == Decimal("0.5") - commission
     spent = Decimal(100000) - Decimal(balances["USDT"]["free"])
-    assert spent == sum(Decimal(f["price"]) * Decimal(f["qty"]) + Decimal(f["commission"])
-                        for f in order["fills"])
+    assert spent == sum(Decimal(f["price"]) * Decimal(f["qty"]) for f in order["fills"])
     # The default account's key sees none of it.
     other = python_binance(service, KEY_DEFAULT, SECRET_DEFAULT)
     assert other.get_asset_balance(asset="ETH") is None or Decimal(
@@ -131,7 +134,7 @@ def test_two_keys_trade_separate_balances(service: ServiceProcess) -> None:
     assert (unknown.value.code, unknown.value.message) == (-2013, "Order does not exist.")
     # The service's own read endpoints filter by account.
     rest = httpx.get(f"{service.url}/balances", params={"account": "bot-b"}).json()
-    assert Decimal(str(rest["ETH"]["free"])) == Decimal("0.5")
+    assert Decimal(str(rest["ETH"]["free"])) == Decimal("0.5") - commission
     assert httpx.get(f"{service.url}/balances", params={"account": "nobody"}).status_code == 404
     orders = httpx.get(f"{service.url}/orders", params={"account": "bot-b"}).json()
     assert [o["number"] for o in orders] == [order["orderId"]]

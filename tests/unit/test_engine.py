@@ -19,7 +19,7 @@ from execution_service.engine.book import SyntheticBooks
 from execution_service.engine.filters import DEFAULT_FILTERS
 from execution_service.engine.models import EXACT, BookShape
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices, round_price
-from tests.paper import T0, free, make_exchange, order, submit, tape
+from tests.paper import T0, free, locked, make_exchange, order, submit, tape
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -359,3 +359,34 @@ def test_the_walk_makes_synthetic_trades_only_for_waiting_orders_without_a_live_
         Decimal("1e-8"), rounding="ROUND_DOWN")
     live.on_trade(synthetic, T0)
     assert not live.prices.is_live("BTCUSDT", 0)  # the walk stays the walk
+
+
+def test_under_binances_rules_a_buy_pays_its_commission_in_the_base_asset() -> None:
+    """An order from Binance's API: a buy's commission is taken from the base asset it
+    receives, taker now and maker later; the position holds what was received and counts
+    the commission among its fees at the fill's price. A sell's stays in the quote asset."""
+    live = priced({"USDT": "100000"})
+    taker = submit(live, replace(order(BUY, "0.1"), binance_rules=True)).order
+    assert (taker.fee_asset, taker.fee) == ("BTC", Decimal("0.0001"))
+    assert free(live, "BTC") == Decimal("0.0999")
+    assert free(live, "USDT") == Decimal(100000) - taker.avg_fill_price * Decimal("0.1")  # type: ignore[operator]
+    resting = submit(live, replace(order(BUY, "0.2", OrderType.LIMIT, price="89000"),
+                                   binance_rules=True)).order
+    assert locked(live, "USDT") == Decimal("17800.00000000")  # no commission to lock
+    tape(live, "88990", "1")
+    assert (resting.status, resting.fee_asset, resting.fee) == (
+        OrderStatus.FILLED, "BTC", Decimal("0.0002"))
+    assert free(live, "BTC") == Decimal("0.2997")
+    position = live.positions.get("BTCUSDT")
+    assert position is not None
+    assert position.quantity == Decimal("0.2997")
+    assert position.fees == Decimal("0.0001") * taker.avg_fill_price + Decimal("0.0002") * 89000  # type: ignore[operator]
+    sold = submit(live, replace(order(SELL, "0.1"), binance_rules=True)).order
+    assert sold.fee_asset == "USDT"
+
+
+def test_the_pipelines_orders_pay_their_commission_in_the_quote_asset() -> None:
+    live = priced({"USDT": "100000"})
+    bought = submit(live, order(BUY, "0.1")).order
+    assert bought.fee_asset == "USDT"
+    assert free(live, "BTC") == Decimal("0.1")

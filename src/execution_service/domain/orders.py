@@ -137,6 +137,9 @@ class Order:
     queue_ahead: Decimal | None = None  # resting, with a queue model: what is ahead of it
     working_at: datetime | None = None  # since when it works: accepted, or a stop triggered
     number: int | None = None  # Binance's `orderId`: given by the database when it is stored
+    # Binance's own rules (an order from Binance's API): the lot step enforced, no simulated
+    # rejection, the commission in the asset each fill gives (a buy's in the base asset).
+    binance_rules: bool = False
 
     @property
     def remaining(self) -> Decimal:
@@ -153,7 +156,7 @@ class Order:
 ORDER_TERMS = frozenset({
     "order_id", "client_id", "intake_ref", "symbol", "side", "order_type", "quantity", "price",
     "strategy_id", "bot_id", "source", "metadata", "created_at", "time_in_force", "stop_price",
-    "expire_at", "fingerprint", "account", "number"})
+    "expire_at", "fingerprint", "account", "number", "binance_rules"})
 
 
 @dataclass(frozen=True, slots=True)

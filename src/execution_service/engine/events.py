@@ -90,7 +90,8 @@ def opened(received: Received) -> Order:
         created_at=intake.at, updated_at=intake.at, strategy_id=command.strategy_id,
         bot_id=command.bot_id, intake_ref=intake.ref, metadata=command.metadata,
         time_in_force=tif, stop_price=command.stop_price, expire_at=command.expire_at,
-        fingerprint=command.fingerprint, account=command.account)
+        fingerprint=command.fingerprint, account=command.account,
+        binance_rules=command.binance_rules)
 
 
 # Quiet changes: no status, no row.

@@ -292,7 +292,7 @@ class PaperExchange:
             order = opened(received)
             self._fx.created[order.order_id] = order
             self._fx.history.append(received)
-            self._submit(order, intake.at, halted, binance_rules=command.binance_rules)
+            self._submit(order, intake.at, halted)
             return self._end_step()[0]
 
     def cancel(self, order_id: str, now: datetime) -> Result | None:
@@ -349,8 +349,7 @@ class PaperExchange:
 
     # Submission
 
-    def _submit(self, order: Order, now: datetime, halted: str | None, *,
-                binance_rules: bool = False) -> None:
+    def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
         if halted is not None:
             return self._reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}", now)
         if self.accounts.get(order.account) is None:
@@ -363,7 +362,7 @@ class PaperExchange:
             return self._reject(order, ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}", now)
         filters = self.filters.of(order.symbol, mid)
         sized = checks.lot_size(order, filters,
-                                self.rules.round_quantity_down and not binance_rules)
+                                self.rules.round_quantity_down and not order.binance_rules)
         if isinstance(sized, tuple):
             return self._reject(order, *sized, now)
         if sized != order.quantity:
@@ -379,10 +378,10 @@ class PaperExchange:
                                         walk)
         else:
             shortfall = self._reserve(order, *checks.reservation(
-                order, pair, mid, self._fees, self.books.shape.max_offset_bps), now)
+                order, pair, mid, self._quote_fees(order), self.books.shape.max_offset_bps), now)
         if shortfall is not None:
             return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
-        if not binance_rules and self._rng.random() >= self.rules.success_rate:
+        if not order.binance_rules and self._rng.random() >= self.rules.success_rate:
             self._release(order, now)
             return self._reject(order, ErrorCode.MOCK_REJECTION,
                                 f"simulated exchange rejection (success rate {self.rules.success_rate})",
@@ -409,7 +408,7 @@ class PaperExchange:
 
     def _shortfall(self, order: Order, asset: str, walk: Walk) -> str | None:
         """For a market order filled on the spot: whether the free balance pays for it."""
-        needed = checks.cost(walk, self._fees) if order.side is Side.BUY else order.quantity
+        needed = checks.cost(walk, self._quote_fees(order)) if order.side is Side.BUY else order.quantity
         free = self.accounts[order.account].free(asset)
         return None if free >= needed else checks.needs(order, asset, needed, free)
 
@@ -491,11 +490,12 @@ class PaperExchange:
 
     def _walk(self, order: Order, mid: Decimal, filters: SymbolFilters,
               budget: Decimal | None) -> Walk:
+        fees = self._quote_fees(order)
         walk = self.books.walk(order.symbol, order.side, mid, filters, order.remaining,
-                               order.limit_price, budget, self._fees.taker)
+                               order.limit_price, budget, fees.taker)
         if budget is not None:  # (each level's fee is rounded up on its own)
             step = filters.step_size or QUANTITY_STEP
-            while walk.quantity > 0 and checks.cost(walk, self._fees) > budget:
+            while walk.quantity > 0 and checks.cost(walk, fees) > budget:
                 walk = self.books.walk(order.symbol, order.side, mid, filters,
                                        walk.quantity - step, order.limit_price, None)
         return walk
@@ -546,18 +546,24 @@ class PaperExchange:
         pair = split_symbol(order.symbol)
         assert pair is not None
         notional = quantity * price
-        fee = self._fees.fee(notional, maker=liquidity is Liquidity.MAKER)
+        maker = liquidity is Liquidity.MAKER
         wallet = self.accounts[order.account]
-        if order.side is Side.BUY:
-            from_reserve = self._pay(order, pair.quote, notional + fee)
-            wallet.credit(pair.base, quantity)
-        else:
+        if order.side is Side.SELL:  # the commission in the quote asset, which it receives
+            fee, fee_asset = self._fees.fee(notional, maker), pair.quote
             from_reserve = self._pay(order, pair.base, quantity)
             wallet.credit(pair.quote, notional - fee)
+        elif order.binance_rules:  # Binance's: in the base asset, which a buy receives
+            fee, fee_asset = self._fees.fee(quantity, maker), pair.base
+            from_reserve = self._pay(order, pair.quote, notional)
+            wallet.credit(pair.base, quantity - fee)
+        else:  # the pipeline's (upstream's results read a USDT `fees`): in the quote asset
+            fee, fee_asset = self._fees.fee(notional, maker), pair.quote
+            from_reserve = self._pay(order, pair.quote, notional + fee)
+            wallet.credit(pair.base, quantity)
         bps = slippage_bps(order.side is Side.BUY, mid, price) if liquidity is Liquidity.TAKER else ZERO
         trade = Trade(trade_id=f"{order.order_id}-{order.version + 1}", order_id=order.order_id,
                       symbol=order.symbol, side=order.side, quantity=quantity, price=price, fee=fee,
-                      fee_asset=pair.quote, slippage_bps=bps, liquidity=liquidity, executed_at=now,
+                      fee_asset=fee_asset, slippage_bps=bps, liquidity=liquidity, executed_at=now,
                       account=order.account)
         complete = quantity == order.remaining
         self._record(order, Filled(order_id=order.order_id, at=now, trade=trade, mid=mid,
@@ -567,6 +573,10 @@ class PaperExchange:
         if complete:
             self._release(order, now)
             self._close(order)
+
+    def _quote_fees(self, order: Order) -> FeeSchedule:
+        """The fees a buy pays in the quote asset: none for one paying in the base asset."""
+        return _NO_FEES if order.binance_rules else self._fees
 
     def _pay(self, order: Order, asset: str, amount: Decimal) -> Decimal:
         """Spend `amount` of `asset` for the order, from its reservation first; what came
@@ -654,6 +664,9 @@ class PaperExchange:
         self._step.clear()
         self._entered.clear()
         return results
+
+
+_NO_FEES = FeeSchedule(taker=ZERO, maker=ZERO)
 
 
 def _ms(at: datetime) -> int:

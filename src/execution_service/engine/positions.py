@@ -37,8 +37,12 @@ class Position:
         return (last - self.avg_entry_price) * self.quantity
 
     def after(self, trade: Trade, quote_asset: str) -> Position:
-        """This position once `trade` is booked (to be called in the `EXACT` context)."""
-        signed = trade.quantity if trade.side is Side.BUY else -trade.quantity
+        """This position once `trade` is booked (to be called in the `EXACT` context). A
+        commission paid in the base asset (a buy under Binance's rules) leaves less of it
+        held, and counts among the fees at the trade's price."""
+        in_base = trade.fee_asset != quote_asset
+        received = trade.quantity - trade.fee if in_base else trade.quantity
+        signed = received if trade.side is Side.BUY else -trade.quantity
         quantity, average, realized = self.quantity, self.avg_entry_price, self.realized_pnl
         if quantity == 0 or (quantity > 0) == (signed > 0):  # opening or adding
             total = quantity + signed
@@ -54,7 +58,8 @@ class Position:
                 average = ZERO
             elif (quantity > 0) != (direction > 0):
                 average = trade.price
-        return Position(self.symbol, quantity, average, realized, self.fees + trade.fee,
+        fee = trade.fee * trade.price if in_base else trade.fee
+        return Position(self.symbol, quantity, average, realized, self.fees + fee,
                         quote_asset, self.version + 1, trade.executed_at, self.account)
 
 

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Integer, LargeBinary, Table
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, Table
 from sqlalchemy.types import TypeEngine
 
 from execution_service.domain.codec import dumps
@@ -122,4 +122,6 @@ def _sql_type(kind: TypeEngine[Any]) -> str:
         return "json"
     if isinstance(kind, Integer):
         return "bigint"
+    if isinstance(kind, Boolean):
+        return "boolean"
     return "text"
