@@ -4,6 +4,7 @@ and the `/sapi` calls of ccxt and Freqtrade."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tests.api.conftest import Api
@@ -118,3 +119,43 @@ async def test_a_symbol_a_client_asks_about_gets_a_tape_without_a_feed(api: Api)
     traded = api.exchange.synthetic_trades(Decimal(10_000), now)
     assert sorted(trade.symbol for trade in traded) == ["ETHUSDT", "SOLUSDT"]
     assert all(trade.synthetic for trade in traded)
+
+
+async def test_cancel_replace_cancels_then_places_and_says_which_step_failed(api: Api) -> None:
+    limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "0.01"}
+    first = (await api.signed("POST", "order", **limit, price="80000")).json()
+    replaced = (await api.signed("POST", "order/cancelReplace", **limit, price="80500",
+                                 cancelReplaceMode="STOP_ON_FAILURE",
+                                 cancelOrderId=first["orderId"])).json()
+    assert (replaced["cancelResult"], replaced["newOrderResult"]) == ("SUCCESS", "SUCCESS")
+    assert replaced["cancelResponse"]["status"] == "CANCELED"
+    assert replaced["newOrderResponse"]["price"] == "80500.00000000"
+    open_orders = (await api.signed("GET", "openOrders", symbol="BTCUSDT")).json()
+    assert [o["orderId"] for o in open_orders] == [replaced["newOrderResponse"]["orderId"]]
+
+    stopped = await api.signed("POST", "order/cancelReplace", **limit, price="81000",
+                               cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=first["orderId"])
+    assert (stopped.status_code, stopped.json()["code"]) == (400, -2022)
+    assert stopped.json()["data"] == {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+                                      "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+                                      "newOrderResponse": None}
+    anyway = (await api.signed("POST", "order/cancelReplace", **limit, price="81000",
+                               cancelReplaceMode="ALLOW_FAILURE",
+                               cancelOrderId=first["orderId"])).json()
+    assert (anyway["code"], anyway["data"]["newOrderResult"]) == (-2021, "SUCCESS")
+    too_big = (await api.signed("POST", "order/cancelReplace", **{**limit, "quantity": "50"},
+                                price="81000", cancelReplaceMode="STOP_ON_FAILURE",
+                                cancelOrderId=anyway["data"]["newOrderResponse"]["orderId"])).json()
+    assert (too_big["code"], too_big["data"]["cancelResult"]) == (-2021, "SUCCESS")
+    assert too_big["data"]["newOrderResponse"]["code"] == -2010
+
+
+async def test_monthly_candles_open_on_the_first_of_the_month(api: Api) -> None:
+    now_ms = api.tape(("90000", "1", 60_000))
+    [month] = (await api.http.get("/api/v3/klines", params={"symbol": "BTCUSDT",
+                                                            "interval": "1M"})).json()
+    opened = datetime.fromtimestamp(month[0] / 1000, UTC)
+    assert (opened.day, opened.hour, opened.minute) == (1, 0, 0)
+    assert month[0] <= now_ms <= month[6]
+    assert month[5] == "1.00000000"

@@ -72,3 +72,18 @@ def test_a_trade_whose_seller_took_liquidity_is_kept_as_buyer_maker() -> None:
                     MarketTrade("BTCUSDT", Decimal(1), Decimal(1), 1, aggressor=Side.BUY),
                     MarketTrade("BTCUSDT", Decimal(1), Decimal(1), 2)])
     assert [t.buyer_maker for t in history.recent("BTCUSDT", 3)] == [True, False, False]
+
+
+def test_month_candles_follow_the_calendar() -> None:
+    """Binance's `1M`: calendar months in UTC, 30 or 31 days, from the minutes kept."""
+    tape = TapeHistory()
+    november_end = 1_796_083_080_000  # 2026-11-30T23:58Z
+    december = 1_796_083_260_000  # 2026-12-01T00:01Z
+    tape.record([trade("90000", november_end), trade("90100", november_end + 1),
+                 trade("91000", december, "2")])
+    first, second = tape.months("BTCUSDT", 0, december + 60_000, 10)
+    assert (first.open_ms, first.close_ms) == (1_793_491_200_000, 1_796_083_199_999)  # 30 days
+    assert (first.open, first.close, first.volume) == (Decimal(90000), Decimal(90100), 2)
+    assert (second.open_ms, second.close) == (1_796_083_200_000, Decimal(91000))
+    assert second.close_ms - second.open_ms + 1 == 31 * DAY_MS  # December
+    assert tape.months("BTCUSDT", 0, december + 60_000, 1) == [second]

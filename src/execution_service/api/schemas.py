@@ -455,6 +455,15 @@ class CanceledOrder(OrderTerms):
     transactTime: int
 
 
+class CancelReplace(TypedDict):
+    """Both steps succeeded (a failure answers -2021 or -2022, with these in `data`)."""
+
+    cancelResult: str
+    newOrderResult: str
+    cancelResponse: CanceledOrder
+    newOrderResponse: NewOrder
+
+
 @_open
 class AccountTrade(TypedDict):
     symbol: str

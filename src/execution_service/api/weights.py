@@ -39,7 +39,7 @@ _BINANCE: dict[tuple[str, str], int] = {
     ("POST", "/order"): 1, ("DELETE", "/order"): 1, ("GET", "/order"): 4,
     ("DELETE", "/openOrders"): 1, ("GET", "/allOrders"): 20, ("GET", "/account"): 20,
     ("GET", "/myTrades"): 20, ("POST", "/order/test"): 1, ("GET", "/account/commission"): 20,
-    ("GET", "/rateLimit/order"): 40,
+    ("GET", "/rateLimit/order"): 40, ("POST", "/order/cancelReplace"): 1,
 }
 # The service's own endpoints that cost nothing: a supervisor's probes must always answer.
 _FREE = frozenset({"/health", "/ready", "/metrics"})

@@ -15,6 +15,7 @@ import bisect
 import itertools
 from collections import deque
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from execution_service.domain.commands import MarketTrade
@@ -115,6 +116,20 @@ class TapeHistory:
             close = candle.close
         return candles
 
+    def months(self, symbol: str, start_ms: int, end_ms: int, limit: int, *,
+               oldest: bool = False) -> list[Candle]:
+        """Calendar months (UTC) from the kept minutes, oldest first, at most `limit`: the
+        newest ones, or with `oldest` the oldest. (A week of minutes is kept: this month's
+        candle, and last month's while its last days are kept.)"""
+        months: list[Candle] = []
+        for minute in self._traded(symbol, MINUTE_MS, start_ms, end_ms):
+            opened, closing = _month(minute.open_ms)
+            if months and months[-1].open_ms == opened:
+                months[-1] = months[-1].merged(minute).spanning(opened, closing)
+            else:
+                months.append(minute.spanning(opened, closing))
+        return months[:limit] if oldest else months[-limit:]
+
     def _traded(self, symbol: str, interval_ms: int, start_ms: int, end_ms: int) -> list[Candle]:
         """The intervals from `start_ms` to `end_ms` that hold trades, oldest first."""
         if interval_ms < MINUTE_MS:
@@ -166,6 +181,14 @@ class TapeHistory:
                 minutes.insert(at, candle)
         if len(minutes) > self._keep_minutes:
             del minutes[:len(minutes) - self._keep_minutes]
+
+
+def _month(at_ms: int) -> tuple[int, int]:
+    """The first and the last millisecond of the calendar month (UTC) holding `at_ms`."""
+    moment = datetime.fromtimestamp(at_ms / 1000, UTC)
+    first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    following = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
+    return int(first.timestamp() * 1000), int(following.timestamp() * 1000) - 1
 
 
 def _candle(trade: TapeTrade, interval_ms: int) -> Candle:

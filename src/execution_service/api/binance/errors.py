@@ -13,11 +13,13 @@ from execution_service.api.responses import JSONResponse
 
 
 class BinanceError(Exception):
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+    def __init__(self, code: int, msg: str, status: int = 400,
+                 data: Mapping[str, Any] | None = None) -> None:
         super().__init__(msg)
         self.code = code
         self.msg = msg
         self.status = status
+        self.data = data  # what some errors carry besides (cancelReplace's results)
 
     @classmethod
     def bad_symbol(cls) -> BinanceError:
@@ -45,4 +47,7 @@ class BinanceError(Exception):
 
 
 async def binance_error(_request: Request, exc: BinanceError) -> JSONResponse:
-    return JSONResponse({"code": exc.code, "msg": exc.msg}, status_code=exc.status)
+    body: dict[str, Any] = {"code": exc.code, "msg": exc.msg}
+    if exc.data is not None:
+        body["data"] = exc.data
+    return JSONResponse(body, status_code=exc.status)

@@ -123,16 +123,20 @@ async def klines(context: Context, symbol: SymbolParam = None,
     if not interval:
         raise BinanceError.missing("interval")
     interval_ms = _INTERVALS_MS.get(interval)
-    if interval_ms is None:
+    if interval_ms is None and interval != "1M":
         raise BinanceError(-1120, "Invalid interval.")
     now = now_ms(context.clock)
-    candles = context.exchange.tape_history.candles(
-        name, interval_ms, parse_time(startTime, "startTime", 0),
-        min(parse_time(endTime, "endTime", now), now), parse_limit(limit, 500, 1000),
-        oldest=startTime is not None)
+    start, end = parse_time(startTime, "startTime", 0), min(parse_time(endTime, "endTime", now), now)
+    count = parse_limit(limit, 500, 1000)
+    history = context.exchange.tape_history
+    if interval_ms is None:  # 1M: calendar months, from the minutes kept
+        candles = history.months(name, start, end, count, oldest=startTime is not None)
+    else:
+        candles = history.candles(name, interval_ms, start, end, count,
+                                  oldest=startTime is not None)
     return Answer([[c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close),
-                          text(c.volume), c.close_ms, text(c.quote_volume), c.trades,
-                          text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
+                    text(c.volume), c.close_ms, text(c.quote_volume), c.trades,
+                    text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
 
 
 TypeParam = Annotated[str | None, Query(max_length=4, description="FULL (the default) or MINI")]

@@ -27,7 +27,7 @@ from fastapi import APIRouter
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.params import now_ms, parse_id, parse_limit, parse_time, text
-from execution_service.api.binance.signing import Signed, SignedRequest
+from execution_service.api.binance.signing import SignedRequest
 from execution_service.api.deps import Context
 from execution_service.api.responses import Answer
 from execution_service.bus.envelope import Envelope, Outcome, Reply
@@ -149,14 +149,73 @@ async def test_order(context: Context, request: SignedRequest) -> Answer[schemas
 
 @router.post("/order", response_model=schemas.NewOrder, responses=_TRADING)
 async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.NewOrder]:
+    return Answer(await _place(context, request.account, request.params))
+
+
+@router.post("/order/cancelReplace", response_model=schemas.CancelReplace,
+             responses=_TRADING)
+async def cancel_replace(context: Context, request: SignedRequest
+                         ) -> Answer[schemas.CancelReplace]:
+    """Cancel an order and place a new one: with `cancelReplaceMode=STOP_ON_FAILURE`, not
+    after a failed cancel; with `ALLOW_FAILURE`, regardless. Each step is committed on
+    its own (Binance's matching engine does both at once: here another order may be
+    matched between them)."""
     params = request.params
-    document = _order_document(context, params, request.account)
+    mode = params.get("cancelReplaceMode")
+    if not mode:
+        raise BinanceError.missing("cancelReplaceMode")
+    if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+        raise BinanceError.illegal("cancelReplaceMode", "STOP_ON_FAILURE, ALLOW_FAILURE")
+    named = {"symbol": params.get("symbol", ""), "orderId": params.get("cancelOrderId", ""),
+             "origClientOrderId": params.get("cancelOrigClientOrderId", "")}
+    if not named["orderId"] and not named["origClientOrderId"]:
+        raise BinanceError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be"
+                                  " sent, but both were empty/null!")
+    canceled: schemas.CanceledOrder | None = None
+    cancel_refused: schemas.BinanceProblem | None = None
+    try:
+        order = await _named_order(context, request.account, named)
+        if order is None:
+            raise BinanceError(-2011, _UNKNOWN_ORDER)
+        canceled = await _cancel(context, order, {
+            "newClientOrderId": params.get("cancelNewClientOrderId", "")})
+    except BinanceError as refused:
+        if refused.code == -1007:  # (unknown whether it was canceled: nothing more)
+            raise
+        cancel_refused = {"code": refused.code, "msg": refused.msg}
+    if canceled is None and mode == "STOP_ON_FAILURE":
+        raise BinanceError(-2022, "Order cancel-replace failed.", data={
+            "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+            "cancelResponse": cancel_refused, "newOrderResponse": None})
+    try:
+        placed = await _place(context, request.account, params)
+    except BinanceError as refused:
+        if refused.code == -1007:
+            raise
+        raise BinanceError(
+            -2021 if canceled is not None else -2022,
+            "Order cancel-replace partially failed." if canceled is not None
+            else "Order cancel-replace failed.",
+            data={"cancelResult": "SUCCESS" if canceled is not None else "FAILURE",
+                  "newOrderResult": "FAILURE", "cancelResponse": canceled or cancel_refused,
+                  "newOrderResponse": {"code": refused.code, "msg": refused.msg}}) from None
+    if canceled is None:  # (ALLOW_FAILURE: the new order went in all the same)
+        raise BinanceError(-2021, "Order cancel-replace partially failed.", data={
+            "cancelResult": "FAILURE", "newOrderResult": "SUCCESS",
+            "cancelResponse": cancel_refused, "newOrderResponse": placed})
+    return Answer({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                   "cancelResponse": canceled, "newOrderResponse": placed})
+
+
+async def _place(context: Context, account: str, params: Mapping[str, str]) -> schemas.NewOrder:
+    """A new order through the pipeline, answered as `newOrderRespType` asks."""
+    document = _order_document(context, params, account)
     answer = params.get("newOrderRespType") or (
         "FULL" if document["order_type"] in ("MARKET", "LIMIT") else "ACK")
     if answer not in _RESPONSE_TYPES:
         raise BinanceError.illegal("newOrderRespType", "ACK, RESULT, FULL")
     if "newClientOrderId" in params:  # Binance: unique among the account's open orders
-        same = await context.reads.account_order(request.account, document["symbol"],
+        same = await context.reads.account_order(account, document["symbol"],
                                                  client_id=document["client_id"])
         if same is not None and same.status.is_open:
             raise BinanceError(-2010, "Duplicate order sent.")
@@ -179,20 +238,20 @@ async def new_order(context: Context, request: SignedRequest) -> Answer[schemas.
                              "clientOrderId": _client_id(order),
                              "transactTime": _ms(order.created_at)}
     if answer == "ACK":
-        return Answer(ack)
+        return ack
     placed: schemas.OrderPlaced = {**ack, **_order_terms(order),
                                    "workingTime": _working_time(order)}
     if answer == "RESULT":
-        return Answer(placed)
+        return placed
     filled: schemas.OrderFilled = {**placed, "fills": [
         {"price": text(t.price), "qty": text(t.quantity), "commission": text(t.fee),
          "commissionAsset": t.fee_asset, "tradeId": _number(t)} for t in detail.trades]}
-    return Answer(filled)
+    return filled
 
 
 @router.get("/order", response_model=schemas.BinanceOrder, responses=_SIGNED)
 async def query_order(context: Context, request: SignedRequest) -> Answer[schemas.BinanceOrder]:
-    order = await _named_order(context, request)
+    order = await _named_order(context, request.account, request.params)
     if order is None:
         raise BinanceError(-2013, "Order does not exist.")
     return Answer(_order_view(order))
@@ -201,7 +260,7 @@ async def query_order(context: Context, request: SignedRequest) -> Answer[schema
 @router.delete("/order", response_model=schemas.CanceledOrder, responses=_TRADING)
 async def cancel_order(context: Context, request: SignedRequest
                        ) -> Answer[schemas.CanceledOrder]:
-    order = await _named_order(context, request)
+    order = await _named_order(context, request.account, request.params)
     if order is None:
         raise BinanceError(-2011, _UNKNOWN_ORDER)
     return Answer(await _cancel(context, order, request.params))
@@ -398,10 +457,10 @@ def _limit(params: Mapping[str, str]) -> int:
     return parse_limit(params.get("limit") or None, 500, 1000)
 
 
-async def _named_order(context: Context, request: Signed) -> Order | None:
+async def _named_order(context: Context, account: str, params: Mapping[str, str]
+                       ) -> Order | None:
     """The order `orderId` names (whose client id must then be `origClientOrderId`, when
     given), else the newest under `origClientOrderId`: of the key's account only."""
-    params = request.params
     symbol = _symbol(params)
     number = parse_id(params.get("orderId"), "orderId")
     client_id = params.get("origClientOrderId") or None
@@ -409,8 +468,8 @@ async def _named_order(context: Context, request: Signed) -> Order | None:
         raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent,"
                                   " but both were empty/null!")
     if number is None:
-        return await context.reads.account_order(request.account, symbol, client_id=client_id)
-    order = await context.reads.account_order(request.account, symbol, number=number)
+        return await context.reads.account_order(account, symbol, client_id=client_id)
+    order = await context.reads.account_order(account, symbol, number=number)
     if order is not None and client_id is not None and _client_id(order) != client_id:
         return None
     return order
