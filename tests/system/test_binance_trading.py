@@ -231,3 +231,28 @@ def test_resting_orders_of_one_symbol_are_canceled_together(service: ServiceProc
     with pytest.raises(BinanceAPIException) as none_left:
         client._delete("openOrders", True, data={"symbol": "ETHUSDT"})
     assert (none_left.value.code, none_left.value.message) == (-2011, "Unknown order sent.")
+
+
+def test_ccxt_with_its_api_and_sapi_urls_here_makes_freqtrades_calls_on_this_host(
+        service: ServiceProcess) -> None:
+    """ccxt's binance with its defaults (currencies fetched from /sapi) and the URLs of both
+    API families pointed here: the calls Freqtrade makes at start and while it trades
+    (markets, currencies, trading fees, system status, balance, an order) all answer, and
+    no request goes anywhere else."""
+    urls = {"public": f"{service.url}/api/v3", "private": f"{service.url}/api/v3",
+            **{name: f"{service.url}/sapi/{version}" for name, version in (
+                ("sapi", "v1"), ("sapiV2", "v2"), ("sapiV3", "v3"), ("sapiV4", "v4"))}}
+    client = Recorded({"apiKey": KEY_A, "secret": SECRET_A, "urls": {"api": urls},
+                       "options": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False}})
+    client.requested = []
+    client.load_markets()
+    assert client.currencies["BTC"]["active"] is not False
+    fees = client.fetch_trading_fees()
+    assert fees["BTC/USDT"]["taker"] == 0.001
+    assert client.fetch_status()["status"] == "ok"
+    assert client.fetch_balance()["USDT"]["free"] > 0
+    bought = client.create_order("ETH/USDT", "market", "buy", None, None, {"quoteOrderQty": 100})
+    assert bought["status"] == "closed"
+    assert all(url.startswith(service.url) for url in client.requested), [
+        url for url in client.requested if not url.startswith(service.url)]
+    assert any("/sapi/v1/capital/config/getall" in url for url in client.requested)
