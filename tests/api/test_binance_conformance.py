@@ -78,6 +78,16 @@ async def _answers(api: Api) -> dict[str, dict[str, Any]]:
         cancelOrderId=replaced["orderId"])).json()}
     answers["DELETE /api/v3/openOrders"] = {"default": (await api.signed(
         "DELETE", "openOrders", **market)).json()}
+    oco = (await api.signed("POST", "orderList/oco", **market, side="BUY", quantity="0.01",
+                            aboveType="STOP_LOSS_LIMIT", abovePrice="95000",
+                            aboveStopPrice="94000", aboveTimeInForce="GTC",
+                            belowType="LIMIT_MAKER", belowPrice="85000")).json()
+    answers["POST /api/v3/orderList/oco"] = {"default": oco}
+    for path in ("orderList", "openOrderList", "allOrderList"):
+        answers[f"GET /api/v3/{path}"] = {"default": (await api.signed(
+            "GET", path, orderListId=oco["orderListId"])).json()}
+    answers["DELETE /api/v3/orderList"] = {"default": (await api.signed(
+        "DELETE", "orderList", **market, orderListId=oco["orderListId"])).json()}
     return answers
 
 
@@ -91,7 +101,7 @@ def _differences(endpoint: str, documented: dict[str, object], answer: Any) -> l
             found += [f"{endpoint} <row>"] if types != kind else []
             continue
         value, present = _value(sample if isinstance(sample, dict) else {}, field)
-        if not present and field in _CONDITIONAL:
+        if not present and (field in _CONDITIONAL or field.rsplit(".", 1)[-1] in _CONDITIONAL):
             continue
         if not present or _JSON_TYPES[type(value)] != kind:
             found.append(f"{endpoint} {field}")
@@ -119,7 +129,7 @@ async def test_every_served_answer_has_the_documented_fields_and_types(api: Api)
             compared += len(documented)
             differing += _differences(endpoint, documented, answers[endpoint][variant])
     print(f"\n{compared - len(differing)} of {compared} documented fields match")
-    assert sorted(differing) == sorted(KNOWN_GAPS), "a documented field differs"
+    assert sorted(differing) == sorted(KNOWN_GAPS), sorted(set(differing) - set(KNOWN_GAPS))
 
 
 # (request, the code Binance answers it with)

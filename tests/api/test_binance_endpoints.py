@@ -159,3 +159,41 @@ async def test_monthly_candles_open_on_the_first_of_the_month(api: Api) -> None:
     assert (opened.day, opened.hour, opened.minute) == (1, 0, 0)
     assert month[0] <= now_ms <= month[6]
     assert month[5] == "1.00000000"
+
+
+async def test_an_oco_is_placed_listed_and_canceled_as_one(api: Api) -> None:
+    """A sell OCO (a limit maker above the price, a stop loss below) through Binance's
+    order-list endpoints: placed as one, listed, found by id or client id, canceled as
+    one; a leg Binance would refuse refuses both."""
+    legs = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.5",
+            "aboveType": "LIMIT_MAKER", "abovePrice": "95000",
+            "belowType": "STOP_LOSS", "belowStopPrice": "85000"}
+    placed = (await api.signed("POST", "orderList/oco", **legs, listClientOrderId="exit-1")).json()
+    assert (placed["contingencyType"], placed["listStatusType"], placed["listOrderStatus"]) == (
+        "OCO", "EXEC_STARTED", "EXECUTING")
+    numbers = [o["orderId"] for o in placed["orders"]]
+    assert placed["orderListId"] == numbers[0]
+    assert [r["orderListId"] for r in placed["orderReports"]] == [numbers[0]] * 2
+    assert [r["type"] for r in placed["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"]
+    by_id = (await api.signed("GET", "orderList", orderListId=placed["orderListId"])).json()
+    by_client = (await api.signed("GET", "orderList", origClientOrderId="exit-1")).json()
+    assert by_id == by_client
+    assert [o["orderId"] for o in by_id["orders"]] == numbers
+    [listed] = (await api.signed("GET", "openOrderList")).json()
+    assert listed["orderListId"] == placed["orderListId"]
+    leg = (await api.signed("GET", "order", symbol="BTCUSDT", orderId=numbers[1])).json()
+    assert leg["orderListId"] == placed["orderListId"]
+
+    canceled = (await api.signed("DELETE", "orderList", symbol="BTCUSDT",
+                                 orderListId=placed["orderListId"])).json()
+    assert (canceled["listStatusType"], canceled["listOrderStatus"]) == ("ALL_DONE", "ALL_DONE")
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert (await api.signed("GET", "openOrderList")).json() == []
+    assert len((await api.signed("GET", "allOrderList")).json()) == 1
+
+    taking = await api.signed("POST", "orderList/oco", **{**legs, "abovePrice": "80000",
+                                                          "belowStopPrice": "79000"})
+    assert (taking.status_code, taking.json()) == (
+        400, {"code": -2010, "msg": "Order would immediately match and take."})
+    unknown = await api.signed("GET", "orderList", orderListId=10**9)
+    assert (unknown.status_code, unknown.json()["code"]) == (400, -2013)

@@ -514,3 +514,28 @@ async def test_orders_stored_before_numbers_are_numbered_in_the_order_they_were_
     numbers = {o.order_id: o.number for o in await store.get_recent_orders(10)}
     assert numbers == {"MOCK_b": 1, "MOCK_a": 2, "MOCK_c": 3, "MOCK_new": 4}
     await db.dispose()
+
+
+async def test_an_accounts_order_lists_are_found_by_id_client_id_and_openness(
+    store: Store, writer: BatchWriter
+) -> None:
+    """The read model of Binance's order lists, on both databases: a list's orders by its
+    id (its first order's number) or by its client id (in its orders' metadata)."""
+    legs = [replace(order(f"MOCK_l{i}", f"leg-{i}", status=OrderStatus.NEW, at=NOW + timedelta(
+        seconds=i)), list_ref="MOCK_l0", account="bot", metadata={"list_client_id": "exit-1"})
+        for i in range(2)]
+    done = replace(order("MOCK_d", "done", status=OrderStatus.CANCELED), list_ref="MOCK_d",
+                   account="bot", metadata={"list_client_id": "exit-0"})
+    await writer.commit(UnitOfWork(at=NOW, effects=stored(done, *legs)))
+    by_client = await store.account_list("bot", client_id="exit-1")
+    assert [o.order_id for o in by_client] == ["MOCK_l0", "MOCK_l1"]
+    first = by_client[0].number
+    assert [o.order_id for o in await store.account_list("bot", number=first)] == [
+        "MOCK_l0", "MOCK_l1"]
+    assert await store.account_list("bot", number=by_client[1].number) == []  # (not a first)
+    assert await store.account_list("other", client_id="exit-1") == []
+    assert [[o.order_id for o in orders] for orders in await store.account_lists("bot")] == [
+        ["MOCK_d"], ["MOCK_l0", "MOCK_l1"]]
+    assert [[o.order_id for o in orders]
+            for orders in await store.account_lists("bot", open_only=True)] == [
+        ["MOCK_l0", "MOCK_l1"]]

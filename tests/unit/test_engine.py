@@ -11,11 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execution_service.domain import codec
-from execution_service.domain.commands import MarketTrade
-from execution_service.domain.orders import ErrorCode, OrderStatus, OrderType, Side
+from execution_service.domain.commands import MarketTrade, SubmitOrder
+from execution_service.domain.orders import ErrorCode, Order, OrderStatus, OrderType, Side, Source
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
+from execution_service.engine.events import Intake
+from execution_service.engine.exchange import PaperExchange
 from execution_service.engine.filters import DEFAULT_FILTERS
 from execution_service.engine.models import EXACT, BookShape
 from execution_service.engine.prices import REFERENCE_PRICES, MarketPrices, round_price
@@ -390,3 +392,58 @@ def test_the_pipelines_orders_pay_their_commission_in_the_quote_asset() -> None:
     bought = submit(live, order(BUY, "0.1")).order
     assert bought.fee_asset == "USDT"
     assert free(live, "BTC") == Decimal("0.1")
+
+
+def oco(live: PaperExchange, above: SubmitOrder, below: SubmitOrder) -> list[Order]:
+    results = live.submit_list((above, below), Intake(Source.REST, None, T0))
+    return [result.order for result in results]
+
+
+def test_an_oco_order_that_executes_expires_the_other() -> None:
+    """A sell OCO: a limit maker above the price, a stop loss below. The tape through the
+    limit fills it (as maker) and expires the stop; a second list, the tape down through
+    the stop triggers it and expires the limit."""
+    live = priced({"BTC": "2"})
+    above, below = oco(live, order(SELL, "0.5", OrderType.LIMIT_MAKER, price="91000"),
+                       order(SELL, "0.5", OrderType.STOP_LOSS, stop="89000"))
+    assert (above.status, below.status) == (OrderStatus.NEW, OrderStatus.NEW)
+    assert above.list_ref == below.list_ref == above.order_id
+    tape(live, "91010", "1")
+    assert (above.status, below.status) == (OrderStatus.FILLED, OrderStatus.EXPIRED)
+    assert below.error_message is None  # (expired, not refused)
+    assert locked(live, "BTC") == 0  # the stop's reservation went back
+
+    limit, stop = oco(live, order(SELL, "0.5", OrderType.LIMIT_MAKER, price="95000"),
+                      order(SELL, "0.5", OrderType.STOP_LOSS, stop="89000"))
+    tape(live, "88990", "1")
+    assert (stop.status, limit.status) == (OrderStatus.FILLED, OrderStatus.EXPIRED)
+    assert locked(live, "BTC") == 0
+
+
+def test_cancelling_one_order_of_an_oco_cancels_both_and_a_refused_one_refuses_both() -> None:
+    live = priced({"BTC": "2"})
+    above, below = oco(live, order(SELL, "0.5", OrderType.LIMIT_MAKER, price="91000"),
+                       order(SELL, "0.5", OrderType.STOP_LOSS, stop="89000"))
+    live.cancel(below.order_id, T0)
+    assert (above.status, below.status) == (OrderStatus.CANCELED, OrderStatus.CANCELED)
+    # A limit maker below the price would take: refused, and so the stop with it.
+    taking, stop = oco(live, order(SELL, "0.5", OrderType.LIMIT_MAKER, price="80000"),
+                       order(SELL, "0.5", OrderType.STOP_LOSS, stop="79000"))
+    assert (taking.status, taking.error_code) == (OrderStatus.REJECTED, ErrorCode.WOULD_TAKE)
+    assert (stop.status, stop.error_code) == (OrderStatus.REJECTED, ErrorCode.WOULD_TAKE)
+    assert stop.error_message.startswith("another order of its list was refused")  # type: ignore[union-attr]
+    assert locked(live, "BTC") == 0
+
+
+def test_an_oco_locks_its_quantity_once() -> None:
+    """Both orders of a sell OCO sell the same BTC: with exactly that much, the list is
+    accepted (Binance locks it once), and whichever executes is paid for."""
+    live = priced({"BTC": "0.5"})
+    above, below = oco(live, order(SELL, "0.5", OrderType.LIMIT_MAKER, price="95000"),
+                       order(SELL, "0.5", OrderType.STOP_LOSS, stop="89000"))
+    assert (above.status, below.status) == (OrderStatus.NEW, OrderStatus.NEW)
+    assert (locked(live, "BTC"), free(live, "BTC")) == (Decimal("0.5"), 0)
+    tape(live, "88990", "1")  # the stop (which locked nothing itself) sells the 0.5
+    assert (below.status, above.status) == (OrderStatus.FILLED, OrderStatus.EXPIRED)
+    assert (locked(live, "BTC"), free(live, "BTC")) == (0, 0)
+    assert free(live, "USDT") > 40_000

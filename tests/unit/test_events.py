@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution_service.domain.orders import OrderStatus, OrderType, Side, TimeInForce
-from execution_service.engine.events import Event, Received, replay
+from execution_service.domain.orders import OrderStatus, OrderType, Side, Source, TimeInForce
+from execution_service.engine.events import Event, Intake, Received, replay
 from execution_service.engine.exchange import Effects, PaperExchange
 from execution_service.engine.latency import LatencyModel
 from execution_service.engine.queue import QueueModel
@@ -62,6 +62,8 @@ _COMMANDS = st.lists(st.one_of(
     st.tuples(st.just("market"), st.sampled_from([BUY, SELL]), st.integers(1, 40)),
     st.tuples(st.just("stop"), st.sampled_from([BUY, SELL]), st.integers(1, 40),
               st.integers(-30, 30)),
+    st.tuples(st.just("oco"), st.sampled_from([BUY, SELL]), st.integers(1, 40),
+              st.integers(5, 30)),
     st.tuples(st.just("trade"), st.integers(-40, 40), st.integers(0, 60)),
     st.tuples(st.just("cancel"), st.integers(0, 20)),
     st.tuples(st.just("wait"), st.integers(1, 400)),
@@ -110,6 +112,16 @@ def _run(live: PaperExchange, command: tuple, placed: list[str], now) -> None:  
         stop = str(90000 + offset * 10)
         placed.append(submit(live, order(side, f"0.0{size:02d}", OrderType.STOP_LOSS, stop=stop),
                              now).order.order_id)
+    elif kind == "oco":  # a limit maker on the far side of the price, a stop on the near
+        _, side, size, offset = command
+        maker, stop = (90000 + offset * 10, 90000 - offset * 10)
+        if side is BUY:
+            maker, stop = stop, maker
+        results = live.submit_list((order(side, f"0.0{size:02d}", OrderType.LIMIT_MAKER,
+                                          price=str(maker)),
+                                    order(side, f"0.0{size:02d}", OrderType.STOP_LOSS,
+                                          stop=str(stop))), Intake(Source.STREAM, None, now))
+        placed.extend(result.order.order_id for result in results)
     elif kind == "trade":
         _, offset, size = command
         tape(live, str(90000 + offset * 10), str(Decimal(size) / 100) if size else None, now)

@@ -455,6 +455,45 @@ class CanceledOrder(OrderTerms):
     transactTime: int
 
 
+@_open
+class ListOrder(TypedDict):
+    symbol: str
+    orderId: int
+    clientOrderId: str
+
+
+@_open
+class OrderList(TypedDict):
+    orderListId: int
+    contingencyType: str
+    listStatusType: str
+    listOrderStatus: str
+    listClientOrderId: str
+    transactionTime: int
+    symbol: str
+    orders: list[ListOrder]
+
+
+@_open
+class ListOrderReport(OrderTerms):
+    symbol: str
+    orderId: int
+    orderListId: int
+    clientOrderId: str
+    transactTime: int
+    workingTime: int
+
+
+@_open
+class OrderListReport(OrderList):
+    orderReports: list[ListOrderReport]
+
+
+@_open
+class OrderListCanceled(OrderList):
+    orderReports: list[CanceledOrder]
+
+
 class CancelReplace(TypedDict):
     """Both steps succeeded (a failure answers -2021 or -2022, with these in `data`)."""
 

@@ -40,6 +40,8 @@ _BINANCE: dict[tuple[str, str], int] = {
     ("DELETE", "/openOrders"): 1, ("GET", "/allOrders"): 20, ("GET", "/account"): 20,
     ("GET", "/myTrades"): 20, ("POST", "/order/test"): 1, ("GET", "/account/commission"): 20,
     ("GET", "/rateLimit/order"): 40, ("POST", "/order/cancelReplace"): 1,
+    ("POST", "/orderList/oco"): 1, ("DELETE", "/orderList"): 1, ("GET", "/orderList"): 4,
+    ("GET", "/openOrderList"): 6, ("GET", "/allOrderList"): 20,
 }
 # The service's own endpoints that cost nothing: a supervisor's probes must always answer.
 _FREE = frozenset({"/health", "/ready", "/metrics"})

@@ -34,6 +34,15 @@ class SubmitOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class SubmitOrderList:
+    """Orders that stand or fall together (Binance's OCO: one order cancels the other):
+    all accepted or none, and once one of them executes (fills, or a stop triggers) or is
+    canceled, the others end."""
+
+    orders: tuple[SubmitOrder, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel an open order, named by `order_id` or by `client_id`; with `account`, only
     that sub-account's orders are found (an order of another is unknown to it)."""
@@ -98,5 +107,5 @@ class Tick:
 
 
 TapeEvent = MarketTrade | BookUpdate  # what the market-data channels carry, in order
-Command = (SubmitOrder | CancelOrder | SetKillSwitch | MarketTrade | BookUpdate | SnapshotEquity
-           | Tick)
+Command = (SubmitOrder | SubmitOrderList | CancelOrder | SetKillSwitch | MarketTrade | BookUpdate
+           | SnapshotEquity | Tick)

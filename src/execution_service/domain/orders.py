@@ -140,6 +140,7 @@ class Order:
     # Binance's own rules (an order from Binance's API): the lot step enforced, no simulated
     # rejection, the commission in the asset each fill gives (a buy's in the base asset).
     binance_rules: bool = False
+    list_ref: str | None = None  # an order list's (OCO's): the order id of its first order
 
     @property
     def remaining(self) -> Decimal:
@@ -156,7 +157,7 @@ class Order:
 ORDER_TERMS = frozenset({
     "order_id", "client_id", "intake_ref", "symbol", "side", "order_type", "quantity", "price",
     "strategy_id", "bot_id", "source", "metadata", "created_at", "time_in_force", "stop_price",
-    "expire_at", "fingerprint", "account", "number", "binance_rules"})
+    "expire_at", "fingerprint", "account", "number", "binance_rules", "list_ref"})
 
 
 @dataclass(frozen=True, slots=True)

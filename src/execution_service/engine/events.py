@@ -75,6 +75,7 @@ class Received(Event):
 
     command: SubmitOrder
     intake: Intake
+    list_ref: str | None = None  # the order list it belongs to (its first order's id)
 
 
 def opened(received: Received) -> Order:
@@ -91,7 +92,7 @@ def opened(received: Received) -> Order:
         bot_id=command.bot_id, intake_ref=intake.ref, metadata=command.metadata,
         time_in_force=tif, stop_price=command.stop_price, expire_at=command.expire_at,
         fingerprint=command.fingerprint, account=command.account,
-        binance_rules=command.binance_rules)
+        binance_rules=command.binance_rules, list_ref=received.list_ref)
 
 
 # Quiet changes: no status, no row.

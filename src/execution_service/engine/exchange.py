@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, localcontext
@@ -295,13 +295,57 @@ class PaperExchange:
             self._submit(order, intake.at, halted)
             return self._end_step()[0]
 
+    def submit_list(self, commands: tuple[SubmitOrder, ...], intake: Intake,
+                    halted: str | None = None) -> list[Result]:
+        """Orders that stand or fall together (an OCO): each is checked and accepted in
+        turn; one refused refuses those after it and ends those before it. They lock once:
+        each only what the list has not locked yet (the one that executes ends the others
+        first, and pays with what they gave back). Once one of them executes or is
+        canceled, the others end (`_end_list`)."""
+        with localcontext(EXACT):
+            orders = []
+            list_ref = None
+            for command in commands:
+                order_id = self.new_order_id()
+                list_ref = list_ref or order_id  # (the list is named after its first order)
+                received = Received(order_id=order_id, at=intake.at, command=command,
+                                    intake=intake, list_ref=list_ref)
+                order = opened(received)
+                self._fx.created[order.order_id] = order
+                self._fx.history.append(received)
+                orders.append(order)
+            locked: dict[str, Decimal] = {}  # by the list's orders so far, per asset
+            for number, order in enumerate(orders):
+                self._submit(order, intake.at, halted, locked)
+                if order.status is OrderStatus.REJECTED:
+                    self._refuse_list(orders, number, intake.at)
+                    break
+                if order.reserved_asset:
+                    locked[order.reserved_asset] = (locked.get(order.reserved_asset, ZERO)
+                                                    + order.reserved)
+            return self._end_step()
+
+    def _refuse_list(self, orders: list[Order], refused: int, now: datetime) -> None:
+        """One order of a new list was refused: those after it are refused for it, those
+        before it (accepted already) end."""
+        reason = f"another order of its list was refused: {orders[refused].error_message}"
+        code = orders[refused].error_code
+        assert code is not None
+        for order in orders[refused + 1:]:
+            self._reject(order, code, reason, now)
+        for order in orders[:refused]:
+            if order.status.is_open:
+                self._expire(order, reason, now)
+
     def cancel(self, order_id: str, now: datetime) -> Result | None:
-        """Cancel an open order; None if it is not open."""
+        """Cancel an open order (and the other orders of its list); None if it is not open."""
         order = self._index.get(order_id)
         if order is None:
             return None
         with localcontext(EXACT):
             self._finish(order, Canceled(order_id=order_id, at=now))
+            for sibling in self._index.siblings(order):
+                self._finish(sibling, Canceled(order_id=sibling.order_id, at=now))
             return self._end_step()[0]
 
     def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
@@ -313,8 +357,8 @@ class PaperExchange:
             if not self.matching:
                 return []
             for order in self._index.stops(trade.symbol):
-                if stop_hit(order, trade.price):
-                    self._trigger(order, trade.price, now)
+                if stop_hit(order, trade.price) and self._index.get(order.order_id):
+                    self._trigger(order, trade.price, now)  # (unless its list ended it)
             self._fill_resting(trade, now)
             return self._end_step()
 
@@ -349,7 +393,10 @@ class PaperExchange:
 
     # Submission
 
-    def _submit(self, order: Order, now: datetime, halted: str | None) -> None:
+    def _submit(self, order: Order, now: datetime, halted: str | None,
+                locked: Mapping[str, Decimal] | None = None) -> None:
+        """Check and accept a new order; `locked`: what the other orders of its list hold,
+        per asset, which it need not lock again."""
         if halted is not None:
             return self._reject(order, ErrorCode.KILL_SWITCH, f"kill switch engaged: {halted}", now)
         if self.accounts.get(order.account) is None:
@@ -377,8 +424,10 @@ class PaperExchange:
             shortfall = self._shortfall(order, pair.quote if order.side is Side.BUY else pair.base,
                                         walk)
         else:
-            shortfall = self._reserve(order, *checks.reservation(
-                order, pair, mid, self._quote_fees(order), self.books.shape.max_offset_bps), now)
+            asset, amount = checks.reservation(order, pair, mid, self._quote_fees(order),
+                                               self.books.shape.max_offset_bps)
+            shortfall = self._reserve(order, asset,
+                                      max(ZERO, amount - (locked or {}).get(asset, ZERO)), now)
         if shortfall is not None:
             return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
         if not order.binance_rules and self._rng.random() >= self.rules.success_rate:
@@ -402,8 +451,10 @@ class PaperExchange:
         free = wallet.free(asset)
         if free < amount:
             return checks.needs(order, asset, amount, free)
-        wallet.lock(asset, amount)
-        self._record(order, Reserved(order_id=order.order_id, at=now, asset=asset, amount=amount))
+        if amount:
+            wallet.lock(asset, amount)
+            self._record(order, Reserved(order_id=order.order_id, at=now, asset=asset,
+                                         amount=amount))
         return None
 
     def _shortfall(self, order: Order, asset: str, walk: Walk) -> str | None:
@@ -508,6 +559,8 @@ class PaperExchange:
         for match in tape_matches(resting, trade, self.rules.fill_mode, self.rules.queue.on,
                                   filters, self._index.priority):
             order = match.order
+            if self._index.get(order.order_id) is None:
+                continue  # (its list ended it meanwhile)
             if match.traded_here:
                 self._traded_here[order.order_id] = (self._traded_here.get(order.order_id, ZERO)
                                                      + match.traded_here)
@@ -545,6 +598,7 @@ class PaperExchange:
               liquidity: Liquidity) -> None:
         pair = split_symbol(order.symbol)
         assert pair is not None
+        self._end_list(order, now)  # (first: what the others lock may pay for this fill)
         notional = quantity * price
         maker = liquidity is Liquidity.MAKER
         wallet = self.accounts[order.account]
@@ -578,6 +632,11 @@ class PaperExchange:
         """The fees a buy pays in the quote asset: none for one paying in the base asset."""
         return _NO_FEES if order.binance_rules else self._fees
 
+    def _end_list(self, order: Order, now: datetime) -> None:
+        """The order executed (a fill, a triggered stop): the others of its list expire."""
+        for sibling in self._index.siblings(order):
+            self._expire(sibling, "another order of its list executed", now)
+
     def _pay(self, order: Order, asset: str, amount: Decimal) -> Decimal:
         """Spend `amount` of `asset` for the order, from its reservation first; what came
         from the reservation."""
@@ -589,6 +648,7 @@ class PaperExchange:
         self._index.stop_reached(order)
         self._record(order, Triggered(order_id=order.order_id, at=now,
                                       stop_price=order.stop_price, traded_at=price))
+        self._end_list(order, now)
         self._enter(order, price, now)
 
     def _run_timer(self, kind: Timer, order: Order, due: datetime) -> None:

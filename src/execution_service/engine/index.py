@@ -32,10 +32,11 @@ class OrderIndex:
         self._stops: dict[str, dict[str, Order]] = {}  # per symbol: stops waiting for their price
         self._timers: list[tuple[datetime, int, Timer, str]] = []
         self._priority: dict[str, int] = {}  # time priority of resting orders
+        self._lists: dict[str, set[str]] = {}  # an order list's open orders, by its ref
         self._counter = itertools.count()
 
     def clear(self) -> None:
-        for held in (self._open, self._resting, self._stops, self._priority):
+        for held in (self._open, self._resting, self._stops, self._priority, self._lists):
             held.clear()
         self._timers.clear()
 
@@ -47,6 +48,16 @@ class OrderIndex:
 
     def open(self, order: Order) -> None:
         self._open[order.order_id] = order
+        if order.list_ref is not None:
+            self._lists.setdefault(order.list_ref, set()).add(order.order_id)
+
+    def siblings(self, order: Order) -> list[Order]:
+        """The other open orders of the order's list, oldest first."""
+        if order.list_ref is None:
+            return []
+        others = [self._open[order_id] for order_id in self._lists.get(order.list_ref, ())
+                  if order_id != order.order_id and order_id in self._open]
+        return sorted(others, key=lambda other: other.created_at)
 
     def rest(self, order: Order) -> None:
         """The order joins the book behind what rests already (it keeps a priority it had)."""
@@ -61,6 +72,10 @@ class OrderIndex:
 
     def close(self, order: Order) -> None:
         self._open.pop(order.order_id, None)
+        if order.list_ref is not None and (members := self._lists.get(order.list_ref)):
+            members.discard(order.order_id)
+            if not members:
+                del self._lists[order.list_ref]
         self._priority.pop(order.order_id, None)
         for index in (self._resting, self._stops):
             index.get(order.symbol, {}).pop(order.order_id, None)

@@ -26,6 +26,7 @@ from execution_service.domain.commands import (
     SetKillSwitch,
     SnapshotEquity,
     SubmitOrder,
+    SubmitOrderList,
     Tick,
 )
 from execution_service.domain.orders import ErrorCode, Order, OrderStatus
@@ -117,7 +118,10 @@ def lookup_keys(
     intake_refs: set[str] = set()
     order_ids: set[str] = set()
     for envelope, command in decoded:
-        if isinstance(command, SubmitOrder):
+        if isinstance(command, SubmitOrderList):  # (a list's orders each have a client id)
+            client_ids.update(order.client_id for order in command.orders if order.client_id
+                              and (recent is None or order.client_id in recent))
+        elif isinstance(command, SubmitOrder):
             if command.client_id:  # a client_id, when given, is the key
                 if recent is None or command.client_id in recent:
                     client_ids.add(command.client_id)
@@ -273,6 +277,8 @@ class BatchPlanner:
                 self._invalid(plan, known, envelope, command, now)
             elif isinstance(command, SubmitOrder):
                 self._guarded(plan, self._submit, plan, known, envelope, command)
+            elif isinstance(command, SubmitOrderList):
+                self._guarded(plan, self._submit_list, plan, known, envelope, command)
             elif isinstance(command, CancelOrder):
                 self._guarded(plan, self._cancel, plan, known, envelope, command, now)
             elif isinstance(command, SetKillSwitch):
@@ -324,6 +330,28 @@ class BatchPlanner:
         known.add(result.order)
         plan.answered.append(envelope.received_at)
         plan.replies.append((envelope, Reply(Outcome.CREATED, plan.message(result))))
+
+    def _submit_list(self, plan: Plan, known: _Known, envelope: Envelope,
+                     command: SubmitOrderList) -> None:
+        """Orders that stand or fall together; a copy of any of them is a copy of the list
+        (answered with the originals, nothing executed)."""
+        plan.messages[envelope.source.value] += 1
+        originals = [known.original(envelope, order) for order in command.orders]
+        if any(originals):
+            plan.duplicates += 1
+            plan.replies.append((envelope, Reply(Outcome.DUPLICATE, {"orders": [
+                _rendered(self.exchange.current(original)) for original in originals
+                if original is not None], "duplicate": True})))
+            return
+        plan.received[envelope.source.value] += 1
+        intake = Intake(envelope.source, envelope.intake_ref, envelope.received_at)
+        halted = plan.kill_switch.reason if plan.kill_switch.active else None
+        results = self.exchange.submit_list(command.orders, intake, halted)
+        for result in results:
+            known.add(result.order)
+        plan.answered.append(envelope.received_at)
+        plan.replies.append((envelope, Reply(Outcome.CREATED, {
+            "orders": [plan.message(result) for result in results]})))
 
     def _cancel(
         self, plan: Plan, known: _Known, envelope: Envelope, command: CancelOrder, now: datetime

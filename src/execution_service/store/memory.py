@@ -247,6 +247,26 @@ class MemoryReadModel:
             return _from_number(found, lambda t: t.executed_at, from_number, start, end, limit)
         return _window(found, lambda t: (t.executed_at, t.number or 0), start, end, limit)
 
+    async def account_lists(self, account: str, *, open_only: bool = False,
+                            limit: int = 500) -> list[list[Order]]:
+        lists: dict[str, list[Order]] = {}
+        for order in sorted(self._orders(), key=lambda o: o.number or 0):
+            if order.account == account and order.list_ref is not None:
+                lists.setdefault(order.list_ref, []).append(order)
+        kept = [orders for orders in lists.values()
+                if not open_only or any(o.status.is_open for o in orders)]
+        return kept[-limit:]
+
+    async def account_list(self, account: str, *, number: int | None = None,
+                           client_id: str | None = None) -> list[Order]:
+        firsts = [o for o in self._orders() if o.account == account and o.list_ref == o.order_id
+                  and number in (None, o.number)
+                  and client_id in (None, o.metadata.get("list_client_id"))]
+        if not firsts:
+            return []
+        return sorted((o for o in self._orders() if o.list_ref == firsts[0].order_id),
+                      key=lambda o: o.number or 0)
+
     async def order_numbers(self, order_ids: Collection[str]) -> dict[str, int]:
         return {order.order_id: order.number for order in self._orders()
                 if order.order_id in order_ids and order.number is not None}

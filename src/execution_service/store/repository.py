@@ -170,6 +170,40 @@ class Store:
         async with self.database.transaction() as conn:
             return list((await conn.execute(query)).mappings().all())
 
+    async def account_lists(self, account: str, *, open_only: bool = False,
+                            limit: int = 500) -> list[list[Order]]:
+        """An account's order lists (each its orders, oldest first), the `limit` newest,
+        oldest first: with `open_only`, those with an order still open."""
+        table = tables.orders
+        query = select(table.c.list_ref).where(table.c.account == account,
+                                               table.c.list_ref.is_not(None))
+        if open_only:
+            query = query.where(table.c.status.in_([s.value for s in OrderStatus if s.is_open]))
+        newest = (query.group_by(table.c.list_ref)
+                  .order_by(func.min(table.c.number).desc()).limit(limit))
+        async with self.database.transaction() as conn:
+            refs = list((await conn.execute(newest)).scalars())
+            rows = (await conn.execute(select(table).where(table.c.list_ref.in_(refs))
+                                       .order_by(table.c.number))).mappings().all()
+        return _grouped([ORDERS.load(row) for row in rows])
+
+    async def account_list(self, account: str, *, number: int | None = None,
+                           client_id: str | None = None) -> list[Order]:
+        """One of an account's order lists, named by its id (its first order's number) or
+        its client id; empty if it has none such."""
+        table = tables.orders
+        first = select(table.c.order_id).where(table.c.account == account,
+                                               table.c.list_ref == table.c.order_id)
+        if number is not None:
+            first = first.where(table.c.number == number)
+        if client_id is not None:
+            first = first.where(table.c.metadata["list_client_id"].as_string() == client_id)
+        async with self.database.transaction() as conn:
+            rows = (await conn.execute(select(table).where(
+                table.c.list_ref.in_(first.scalar_subquery()), table.c.account == account)
+                .order_by(table.c.number))).mappings().all()
+        return [ORDERS.load(row) for row in rows]
+
     async def order_numbers(self, order_ids: Collection[str]) -> dict[str, int]:
         """The numbers of these orders (Binance's `orderId`s), by order id."""
         if not order_ids:
@@ -287,6 +321,14 @@ class Store:
 
 
 _LISTED = tables.orders.c.status != OrderStatus.REJECTED.value
+
+
+def _grouped(orders: list[Order]) -> list[list[Order]]:
+    """Orders by the list they belong to, lists in the order of their first order."""
+    lists: dict[str, list[Order]] = {}
+    for order in orders:
+        lists.setdefault(order.list_ref or order.order_id, []).append(order)
+    return list(lists.values())
 
 
 def _event(order: Order) -> OrderEvent:

@@ -122,6 +122,7 @@ orders = Table(
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_account_symbol", "account", "symbol", "created_at"),
     Index("ux_orders_client_id_fingerprint", "client_id", "fingerprint", unique=True),
+    Index("ix_orders_list_ref", "list_ref"),  # an order list's orders
     # Open orders only (what a restart loads): a filled or rejected order never enters it.
     Index("ix_orders_open", "status", postgresql_where=text(OPEN_STATUSES),
           sqlite_where=text(OPEN_STATUSES)),

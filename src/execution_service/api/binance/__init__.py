@@ -7,13 +7,14 @@ them, the `/sapi` calls clients make of a spot account (`sapi.py`)."""
 
 from fastapi import APIRouter
 
-from execution_service.api.binance import history, market, sapi, trading
+from execution_service.api.binance import history, lists, market, sapi, trading
 from execution_service.api.binance.errors import BinanceError, binance_error
 
 router = APIRouter(prefix="/api/v3", tags=["binance"])
 router.include_router(market.router)
 router.include_router(history.router)
 router.include_router(trading.router)
+router.include_router(lists.router)
 
 sapi_router = sapi.router  # /sapi: the wallet calls clients make beside /api/v3
 

@@ -118,7 +118,7 @@ def _symbol_info(name: str, filters: SymbolFilters) -> dict[str, Any]:
         "baseAsset": pair.base, "baseAssetPrecision": PRECISION,
         "quoteAsset": pair.quote, "quotePrecision": PRECISION, "quoteAssetPrecision": PRECISION,
         "baseCommissionPrecision": PRECISION, "quoteCommissionPrecision": PRECISION,
-        "orderTypes": ORDER_TYPES, "icebergAllowed": False, "ocoAllowed": False,
+        "orderTypes": ORDER_TYPES, "icebergAllowed": False, "ocoAllowed": True,
         "otoAllowed": False, "opoAllowed": False, "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False, "pegInstructionsAllowed": False, "amendAllowed": False,
         "cancelReplaceAllowed": False, "isSpotTradingAllowed": True,

@@ -106,7 +106,7 @@ async def account(context: Context, request: SignedRequest) -> Answer[schemas.Ac
 async def account_commission(context: Context, request: SignedRequest
                              ) -> Answer[schemas.AccountCommission]:
     """The symbol's commission rates: the service's fee schedule, no tax, no discount."""
-    symbol = _symbol(request.params)
+    symbol = symbol_param(request.params)
     fees = context.fees
     return Answer({"symbol": symbol,
                    "standardCommission": {"maker": text(fees.maker), "taker": text(fees.taker),
@@ -127,7 +127,7 @@ async def test_order(context: Context, request: SignedRequest) -> Answer[schemas
     """Checks a new order as `POST /order` does, up to the exchange's filters at the last
     price, and sends nothing; with `computeCommissionRates=true`, the rates it would pay."""
     params = request.params
-    decoded = _command(_order_document(context, params, request.account))
+    decoded = command_of(order_document(context, params, request.account))
     last = context.exchange.last_price(decoded.symbol)
     filters = context.exchange.markets().get(decoded.symbol)
     if last is None or filters is None:
@@ -209,7 +209,7 @@ async def cancel_replace(context: Context, request: SignedRequest
 
 async def _place(context: Context, account: str, params: Mapping[str, str]) -> schemas.NewOrder:
     """A new order through the pipeline, answered as `newOrderRespType` asks."""
-    document = _order_document(context, params, account)
+    document = order_document(context, params, account)
     answer = params.get("newOrderRespType") or (
         "FULL" if document["order_type"] in ("MARKET", "LIMIT") else "ACK")
     if answer not in _RESPONSE_TYPES:
@@ -219,33 +219,29 @@ async def _place(context: Context, account: str, params: Mapping[str, str]) -> s
                                                  client_id=document["client_id"])
         if same is not None and same.status.is_open:
             raise BinanceError(-2010, "Duplicate order sent.")
-    command = replace(_command(document), binance_rules=True)
+    command = replace(command_of(document), binance_rules=True)
     reply = await context.gateway.submit(
         Envelope(source=Source.REST, received_at=context.clock.now(), command=command))
     if reply.outcome is Outcome.DUPLICATE:
         raise BinanceError(-2010, "Duplicate order sent.")
-    order_id = _committed(reply)
+    order_id = committed(reply)
     if reply.body.get("status") == "REJECTED":
-        reason = str(reply.body.get("error_message"))
-        code, message = _REFUSALS.get(ErrorCode(reply.body["error_code"]), (-2010, None))
-        if reason.startswith("Precision is over"):  # (the pipeline's words for it)
-            code, message = -1111, "Parameter 'quantity' has too much precision."
-        raise BinanceError(code, message or reason)
+        raise refusal(reply.body)
     detail = await context.reads.get_order_by_id(order_id)
     assert detail is not None  # committed before the reply
     order = detail.order
-    ack: schemas.OrderAck = {"symbol": order.symbol, "orderId": _number(order), "orderListId": -1,
-                             "clientOrderId": _client_id(order),
-                             "transactTime": _ms(order.created_at)}
+    ack: schemas.OrderAck = {"symbol": order.symbol, "orderId": number_of(order), "orderListId": -1,
+                             "clientOrderId": client_id_of(order),
+                             "transactTime": ms(order.created_at)}
     if answer == "ACK":
         return ack
-    placed: schemas.OrderPlaced = {**ack, **_order_terms(order),
-                                   "workingTime": _working_time(order)}
+    placed: schemas.OrderPlaced = {**ack, **order_terms(order),
+                                   "workingTime": working_time(order)}
     if answer == "RESULT":
         return placed
     filled: schemas.OrderFilled = {**placed, "fills": [
         {"price": text(t.price), "qty": text(t.quantity), "commission": text(t.fee),
-         "commissionAsset": t.fee_asset, "tradeId": _number(t)} for t in detail.trades]}
+         "commissionAsset": t.fee_asset, "tradeId": number_of(t)} for t in detail.trades]}
     return filled
 
 
@@ -254,7 +250,7 @@ async def query_order(context: Context, request: SignedRequest) -> Answer[schema
     order = await _named_order(context, request.account, request.params)
     if order is None:
         raise BinanceError(-2013, "Order does not exist.")
-    return Answer(_order_view(order))
+    return Answer(_order_view(order, await list_ids(context, [order])))
 
 
 @router.delete("/order", response_model=schemas.CanceledOrder, responses=_TRADING)
@@ -271,16 +267,17 @@ async def open_orders(context: Context, request: SignedRequest
                       ) -> Answer[list[schemas.BinanceOrder]]:
     symbol = request.params.get("symbol") or None
     if symbol is not None:
-        _symbol(request.params)
+        symbol_param(request.params)
     orders = await context.reads.account_orders(request.account, symbol, open_only=True)
-    return Answer([_order_view(order) for order in orders])
+    lists = await list_ids(context, orders)
+    return Answer([_order_view(order, lists) for order in orders])
 
 
 @router.delete("/openOrders", response_model=list[schemas.CanceledOrder],
                responses=_TRADING)
 async def cancel_open_orders(context: Context, request: SignedRequest
                              ) -> Answer[list[schemas.CanceledOrder]]:
-    symbol = _symbol(request.params)
+    symbol = symbol_param(request.params)
     orders = await context.reads.account_orders(request.account, symbol, open_only=True)
     canceled = []
     for order in orders:
@@ -298,19 +295,20 @@ async def cancel_open_orders(context: Context, request: SignedRequest
 async def all_orders(context: Context, request: SignedRequest
                      ) -> Answer[list[schemas.BinanceOrder]]:
     params = request.params
-    symbol = _symbol(params)
+    symbol = symbol_param(params)
     start, end = _time_range(params)
     orders = await context.reads.account_orders(  # with orderId, from that one on
         request.account, symbol, start=start, end=end, limit=_limit(params),
         from_number=parse_id(params.get("orderId"), "orderId"))
-    return Answer([_order_view(order) for order in orders])
+    lists = await list_ids(context, orders)
+    return Answer([_order_view(order, lists) for order in orders])
 
 
 @router.get("/myTrades", response_model=list[schemas.AccountTrade], responses=_SIGNED)
 async def my_trades(context: Context, request: SignedRequest
                     ) -> Answer[list[schemas.AccountTrade]]:
     params = request.params
-    symbol = _symbol(params)
+    symbol = symbol_param(params)
     start, end = _time_range(params)
     if start is not None and end is not None and end - start > timedelta(hours=24):
         raise BinanceError(-1127, "More than 24 hours between startTime and endTime.")
@@ -330,7 +328,7 @@ async def my_trades(context: Context, request: SignedRequest
 # Reading the parameters
 
 
-def _command(document: dict[str, Any]) -> SubmitOrder:
+def command_of(document: dict[str, Any]) -> SubmitOrder:
     try:
         decoded = codec.decode_mapping(document)
     except InvalidMessage as invalid:
@@ -339,14 +337,14 @@ def _command(document: dict[str, Any]) -> SubmitOrder:
     return decoded
 
 
-def _order_document(context: Context, params: Mapping[str, str], account: str
+def order_document(context: Context, params: Mapping[str, str], account: str
                     ) -> dict[str, Any]:
     """A new order's parameters as the service's order message (see `codec`); a market
     order's `quoteOrderQty` as the quantity the book holds for it now."""
     for name, refusal in _UNSUPPORTED.items():
         if params.get(name):
             raise BinanceError(-2010, refusal)
-    symbol = _symbol(params)
+    symbol = symbol_param(params)
     side = params.get("side", "")
     if not side:
         raise BinanceError.missing("side")
@@ -410,7 +408,7 @@ def _quantity_for(context: Context, symbol: str, side: Side, quote: Decimal) -> 
     return str(quantity)
 
 
-def _symbol(params: Mapping[str, str]) -> str:
+def symbol_param(params: Mapping[str, str]) -> str:
     symbol = params.get("symbol", "")
     if not symbol:
         raise BinanceError.missing("symbol")
@@ -461,7 +459,7 @@ async def _named_order(context: Context, account: str, params: Mapping[str, str]
                        ) -> Order | None:
     """The order `orderId` names (whose client id must then be `origClientOrderId`, when
     given), else the newest under `origClientOrderId`: of the key's account only."""
-    symbol = _symbol(params)
+    symbol = symbol_param(params)
     number = parse_id(params.get("orderId"), "orderId")
     client_id = params.get("origClientOrderId") or None
     if number is None and client_id is None:
@@ -470,7 +468,7 @@ async def _named_order(context: Context, account: str, params: Mapping[str, str]
     if number is None:
         return await context.reads.account_order(account, symbol, client_id=client_id)
     order = await context.reads.account_order(account, symbol, number=number)
-    if order is not None and client_id is not None and _client_id(order) != client_id:
+    if order is not None and client_id is not None and client_id_of(order) != client_id:
         return None
     return order
 
@@ -482,17 +480,26 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]
         command=CancelOrder(order_id=order.order_id, account=order.account)))
     if reply.outcome in (Outcome.NOT_FOUND, Outcome.NOT_OPEN):
         raise BinanceError(-2011, _UNKNOWN_ORDER)
-    _committed(reply)
+    committed(reply)
     detail = await context.reads.get_order_by_id(order.order_id)
     assert detail is not None
     canceled = detail.order
-    return {"symbol": canceled.symbol, "origClientOrderId": _client_id(canceled),
-            "orderId": _number(canceled), "orderListId": -1,
+    return {"symbol": canceled.symbol, "origClientOrderId": client_id_of(canceled),
+            "orderId": number_of(canceled), "orderListId": -1,
             "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),
-            "transactTime": _ms(canceled.updated_at), **_order_terms(canceled)}
+            "transactTime": ms(canceled.updated_at), **order_terms(canceled)}
 
 
-def _committed(reply: Reply) -> str:
+def refusal(result: Mapping[str, Any]) -> BinanceError:
+    """An order the engine refused (its `order_result`), as Binance words the refusal."""
+    reason = str(result.get("error_message"))
+    code, message = _REFUSALS.get(ErrorCode(result["error_code"]), (-2010, None))
+    if reason.startswith("Precision is over"):  # (the pipeline's words for it)
+        code, message = -1111, "Parameter 'quantity' has too much precision."
+    return BinanceError(code, message or reason)
+
+
+def committed(reply: Reply) -> str:
     """The order id of a committed answer; a 503 when the commit did not happen in time."""
     if reply.outcome is Outcome.UNAVAILABLE:
         raise BinanceError(-1007, "Timeout waiting for response from backend server. Send"
@@ -506,15 +513,27 @@ def _committed(reply: Reply) -> str:
 # Writing the answers
 
 
-def _order_view(order: Order) -> schemas.BinanceOrder:
+async def list_ids(context: Context, orders: list[Order]) -> dict[str, int]:
+    """The ids of the order lists these orders belong to (a list's id is its first
+    order's number), by the list's ref."""
+    return await context.reads.order_numbers({o.list_ref for o in orders if o.list_ref})
+
+
+def list_id_of(order: Order, lists: Mapping[str, int]) -> int:
+    """Binance's `orderListId`: -1 for an order of no list."""
+    return lists[order.list_ref] if order.list_ref else -1
+
+
+def _order_view(order: Order, lists: Mapping[str, int]) -> schemas.BinanceOrder:
     """An order as Binance's query-order answer has it."""
-    return {"symbol": order.symbol, "orderId": _number(order), "orderListId": -1,
-            "clientOrderId": _client_id(order), **_order_terms(order),
-            "time": _ms(order.created_at), "updateTime": _ms(order.updated_at),
-            "isWorking": _working_time(order) != -1, "workingTime": _working_time(order)}
+    return {"symbol": order.symbol, "orderId": number_of(order),
+            "orderListId": list_id_of(order, lists),
+            "clientOrderId": client_id_of(order), **order_terms(order),
+            "time": ms(order.created_at), "updateTime": ms(order.updated_at),
+            "isWorking": working_time(order) != -1, "workingTime": working_time(order)}
 
 
-def _order_terms(order: Order) -> schemas.OrderTerms:
+def order_terms(order: Order) -> schemas.OrderTerms:
     terms: schemas.OrderTerms = {
         "price": text(order.limit_price) if order.limit_price is not None else _ZERO,
         "origQty": text(order.quantity), "executedQty": text(order.filled_quantity),
@@ -529,18 +548,18 @@ def _order_terms(order: Order) -> schemas.OrderTerms:
     return terms
 
 
-def _working_time(order: Order) -> int:
+def working_time(order: Order) -> int:
     """Since when the order works on the book; -1 for a stop not yet triggered."""
     if order.order_type.has_stop_price and order.triggered_at is None:
         return -1
-    return _ms(order.working_at or order.triggered_at or order.created_at)
+    return ms(order.working_at or order.triggered_at or order.created_at)
 
 
 def _trade_view(trade: Trade, order_numbers: Mapping[str, int]) -> schemas.AccountTrade:
-    return {"symbol": trade.symbol, "id": _number(trade), "orderId": order_numbers[trade.order_id],
+    return {"symbol": trade.symbol, "id": number_of(trade), "orderId": order_numbers[trade.order_id],
             "orderListId": -1, "price": text(trade.price), "qty": text(trade.quantity),
             "quoteQty": text(trade.quantity * trade.price), "commission": text(trade.fee),
-            "commissionAsset": trade.fee_asset, "time": _ms(trade.executed_at),
+            "commissionAsset": trade.fee_asset, "time": ms(trade.executed_at),
             "isBuyer": trade.side is Side.BUY, "isMaker": trade.liquidity.value == "maker",
             "isBestMatch": True}
 
@@ -552,15 +571,15 @@ def _quote_quantity(order: Order) -> Decimal:
     return (order.filled_quantity * order.avg_fill_price).quantize(Decimal("1e-8"))
 
 
-def _number(stored: Order | Trade) -> int:
+def number_of(stored: Order | Trade) -> int:
     """A stored order's or trade's number: its Binance id (the database gives each one)."""
     assert stored.number is not None, f"{stored} was never stored"
     return stored.number
 
 
-def _client_id(order: Order) -> str:
+def client_id_of(order: Order) -> str:
     return order.client_id or order.order_id
 
 
-def _ms(at: datetime) -> int:
+def ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
