@@ -72,6 +72,7 @@ def test_the_connectors_trade_calls_and_errors(service: ServiceProcess) -> None:
     with pytest.raises(ClientError) as unknown:
         spot.get_order("BTCUSDT", orderId=987654321)
     assert (unknown.value.status_code, unknown.value.error_code) == (400, -2013)
-    with pytest.raises(ClientError) as unserved:  # an order list: not served yet
-        spot.get_oco_open_orders()
+    assert spot.get_oco_open_orders() == []  # (order lists: OCOs are served)
+    with pytest.raises(ClientError) as unserved:  # prevented matches: not served
+        spot.query_prevented_matches("BTCUSDT", preventedMatchId=1)
     assert (unserved.value.status_code, unserved.value.error_code) == (404, -1020)

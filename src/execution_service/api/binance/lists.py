@@ -75,10 +75,10 @@ async def new_oco(context: Context, request: SignedRequest) -> Answer[schemas.Or
     if reply.outcome is Outcome.UNAVAILABLE:
         committed(reply)  # (raises Binance's -1007)
     results: list[Mapping[str, Any]] = reply.body["orders"]
-    refused = [result for result in results if result.get("error_message")
-               and not str(result["error_message"]).startswith("another order of its list")]
-    if refused:
-        raise refusal(refused[0])
+    # The first refused is the cause (those after it are refused for it).
+    refused = next((result for result in results if result["status"] == "REJECTED"), None)
+    if refused is not None:
+        raise refusal(refused)
     orders = [detail.order for result in results
               if (detail := await context.reads.get_order_by_id(str(result["order_id"])))]
     return Answer(_list_report(orders, await list_ids(context, orders)))
