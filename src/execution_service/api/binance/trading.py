@@ -345,30 +345,17 @@ def order_document(context: Context, params: Mapping[str, str], account: str
         if params.get(name):
             raise BinanceError(-2010, refusal)
     symbol = symbol_param(params)
-    side = params.get("side", "")
-    if not side:
-        raise BinanceError.missing("side")
-    if side not in Side.__members__:
-        raise BinanceError(-1117, "Invalid side.")
-    kind = params.get("type", "")
-    if not kind:
-        raise BinanceError.missing("type")
-    if kind not in OrderType.__members__:
-        raise BinanceError(-1116, "Invalid orderType.")
+    side = _choice(params, "side", Side.__members__, -1117, "Invalid side.")
+    kind = _choice(params, "type", OrderType.__members__, -1116, "Invalid orderType.")
     order_type = OrderType(kind)
-    tif = params.get("timeInForce") or None
-    if tif is not None and tif not in TimeInForce.__members__:
-        raise BinanceError(-1115, "Invalid timeInForce.")
-    needs_tif = order_type.has_limit_price and order_type is not OrderType.LIMIT_MAKER
-    if needs_tif and tif is None:
-        raise BinanceError.missing("timeInForce")
-    if tif is not None and not needs_tif:
-        raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+    tif = _time_in_force(params, order_type)
     quote = _decimal(params, "quoteOrderQty", required=False)
-    if quote is not None and order_type is not OrderType.MARKET:
-        raise BinanceError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
-    if quote is not None and params.get("quantity"):
-        raise BinanceError(-1106, "Parameter 'quantity' sent when not required.")
+    for name, wanted in (("price", order_type.has_limit_price),
+                         ("stopPrice", order_type.has_stop_price),
+                         ("quoteOrderQty", order_type is OrderType.MARKET),
+                         ("quantity", quote is None)):
+        if params.get(name) and not wanted:
+            raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
     document: dict[str, Any] = {
         "symbol": symbol, "side": side, "order_type": kind, "time_in_force": tif,
         "quantity": (_decimal(params, "quantity", required=True) if quote is None
@@ -380,11 +367,31 @@ def order_document(context: Context, params: Mapping[str, str], account: str
     }
     if quote is not None:
         document[QUOTE_ORDER_QTY] = quote  # (kept in the order's metadata)
-    for name, wanted in (("price", order_type.has_limit_price),
-                         ("stopPrice", order_type.has_stop_price)):
-        if params.get(name) and not wanted:
-            raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
     return document
+
+
+def _choice(params: Mapping[str, str], name: str, names: Mapping[str, Any], code: int,
+            refusal: str) -> str:
+    """A mandatory parameter that must be one of `names`."""
+    value = params.get(name, "")
+    if not value:
+        raise BinanceError.missing(name)
+    if value not in names:
+        raise BinanceError(code, refusal)
+    return value
+
+
+def _time_in_force(params: Mapping[str, str], order_type: OrderType) -> str | None:
+    """`timeInForce`: required for limit types but LIMIT_MAKER, refused for the others."""
+    tif = params.get("timeInForce") or None
+    if tif is not None and tif not in TimeInForce.__members__:
+        raise BinanceError(-1115, "Invalid timeInForce.")
+    needed = order_type.has_limit_price and order_type is not OrderType.LIMIT_MAKER
+    if needed and tif is None:
+        raise BinanceError.missing("timeInForce")
+    if tif is not None and not needed:
+        raise BinanceError(-1106, "Parameter 'timeInForce' sent when not required.")
+    return tif
 
 
 def _quantity_for(context: Context, symbol: str, side: Side, quote: Decimal) -> str:
