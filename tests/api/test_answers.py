@@ -8,7 +8,7 @@ from typing import get_args, get_origin, get_type_hints
 
 from fastapi.routing import APIRoute
 
-from execution_service.api.binance import history, market, sapi, trading
+from execution_service.api.binance import history, lists, market, sapi, trading
 from execution_service.api.responses import Answer
 from execution_service.api.routes import account, dashboard, health, kill_switch, orders
 from tests.api.conftest import Api
@@ -20,7 +20,7 @@ _NOT_JSON = {"/metrics", "/", "/dashboard/{name}", "/events"}
 
 def test_each_route_declares_the_type_its_handler_answers() -> None:
     routes = [route for module in (health, orders, account, kill_switch, dashboard,
-                                   market, history, trading, sapi)
+                                   market, history, trading, lists, sapi)
               for route in module.router.routes if isinstance(route, APIRoute)]
     checked = 0
     for route in routes:
@@ -32,7 +32,7 @@ def test_each_route_declares_the_type_its_handler_answers() -> None:
         (model,) = get_args(returned)
         assert model == route.response_model, f"{route.path}: {model} != {route.response_model}"
         checked += 1
-    assert checked >= 30  # (every JSON route of the own API and of /api/v3)
+    assert checked >= 50  # (every JSON route of the own API, /api/v3 and /sapi)
 
 
 async def test_the_openapi_document_shows_the_typed_answers(api: Api) -> None:
