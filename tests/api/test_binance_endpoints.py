@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from tests.api.conftest import Api
 
 HOUR_MS = 3_600_000
@@ -197,3 +199,45 @@ async def test_an_oco_is_placed_listed_and_canceled_as_one(api: Api) -> None:
         400, {"code": -2010, "msg": "Order would immediately match and take."})
     unknown = await api.signed("GET", "orderList", orderListId=10**9)
     assert (unknown.status_code, unknown.json()["code"]) == (400, -2013)
+
+
+HOSTILE = ["1e9999999", "²", "٣", "9" * 5000, "0." + "0" * 5000 + "1", "-1", "NaN"]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=["exponent", "superscript", "arabic-indic",
+                                                "5000-digits", "5000-decimals", "negative", "nan"])
+async def test_hostile_values_in_the_new_parameters_are_refused_with_binances_codes(
+    api: Api, value: str
+) -> None:
+    """quoteOrderQty with a huge exponent overflowed a decimal (a 500): every decimal
+    parameter is now held to Binance's legal range, every id to 19 ASCII digits."""
+    limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+             "quantity": "0.01", "price": "80000"}
+    sent = [("POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+                               "quoteOrderQty": value}),
+            ("POST", "order/test", {**limit, "price": value}),
+            ("GET", "myTrades", {"symbol": "BTCUSDT", "fromId": value}),
+            ("GET", "allOrders", {"symbol": "BTCUSDT", "orderId": value}),
+            ("GET", "orderList", {"orderListId": value}),
+            ("POST", "order/cancelReplace", {**limit, "cancelReplaceMode": "STOP_ON_FAILURE",
+                                             "cancelOrderId": value}),
+            ("POST", "orderList/oco", {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01",
+                                       "aboveType": "LIMIT_MAKER", "abovePrice": value,
+                                       "belowType": "STOP_LOSS", "belowStopPrice": "85000"})]
+    if not value.isascii() or len(value) > 36:  # (as a client id: not one Binance allows)
+        sent += [("POST", "orderList/oco", {
+            "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "aboveType": "LIMIT_MAKER",
+            "abovePrice": "95000", "belowType": "STOP_LOSS", "belowStopPrice": "85000",
+            "listClientOrderId": value})]
+    for method, path, params in sent:
+        answer = await api.signed(method, path, **params)
+        assert 400 <= answer.status_code < 500, (path, answer.text[:200])
+        assert answer.json()["code"] < 0
+        assert len(answer.content) < 2000
+    zone = value if value != "-1" else "-13"  # ("-1" is a time zone: UTC-1)
+    for path, params in (("ticker", {"symbol": "BTCUSDT", "windowSize": value}),
+                         ("ticker/tradingDay", {"symbol": "BTCUSDT", "timeZone": zone}),
+                         ("historicalTrades", {"symbol": "BTCUSDT", "fromId": value})):
+        answer = await api.http.get(f"/api/v3/{path}", params=params)
+        assert 400 <= answer.status_code < 500, (path, answer.text[:200])
+    assert (await api.signed("GET", "allOrders", symbol="BTCUSDT")).json() == []  # none placed

@@ -11,7 +11,6 @@ OTOCO are not served.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -29,6 +28,7 @@ from execution_service.api.binance.trading import (
     list_id_of,
     list_ids,
     ms,
+    new_client_id,
     number_of,
     order_document,
     order_terms,
@@ -55,7 +55,7 @@ async def new_oco(context: Context, request: SignedRequest) -> Answer[schemas.Or
     """An OCO: `above*` and `below*` name its two orders (type, price, stop price, time in
     force, client id), `side` and `quantity` are both's."""
     params = request.params
-    list_client = params.get("listClientOrderId") or "paper" + uuid.uuid4().hex[:17]
+    list_client = new_client_id(params.get("listClientOrderId"), "listClientOrderId")
     documents = [order_document(context, _leg(params, position), request.account)
                  for position in ("above", "below")]
     for document in documents:

@@ -14,12 +14,13 @@ trailing stops are refused with Binance's "not supported" texts.
 
 from __future__ import annotations
 
+import re
 import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter
@@ -69,6 +70,7 @@ _REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
     ErrorCode.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
 }
 _UNKNOWN_ORDER = "Unknown order sent."
+_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$", re.ASCII)
 QUOTE_ORDER_QTY = "quote_order_qty"  # metadata: a market order's quoteOrderQty, as sent
 _NO_COMMISSION: schemas.CommissionRates = {"maker": _ZERO, "taker": _ZERO, "buyer": _ZERO,
                                            "seller": _ZERO}
@@ -177,8 +179,8 @@ async def cancel_replace(context: Context, request: SignedRequest
         order = await _named_order(context, request.account, named)
         if order is None:
             raise BinanceError(-2011, _UNKNOWN_ORDER)
-        canceled = await _cancel(context, order, {
-            "newClientOrderId": params.get("cancelNewClientOrderId", "")})
+        canceled = await _cancel(context, order, {"newClientOrderId": new_client_id(
+            params.get("cancelNewClientOrderId"), "cancelNewClientOrderId")})
     except BinanceError as refused:
         if refused.code == -1007:  # (unknown whether it was canceled: nothing more)
             raise
@@ -362,7 +364,7 @@ def order_document(context: Context, params: Mapping[str, str], account: str
                      else _quantity_for(context, symbol, Side(side), Decimal(quote))),
         "price": _decimal(params, "price", required=order_type.has_limit_price),
         "stop_price": _decimal(params, "stopPrice", required=order_type.has_stop_price),
-        "client_id": _new_client_id(params.get("newClientOrderId")),
+        "client_id": new_client_id(params.get("newClientOrderId")),
         "strategy_id": params.get("strategyId") or None, "account": account,
     }
     if quote is not None:
@@ -425,27 +427,28 @@ def symbol_param(params: Mapping[str, str]) -> str:
 
 
 def _decimal(params: Mapping[str, str], name: str, *, required: bool) -> str | None:
+    """A decimal parameter in Binance's legal range: ASCII digits, at most 20 before the
+    point and 20 after (no exponent, no sign: nothing a Decimal could overflow on)."""
     raw = params.get(name) or None
     if raw is None:
         if required:
             raise BinanceError.missing(name)
         return None
-    try:
-        number = Decimal(raw)
-    except InvalidOperation:
-        raise BinanceError.illegal(name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$") from None
-    if not number.is_finite() or number < 0:
-        raise BinanceError.illegal(name, "^([0-9]{1,20})(\\.[0-9]{1,20})?$")
+    if not _DECIMAL.fullmatch(raw):
+        raise BinanceError.illegal(name, _DECIMAL.pattern)
+    number = Decimal(raw)
     if number == 0:
         raise BinanceError(-1013, f"Invalid {name}.")
     return raw
 
 
-def _new_client_id(given: str | None) -> str:
+def new_client_id(given: str | None, name: str = "newClientOrderId") -> str:
+    """A client id parameter as Binance allows it (`name` in the refusal), or one made
+    when none is given."""
     if given is None or given == "":
         return "paper" + uuid.uuid4().hex[:17]  # 22 characters, as Binance makes them
     if len(given) > 36 or not set(given) <= _CLIENT_ID:
-        raise BinanceError.illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
+        raise BinanceError.illegal(name, "^[a-zA-Z0-9-_]{1,36}$")
     return given
 
 
@@ -493,7 +496,7 @@ async def _cancel(context: Context, order: Order, params: Mapping[str, str]
     canceled = detail.order
     return {"symbol": canceled.symbol, "origClientOrderId": client_id_of(canceled),
             "orderId": number_of(canceled), "orderListId": -1,
-            "clientOrderId": params.get("newClientOrderId") or _new_client_id(None),
+            "clientOrderId": params.get("newClientOrderId") or new_client_id(None),
             "transactTime": ms(canceled.updated_at), **order_terms(canceled)}
 
 
