@@ -31,12 +31,14 @@ def make_exchange(
     fill_mode: FillMode = FillMode.TRADE_THROUGH, latency: LatencyModel | None = None,
     shape: BookShape | None = None, fees: FeeSchedule = FEES, round_down: bool = False,
     volatility_bps: str = "2", accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,),
+    binance_success_rate: float = 1.0,
 ) -> PaperExchange:
     """An exchange whose `accounts` each hold `balances`."""
     rng = random.Random(seed)
     prices = MarketPrices(REFERENCE_PRICES, rng, Decimal(volatility_bps), live_max_age_s=60)
     rules = ExchangeRules(fees=fees, fill_mode=fill_mode, latency=latency or LatencyModel(),
-                          round_quantity_down=round_down, success_rate=success_rate)
+                          round_quantity_down=round_down, success_rate=success_rate,
+                          binance_success_rate=binance_success_rate)
     exchange = PaperExchange(prices, SyntheticBooks(shape or BookShape()), ExchangeFilters(),
                              rules, rng, accounts)
     exchange.load({(account, asset): Amounts(Decimal(amount)) for account in accounts

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
 
     # Paper exchange
     mock_success_rate: float = Field(0.95, ge=0.0, le=1.0)
+    # The same for orders placed on Binance's paths (/api/v3), refused as Binance refuses
+    # an order its backend failed (-1001); none by default.
+    binance_success_rate: float = Field(1.0, ge=0.0, le=1.0)
     random_seed: int | None = None
     taker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
     maker_fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1)

@@ -379,7 +379,8 @@ def build_exchange(settings: Settings, prices: MarketPrices, rng: random.Random)
         latency=LatencyModel(settings.latency_ack_ms, settings.latency_fill_ms,
                              settings.latency_jitter_ms),
         round_quantity_down=settings.quantity_rounding == "down",
-        success_rate=settings.mock_success_rate)
+        success_rate=settings.mock_success_rate,
+        binance_success_rate=settings.binance_success_rate)
     return PaperExchange(prices, SyntheticBooks(shape), ExchangeFilters(loaded), rules, rng,
                          settings.account_names())
 

@@ -71,7 +71,11 @@ async def test_requests_that_binance_refuses_are_refused_with_its_codes(api: Api
         return response.status_code, response.json()["code"]  # type: ignore[attr-defined]
 
     assert code(await api.http.get("/api/v3/account")) == (401, -2014)
-    assert code(await api.http.get("/api/v3/account", headers={"X-MBX-APIKEY": "unknownKey01"})
+    for malformed in ("unknownKey01", "k" * 63 + "-", "k" * 65):
+        assert code(await api.http.get("/api/v3/account", headers={"X-MBX-APIKEY": malformed})
+                    ) == (401, -2014), malformed
+    well_formed = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+    assert code(await api.http.get("/api/v3/account", headers={"X-MBX-APIKEY": well_formed})
                 ) == (401, -2015)
     stamp = int(api.clock.now().timestamp() * 1000)
     forged = f"timestamp={stamp}"
@@ -155,3 +159,23 @@ async def test_binances_paths_keep_binances_rules_whatever_the_pipeline_is_set_t
     # Binance keeps no order it rejected: its lists show the filled one only.
     listed = (await api.signed("GET", "allOrders", symbol="BTCUSDT")).json()
     assert [o["status"] for o in listed] == ["FILLED"]
+
+
+@pytest.mark.exchange(binance_success_rate=0.0)
+async def test_random_rejection_on_binances_paths_is_configured_apart_and_worded_as_binance(
+        api: Api) -> None:
+    """BINANCE_SUCCESS_RATE rejects orders to /api/v3 as Binance answers an order its
+    backend failed, keeps none of them, and leaves the pipeline's orders alone."""
+    for _ in range(3):
+        refused = await api.signed("POST", "order", symbol="BTCUSDT", side="BUY",
+                                   type="MARKET", quantity="0.01")
+        assert (refused.status_code, refused.json()) == (400, {
+            "code": -1001,
+            "msg": "Internal error; unable to process your request. Please try again."})
+    assert (await api.signed("GET", "allOrders", symbol="BTCUSDT")).json() == []
+    balances = {b["asset"]: b["free"] for b in (await api.signed("GET", "account")).json()[
+        "balances"]}
+    assert (balances["USDT"], balances["BTC"]) == ("100000.00000000", "2.00000000")
+    own = (await api.http.post("/orders", json={"symbol": "BTCUSDT", "side": "BUY",
+                                                "quantity": "0.01"}, headers=AUTH)).json()
+    assert own["status"] == "FILLED"

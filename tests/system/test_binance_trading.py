@@ -161,8 +161,10 @@ def test_each_error_raises_the_exception_class_ccxt_raises_against_binance(
                                    "quantity": "1"})
     with pytest.raises(ccxt.AuthenticationError):  # a wrong secret: -1022
         ccxt_client(service, KEY_A, "not-the-secret").fetch_balance()
-    with pytest.raises(ccxt.AuthenticationError):  # an unknown key: -2015
+    with pytest.raises(ccxt.AuthenticationError):  # a malformed key: -2014
         ccxt_client(service, "unknownKey0000", SECRET_A).fetch_balance()
+    with pytest.raises(ccxt.AuthenticationError):  # an unknown key: -2015
+        ccxt_client(service, "u" * 64, SECRET_A).fetch_balance()
     late = ccxt_client(service)
     late.options["timeDifference"] = 10_000  # the client's clock 10 s behind: -1021
     with pytest.raises(ccxt.InvalidNonce):
@@ -186,6 +188,8 @@ def test_signing_and_timing_are_checked_as_binance_checks_them(service: ServiceP
     assert ask({"timestamp": now}, key=None) == (
         401, {"code": -2014, "msg": "API-key format invalid."})
     assert ask({"timestamp": now}, key="nope") == (
+        401, {"code": -2014, "msg": "API-key format invalid."})
+    assert ask({"timestamp": now}, key="N0pe" * 16) == (
         401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
     assert ask({"timestamp": now}, secret="wrong") == (
         400, {"code": -1022, "msg": "Signature for this request is not valid."})

@@ -131,7 +131,8 @@ class ExchangeRules:
     fill_mode: FillMode = FillMode.TRADE_THROUGH
     latency: LatencyModel = field(default_factory=LatencyModel)
     round_quantity_down: bool = False
-    success_rate: float = 1.0
+    success_rate: float = 1.0  # the pipeline's orders not randomly rejected
+    binance_success_rate: float = 1.0  # the same for orders under Binance's rules
     queue: QueueModel = field(default_factory=QueueModel)
 
 
@@ -430,11 +431,11 @@ class PaperExchange:
                                       max(ZERO, amount - (locked or {}).get(asset, ZERO)), now)
         if shortfall is not None:
             return self._reject(order, ErrorCode.INSUFFICIENT_BALANCE, shortfall, now)
-        if not order.binance_rules and self._rng.random() >= self.rules.success_rate:
+        rate = self.rules.binance_success_rate if order.binance_rules else self.rules.success_rate
+        if rate < 1.0 and self._rng.random() >= rate:
             self._release(order, now)
             return self._reject(order, ErrorCode.MOCK_REJECTION,
-                                f"simulated exchange rejection (success rate {self.rules.success_rate})",
-                                now)
+                                f"simulated exchange rejection (success rate {rate})", now)
         self._index.open(order)
         if order.expire_at is not None:
             self._index.schedule(order.expire_at, Timer.EXPIRE, order)

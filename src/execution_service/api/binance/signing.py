@@ -3,8 +3,8 @@
 A signed request names its key in the `X-MBX-APIKEY` header and carries `timestamp`,
 perhaps `recvWindow`, and `signature`: the HMAC-SHA256 (hex) of the query string followed
 by the body, as sent, without the `signature` parameter itself. The checks run in
-Binance's order, each with its error: the key's format (-2014) and whether it is known
-(-2015), the timestamp and window (-1102, -1131, -1021), then the signature (-1022).
+Binance's order, each with its error: whether the key is known, and if not, whether it
+has a Binance key's form (-2015) or not (-2014), the timestamp and window (-1102, -1131, -1021), then the signature (-1022).
 Secrets are only ever used to compute an HMAC: never logged, never answered.
 """
 
@@ -28,6 +28,9 @@ from execution_service.domain.codec import whole_number
 
 DEFAULT_RECV_WINDOW_MS = Decimal(5000)
 MAX_RECV_WINDOW_MS = Decimal(60000)
+# What Binance's keys look like; a configured key is known whatever it looks like, an
+# unknown one is refused as malformed (-2014) unless it has this form (-2015).
+_BINANCE_KEY = re.compile(r"[A-Za-z0-9]{64}")
 _AHEAD_MS = 1000  # a timestamp may be this far ahead of the server's clock
 _FORM = "application/x-www-form-urlencoded"
 _MAX_BODY = 65_536
@@ -62,10 +65,9 @@ async def signed(
 ) -> Signed:
     """The dependency of every SIGNED endpoint. (The parameters are declared for the
     OpenAPI document; they are read from the query and the body as sent.)"""
-    given = api_key
-    if not given or len(given) > 128 or not given.isascii():
+    key = context.api_keys.get(api_key) if api_key else None
+    if key is None and not _BINANCE_KEY.fullmatch(api_key or ""):
         raise BinanceError(-2014, "API-key format invalid.", 401)
-    key = context.api_keys.get(given)
     if key is None:
         raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
     query = request.url.query

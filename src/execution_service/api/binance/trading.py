@@ -66,7 +66,7 @@ _REFUSALS: dict[ErrorCode, tuple[int, str | None]] = {
     ErrorCode.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
     ErrorCode.FILTER_FAILURE: (-1013, None),  # "Filter failure: LOT_SIZE", ...
     ErrorCode.INVALID_ORDER: (-1013, None),
-    ErrorCode.MOCK_REJECTION: (-2010, None),
+    ErrorCode.MOCK_REJECTION: (-1001, "Internal error; unable to process your request. Please try again."),
     ErrorCode.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
 }
 _UNKNOWN_ORDER = "Unknown order sent."
