@@ -4,7 +4,8 @@ A signed request names its key in the `X-MBX-APIKEY` header and carries `timesta
 perhaps `recvWindow`, and `signature`: the HMAC-SHA256 (hex) of the query string followed
 by the body, as sent, without the `signature` parameter itself. The checks run in
 Binance's order, each with its error: whether the key is known, and if not, whether it
-has a Binance key's form (-2015) or not (-2014), the timestamp and window (-1102, -1131, -1021), then the signature (-1022).
+has a Binance key's form (-2015) or not (-2014), the timestamp and window (-1102, -1131,
+-1021), then the signature (-1022).
 Secrets are only ever used to compute an HMAC: never logged, never answered.
 """
 
