@@ -78,6 +78,11 @@ class Api:
         return await self.http.request(method, f"{url}?{query}&signature={signature}",
                                        headers={"X-MBX-APIKEY": KEY})
 
+    async def trade(self, price: str, quantity: str) -> None:
+        """A print on BTCUSDT's tape, now, as the market-data feed hands it over."""
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        self.pipeline.on_tape([MarketTrade("BTCUSDT", Decimal(price), Decimal(quantity), now_ms)])
+
     def tape(self, *trades: tuple[str, str, int]) -> int:
         """Trades (price, quantity, milliseconds before now) on BTCUSDT's history, as the
         pipeline records a feed's; the service's time now, in milliseconds."""

@@ -88,6 +88,19 @@ async def _answers(api: Api) -> dict[str, dict[str, Any]]:
             "GET", path, orderListId=oco["orderListId"])).json()}
     answers["DELETE /api/v3/orderList"] = {"default": (await api.signed(
         "DELETE", "orderList", **market, orderListId=oco["orderListId"])).json()}
+    answers["POST /api/v3/order/oco"] = {"default": (await api.signed(
+        "POST", "order/oco", **market, side="SELL", quantity="0.01", price="95000",
+        stopPrice="85000", stopLimitPrice="84900", stopLimitTimeInForce="GTC")).json()}
+    working = {"workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "89000",
+               "workingQuantity": "0.01", "workingTimeInForce": "GTC"}
+    answers["POST /api/v3/orderList/oto"] = {"default": (await api.signed(
+        "POST", "orderList/oto", **market, **working, pendingType="LIMIT_MAKER",
+        pendingSide="SELL", pendingQuantity="0.01", pendingPrice="95000")).json()}
+    answers["POST /api/v3/orderList/otoco"] = {"default": (await api.signed(
+        "POST", "orderList/otoco", **market, **working, pendingSide="SELL",
+        pendingQuantity="0.01", pendingAboveType="LIMIT_MAKER", pendingAbovePrice="95000",
+        pendingBelowType="STOP_LOSS_LIMIT", pendingBelowPrice="84900",
+        pendingBelowStopPrice="85000", pendingBelowTimeInForce="GTC")).json()}
     return answers
 
 

@@ -4,6 +4,7 @@ and the `/sapi` calls of ccxt and Freqtrade."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -199,6 +200,69 @@ async def test_an_oco_is_placed_listed_and_canceled_as_one(api: Api) -> None:
         400, {"code": -2010, "msg": "Order would immediately match and take."})
     unknown = await api.signed("GET", "orderList", orderListId=10**9)
     assert (unknown.status_code, unknown.json()["code"]) == (400, -2013)
+
+
+async def test_an_otoco_waits_for_its_working_order_then_places_its_oco(api: Api) -> None:
+    """A buy limit below the price with a take-profit and a stop-loss waiting: answered as
+    Binance's example answers (the pending orders PENDING_NEW, workingTime -1), listed open;
+    the tape through the buy places the pair, and through the take-profit ends the list."""
+    placed = (await api.signed(
+        "POST", "orderList/otoco", symbol="BTCUSDT", workingType="LIMIT", workingSide="BUY",
+        workingPrice="89000", workingQuantity="0.5", workingTimeInForce="GTC",
+        pendingSide="SELL", pendingQuantity="0.5", pendingAboveType="LIMIT_MAKER",
+        pendingAbovePrice="95000", pendingBelowType="STOP_LOSS", pendingBelowStopPrice="85000",
+        listClientOrderId="entry-1")).json()
+    assert (placed["contingencyType"], placed["listStatusType"], placed["listOrderStatus"]) == (
+        "OTO", "EXEC_STARTED", "EXECUTING")
+    reports = placed["orderReports"]
+    assert [(r["type"], r["status"]) for r in reports] == [
+        ("LIMIT", "NEW"), ("LIMIT_MAKER", "PENDING_NEW"), ("STOP_LOSS", "PENDING_NEW")]
+    assert [r["workingTime"] == -1 for r in reports] == [False, True, True]
+    numbers = [r["orderId"] for r in reports]
+    open_now = (await api.signed("GET", "openOrders", symbol="BTCUSDT")).json()
+    assert sorted(o["orderId"] for o in open_now) == numbers
+    account = (await api.signed("GET", "account")).json()
+    assert {b["asset"]: b["locked"] for b in account["balances"]}["BTC"] == "0.00000000"
+
+    await api.trade("88990", "1")
+    assert await _statuses(api, numbers, ["FILLED", "NEW", "NEW"])
+    await api.trade("95010", "1")
+    assert await _statuses(api, numbers, ["FILLED", "FILLED", "EXPIRED"])
+    ended = (await api.signed("GET", "orderList", listClientOrderId="entry-1")).json()
+    assert (ended["listStatusType"], ended["listOrderStatus"]) == ("ALL_DONE", "ALL_DONE")
+
+
+async def _statuses(api: Api, numbers: list[int], expected: list[str]) -> list[str]:
+    """The orders' statuses once they are `expected` (or after a second, as they are)."""
+    for _ in range(100):
+        statuses = {o["orderId"]: o["status"] for o in (await api.signed(
+            "GET", "allOrders", symbol="BTCUSDT")).json()}
+        if [statuses[n] for n in numbers] == expected:
+            break
+        await asyncio.sleep(0.01)
+    assert [statuses[n] for n in numbers] == expected
+    return expected
+
+
+async def test_an_oto_is_canceled_as_one_and_refused_as_binance_refuses_it(api: Api) -> None:
+    oto = {"symbol": "BTCUSDT", "workingType": "LIMIT", "workingSide": "BUY",
+           "workingPrice": "89000", "workingQuantity": "0.1", "workingTimeInForce": "GTC",
+           "pendingType": "MARKET", "pendingSide": "SELL", "pendingQuantity": "0.1"}
+    placed = (await api.signed("POST", "orderList/oto", **oto)).json()
+    pending = placed["orderReports"][1]
+    gone = (await api.signed("DELETE", "order", symbol="BTCUSDT",
+                             orderId=pending["orderId"])).json()
+    assert gone["status"] == "CANCELED"
+    assert (await api.signed("GET", "openOrders", symbol="BTCUSDT")).json() == []
+    for changed, code in ((("workingType", "MARKET"),), -1116), (
+            (("pendingQuantity", "0.1000001"),), -1013), ((("pendingSide", ""),), -1102):
+        refused = await api.signed("POST", "orderList/oto", **{**oto, **dict(changed)})
+        assert (refused.status_code, refused.json()["code"]) == (400, code), changed
+    legacy = (await api.signed("POST", "order/oco", symbol="BTCUSDT", side="SELL",
+                               quantity="0.1", price="95000", stopPrice="85000")).json()
+    assert [(r["type"], r["status"]) for r in legacy["orderReports"]] == [
+        ("STOP_LOSS", "NEW"), ("LIMIT_MAKER", "NEW")]
+    assert legacy["contingencyType"] == "OCO"
 
 
 HOSTILE = ["1e9999999", "²", "٣", "9" * 5000, "0." + "0" * 5000 + "1", "-1", "NaN"]

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from execution_service.domain import codec
 from execution_service.domain.commands import MarketTrade, SubmitOrder
-from execution_service.domain.orders import ErrorCode, Order, OrderStatus, OrderType, Side, Source
+from execution_service.domain.orders import (
+    ErrorCode,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    Source,
+    TimeInForce,
+)
 from execution_service.domain.symbols import split_symbol
 from execution_service.engine.account import Amounts
 from execution_service.engine.book import SyntheticBooks
@@ -433,6 +441,93 @@ def test_cancelling_one_order_of_an_oco_cancels_both_and_a_refused_one_refuses_b
     assert (stop.status, stop.error_code) == (OrderStatus.REJECTED, ErrorCode.WOULD_TAKE)
     assert stop.error_message.startswith("another order of its list was refused")  # type: ignore[union-attr]
     assert locked(live, "BTC") == 0
+
+
+def oto(live: PaperExchange, working: SubmitOrder, *pending: SubmitOrder) -> list[Order]:
+    results = live.submit_list((working, *pending), Intake(Source.REST, None, T0),
+                               pending=len(pending))
+    return [result.order for result in results]
+
+
+def test_an_otos_pending_order_waits_off_the_book_until_the_working_order_fills() -> None:
+    """A buy limit below the price, then a sell limit maker above it: the sell waits,
+    PENDING_NEW and locking nothing, while the tape trades through its price; once the buy
+    fills, it is placed (and locks the BTC bought) and fills from the tape."""
+    live = priced({"USDT": "100000"})
+    working, pending = oto(live, order(BUY, "0.5", OrderType.LIMIT, price="89000"),
+                           order(SELL, "0.5", OrderType.LIMIT_MAKER, price="91000"))
+    assert (working.status, pending.status) == (OrderStatus.NEW, OrderStatus.PENDING_NEW)
+    assert pending.waits_for == working.order_id == pending.list_ref
+    assert locked(live, "BTC") == 0
+    tape(live, "91010", "1")  # through the pending order's price: nothing happens
+    assert (working.status, pending.status) == (OrderStatus.NEW, OrderStatus.PENDING_NEW)
+    tape(live, "88990", "1")
+    assert (working.status, pending.status) == (OrderStatus.FILLED, OrderStatus.NEW)
+    assert locked(live, "BTC") == Decimal("0.5")
+    tape(live, "91010", "1")
+    assert pending.status is OrderStatus.FILLED
+    assert (locked(live, "BTC"), locked(live, "USDT")) == (0, 0)
+
+
+def test_an_otocos_pending_pair_is_an_oco_once_placed() -> None:
+    live = priced({"USDT": "100000"})
+    working, take, stop = oto(live, order(BUY, "0.5", OrderType.LIMIT, price="89000"),
+                              order(SELL, "0.5", OrderType.LIMIT_MAKER, price="95000"),
+                              order(SELL, "0.5", OrderType.STOP_LOSS, stop="85000"))
+    assert [o.status for o in (working, take, stop)] == [
+        OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.PENDING_NEW]
+    tape(live, "88990", "1")
+    assert [o.status for o in (working, take, stop)] == [
+        OrderStatus.FILLED, OrderStatus.NEW, OrderStatus.NEW]
+    assert locked(live, "BTC") == Decimal("0.5")  # locked once for the pair
+    tape(live, "84990", "1")
+    assert [o.status for o in (take, stop)] == [OrderStatus.EXPIRED, OrderStatus.FILLED]
+    assert locked(live, "BTC") == 0
+
+
+def test_an_oto_ends_together_when_either_order_is_cancelled_or_the_working_one_expires() -> None:
+    live = priced({"USDT": "100000"})
+    for cancelled in (0, 1):
+        orders = oto(live, order(BUY, "0.1", OrderType.LIMIT, price="89000"),
+                     order(SELL, "0.1", OrderType.LIMIT_MAKER, price="91000"))
+        live.cancel(orders[cancelled].order_id, T0)
+        assert [o.status for o in orders] == [OrderStatus.CANCELED, OrderStatus.CANCELED]
+    unfilled, pending = oto(live, order(BUY, "0.1", OrderType.LIMIT, price="89000",
+                                        tif=TimeInForce.IOC),
+                            order(SELL, "0.1", OrderType.LIMIT_MAKER, price="91000"))
+    assert (unfilled.status, pending.status) == (OrderStatus.EXPIRED, OrderStatus.EXPIRED)
+    assert (locked(live, "USDT"), live.open_orders()) == (0, [])
+
+
+def test_an_oto_is_refused_whole_for_a_pending_order_off_the_rules_or_an_unpaid_working_one(
+) -> None:
+    live = priced({"USDT": "100000"})
+    working, off_step = oto(live, order(BUY, "0.1", OrderType.LIMIT, price="89000"),
+                            order(SELL, "0.1000001", OrderType.LIMIT_MAKER, price="91000"))
+    assert (off_step.status, off_step.error_code) == (OrderStatus.REJECTED,
+                                                      ErrorCode.FILTER_FAILURE)
+    assert (working.status, working.error_code) == (OrderStatus.REJECTED,
+                                                    ErrorCode.FILTER_FAILURE)
+    unpaid, pending = oto(live, order(BUY, "5", OrderType.LIMIT, price="89000"),
+                          order(SELL, "5", OrderType.LIMIT_MAKER, price="91000"))
+    assert (unpaid.error_code, pending.status, pending.error_code) == (
+        ErrorCode.INSUFFICIENT_BALANCE, OrderStatus.REJECTED, ErrorCode.INSUFFICIENT_BALANCE)
+    assert (locked(live, "USDT"), live.open_orders()) == (0, [])
+
+
+def test_a_pending_order_reloaded_from_the_database_stays_off_the_book() -> None:
+    live = priced({"USDT": "100000"})
+    working, pending = oto(live, order(BUY, "0.5", OrderType.LIMIT, price="89000"),
+                           order(SELL, "0.5", OrderType.LIMIT_MAKER, price="91000"))
+    balances = {("default", "USDT"): Amounts(Decimal("100000") - working.reserved,
+                                              working.reserved)}
+    live.load(balances, [], [replace(working), replace(pending)])
+    tape(live, "91010", "1")
+    assert {o.order_id: o.status for o in live.open_orders()} == {
+        working.order_id: OrderStatus.NEW, pending.order_id: OrderStatus.PENDING_NEW}
+    tape(live, "88990", "1")
+    tape(live, "91010", "1")
+    assert live.open_orders() == []
 
 
 def test_an_oco_locks_its_quantity_once() -> None:

@@ -64,6 +64,8 @@ _COMMANDS = st.lists(st.one_of(
               st.integers(-30, 30)),
     st.tuples(st.just("oco"), st.sampled_from([BUY, SELL]), st.integers(1, 40),
               st.integers(5, 30)),
+    st.tuples(st.just("otoco"), st.sampled_from([BUY, SELL]), st.integers(1, 40),
+              st.integers(-10, 10), st.integers(5, 30)),
     st.tuples(st.just("trade"), st.integers(-40, 40), st.integers(0, 60)),
     st.tuples(st.just("cancel"), st.integers(0, 20)),
     st.tuples(st.just("wait"), st.integers(1, 400)),
@@ -121,6 +123,19 @@ def _run(live: PaperExchange, command: tuple, placed: list[str], now) -> None:  
                                           price=str(maker)),
                                     order(side, f"0.0{size:02d}", OrderType.STOP_LOSS,
                                           stop=str(stop))), Intake(Source.STREAM, None, now))
+        placed.extend(result.order.order_id for result in results)
+    elif kind == "otoco":  # a limit near the price, then an OCO on the other side waits
+        _, side, size, offset, spread = command
+        working = 90000 + offset * 10
+        maker, stop = (working + spread * 10, working - spread * 10)
+        if side is SELL:
+            maker, stop = stop, maker
+        other = SELL if side is BUY else BUY
+        results = live.submit_list((
+            order(side, f"0.0{size:02d}", OrderType.LIMIT, price=str(working)),
+            order(other, f"0.0{size:02d}", OrderType.LIMIT_MAKER, price=str(maker)),
+            order(other, f"0.0{size:02d}", OrderType.STOP_LOSS, stop=str(stop))),
+            Intake(Source.STREAM, None, now), pending=2)
         placed.extend(result.order.order_id for result in results)
     elif kind == "trade":
         _, offset, size = command

@@ -35,11 +35,13 @@ class SubmitOrder:
 
 @dataclass(frozen=True, slots=True)
 class SubmitOrderList:
-    """Orders that stand or fall together (Binance's OCO: one order cancels the other):
-    all accepted or none, and once one of them executes (fills, or a stop triggers) or is
-    canceled, the others end."""
+    """Orders that stand or fall together: all accepted or none, and once one of them is
+    canceled, the others are too. Without `pending`, an OCO: once one executes (fills, or
+    a stop triggers), the others expire. With it (OTO, OTOCO), the last `pending` orders
+    wait for the first to fill completely, and are placed then, as an OCO if two."""
 
     orders: tuple[SubmitOrder, ...]
+    pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,10 +141,19 @@ class Order:
     # rejection, the commission in the asset each fill gives (a buy's in the base asset).
     binance_rules: bool = False
     list_ref: str | None = None  # an order list's (OCO's): the order id of its first order
+    # A pending order of a list (OTO, OTOCO): the id of the working order it waits for. It
+    # is PENDING_NEW, and off the book, until that one fills completely.
+    waits_for: str | None = None
 
     @property
     def remaining(self) -> Decimal:
         return self.quantity - self.filled_quantity
+
+    @property
+    def waiting(self) -> bool:
+        """A pending order of a list not placed yet: its working order has not filled."""
+        return (self.waits_for is not None and self.status is OrderStatus.PENDING_NEW
+                and self.due_at is None)
 
     @property
     def limit_price(self) -> Decimal | None:
@@ -157,7 +166,7 @@ class Order:
 ORDER_TERMS = frozenset({
     "order_id", "client_id", "intake_ref", "symbol", "side", "order_type", "quantity", "price",
     "strategy_id", "bot_id", "source", "metadata", "created_at", "time_in_force", "stop_price",
-    "expire_at", "fingerprint", "account", "number", "binance_rules", "list_ref"})
+    "expire_at", "fingerprint", "account", "number", "binance_rules", "list_ref", "waits_for"})
 
 
 @dataclass(frozen=True, slots=True)

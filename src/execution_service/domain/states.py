@@ -5,7 +5,7 @@ is refused with `IllegalTransition` (and counted by the pipeline), so a bug in t
 matching code can never publish, say, a FILLED order turning NEW again.
 
     (created) -> PENDING_NEW | NEW | REJECTED
-    PENDING_NEW -> NEW | REJECTED | CANCELED | EXPIRED
+    PENDING_NEW -> PENDING_NEW (a list's pending order sent) | NEW | REJECTED | CANCELED | EXPIRED
     NEW -> NEW (stop triggered) | PARTIALLY_FILLED | FILLED | REJECTED | CANCELED | EXPIRED
     PARTIALLY_FILLED -> PARTIALLY_FILLED | FILLED | CANCELED | EXPIRED
     FILLED, CANCELED, REJECTED, EXPIRED: final
@@ -23,7 +23,7 @@ PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
 
 TRANSITIONS: Mapping[OrderStatus | None, frozenset[OrderStatus]] = {
     None: frozenset({PENDING_NEW, NEW, REJECTED}),
-    PENDING_NEW: frozenset({NEW, REJECTED, CANCELED, EXPIRED}),
+    PENDING_NEW: frozenset({PENDING_NEW, NEW, REJECTED, CANCELED, EXPIRED}),
     NEW: frozenset({NEW, PARTIALLY_FILLED, FILLED, REJECTED, CANCELED, EXPIRED}),
     PARTIALLY_FILLED: frozenset({PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED}),
     FILLED: frozenset(),

@@ -76,6 +76,7 @@ class Received(Event):
     command: SubmitOrder
     intake: Intake
     list_ref: str | None = None  # the order list it belongs to (its first order's id)
+    waits_for: str | None = None  # a pending order of a list: its working order's id
 
 
 def opened(received: Received) -> Order:
@@ -92,7 +93,8 @@ def opened(received: Received) -> Order:
         bot_id=command.bot_id, intake_ref=intake.ref, metadata=command.metadata,
         time_in_force=tif, stop_price=command.stop_price, expire_at=command.expire_at,
         fingerprint=command.fingerprint, account=command.account,
-        binance_rules=command.binance_rules, list_ref=received.list_ref)
+        binance_rules=command.binance_rules, list_ref=received.list_ref,
+        waits_for=received.waits_for)
 
 
 # Quiet changes: no status, no row.
@@ -158,6 +160,16 @@ class Sent(Event):
 
     def apply(self, order: Order) -> None:
         order.due_at = self.until
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pending(Event):
+    """A pending order of a list (OTO) waits, off the book, for its working order to fill."""
+
+    status = OrderStatus.PENDING_NEW
+
+    def apply(self, order: Order) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

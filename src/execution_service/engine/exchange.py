@@ -67,6 +67,7 @@ from execution_service.engine.events import (
     Filled,
     Intake,
     OrderEvent,
+    Pending,
     Queued,
     Received,
     Rejected,
@@ -195,6 +196,8 @@ class PaperExchange:
         """Open orders from the database, where each belongs: timers, stops, the book."""
         for order in sorted(open_orders, key=lambda o: (o.created_at, o.order_id)):
             self._index.open(order)
+            if order.waiting:
+                continue  # (off the book until its working order fills)
             if order.due_at is not None:
                 self._index.schedule(order.due_at, Timer.ARRIVE if order.status is OrderStatus.PENDING_NEW
                                      else Timer.TAKE, order)
@@ -297,34 +300,88 @@ class PaperExchange:
             return self._end_step()[0]
 
     def submit_list(self, commands: tuple[SubmitOrder, ...], intake: Intake,
-                    halted: str | None = None) -> list[Result]:
-        """Orders that stand or fall together (an OCO): each is checked and accepted in
-        turn; one refused refuses those after it and ends those before it. They lock once:
-        each only what the list has not locked yet (the one that executes ends the others
-        first, and pays with what they gave back). Once one of them executes or is
-        canceled, the others end (`_end_list`)."""
+                    halted: str | None = None, pending: int = 0) -> list[Result]:
+        """Orders that stand or fall together (`SubmitOrderList`): all accepted or none.
+
+        An OCO (no `pending`): each is checked and accepted in turn (`_submit_together`);
+        once one of them executes, the others expire (`_end_list`). An OTO or OTOCO: the
+        last `pending` orders are checked against the first's price and wait for it to fill
+        completely (`_place_waiting`). Cancelling any order of a list cancels the others."""
         with localcontext(EXACT):
-            orders = []
-            list_ref = None
-            for command in commands:
+            orders: list[Order] = []
+            for number, command in enumerate(commands):
                 order_id = self.new_order_id()
-                list_ref = list_ref or order_id  # (the list is named after its first order)
+                first = orders[0].order_id if orders else order_id  # (the list's name)
+                waits = number >= len(commands) - pending
                 received = Received(order_id=order_id, at=intake.at, command=command,
-                                    intake=intake, list_ref=list_ref)
+                                    intake=intake, list_ref=first,
+                                    waits_for=first if waits else None)
                 order = opened(received)
                 self._fx.created[order.order_id] = order
                 self._fx.history.append(received)
                 orders.append(order)
-            locked: dict[str, Decimal] = {}  # by the list's orders so far, per asset
-            for number, order in enumerate(orders):
-                self._submit(order, intake.at, halted, locked)
-                if order.status is OrderStatus.REJECTED:
-                    self._refuse_list(orders, number, intake.at)
-                    break
-                if order.reserved_asset:
-                    locked[order.reserved_asset] = (locked.get(order.reserved_asset, ZERO)
-                                                    + order.reserved)
-            return self._end_step()
+            if pending:
+                self._submit_contingent(orders[0], orders[1:], intake.at, halted)
+            else:
+                self._submit_together(orders, intake.at, halted)
+            position = {order.order_id: number for number, order in enumerate(orders)}
+            return sorted(self._end_step(), key=lambda result: position[result.order.order_id])
+
+    def _submit_together(self, orders: list[Order], now: datetime, halted: str | None) -> None:
+        """An OCO's orders, each checked and accepted in turn; one refused refuses those
+        after it and ends those before it. They lock once: each only what the list has not
+        locked yet (the one that executes ends the others first, and pays with what they
+        gave back)."""
+        locked: dict[str, Decimal] = {}  # by the list's orders so far, per asset
+        for number, order in enumerate(orders):
+            self._submit(order, now, halted, locked)
+            if order.status is OrderStatus.REJECTED:
+                self._refuse_list(orders, number, now)
+                return
+            if order.reserved_asset:
+                locked[order.reserved_asset] = (locked.get(order.reserved_asset, ZERO)
+                                                + order.reserved)
+
+    def _submit_contingent(self, working: Order, waiting: list[Order], now: datetime,
+                           halted: str | None) -> None:
+        """An OTO or OTOCO: the pending orders' terms are checked at the working order's
+        price, where the market will be when it fills; they wait, PENDING_NEW and locking
+        nothing, and the working order is submitted."""
+        reference = working.limit_price or self.prices.last(working.symbol)
+        for number, order in enumerate(waiting):
+            refusal = self._pending_refusal(order, reference) if reference else None
+            if refusal is not None:
+                self._reject(order, *refusal, now)
+                return self._refuse_list([order, working, *waiting[:number],
+                                          *waiting[number + 1:]], 0, now)
+        for order in waiting:
+            self._record(order, Pending(order_id=order.order_id, at=now))
+            self._index.open(order)
+        self._submit(working, now, halted)
+        if working.status is OrderStatus.REJECTED:
+            reason = f"another order of its list was refused: {working.error_message}"
+            for order in waiting:
+                assert working.error_code is not None
+                self._finish(order, Rejected(order_id=order.order_id, at=now,
+                                             code=working.error_code, reason=reason))
+        return None
+
+    def _pending_refusal(self, order: Order, reference: Decimal) -> checks.Refusal | None:
+        """What a pending order breaks at the price its working order fills at, if any."""
+        filters = self.filters.of(order.symbol, reference)
+        sized = checks.lot_size(order, filters,
+                                self.rules.round_quantity_down and not order.binance_rules)
+        if isinstance(sized, tuple):
+            return sized
+        return checks.violation(order, filters, reference, order.created_at)
+
+    def _place_waiting(self, working: Order, now: datetime) -> None:
+        """The working order of an OTO or OTOCO filled completely: its pending orders are
+        placed now, checked as any new order (an OTOCO's two as an OCO)."""
+        waiting = self._index.waiting_on(working)
+        for order in waiting:
+            self._index.close(order)  # (until it is accepted)
+        self._submit_together(waiting, now, None)
 
     def _refuse_list(self, orders: list[Order], refused: int, now: datetime) -> None:
         """One order of a new list was refused: those after it are refused for it, those
@@ -346,7 +403,8 @@ class PaperExchange:
         with localcontext(EXACT):
             self._finish(order, Canceled(order_id=order_id, at=now))
             for sibling in self._index.siblings(order):
-                self._finish(sibling, Canceled(order_id=sibling.order_id, at=now))
+                if self._index.get(sibling.order_id):  # (unless a sibling's end ended it)
+                    self._finish(sibling, Canceled(order_id=sibling.order_id, at=now))
             return self._end_step()[0]
 
     def on_trade(self, trade: MarketTrade, now: datetime) -> list[Result]:
@@ -628,15 +686,16 @@ class PaperExchange:
         if complete:
             self._release(order, now)
             self._close(order)
+            self._place_waiting(order, now)
 
     def _quote_fees(self, order: Order) -> FeeSchedule:
         """The fees a buy pays in the quote asset: none for one paying in the base asset."""
         return _NO_FEES if order.binance_rules else self._fees
 
     def _end_list(self, order: Order, now: datetime) -> None:
-        """The order executed (a fill, a triggered stop): the others of its list expire."""
-        for sibling in self._index.siblings(order):
-            self._expire(sibling, "another order of its list executed", now)
+        """The order executed (a fill, a triggered stop): the others of its OCO expire."""
+        for peer in self._index.peers(order):
+            self._expire(peer, "another order of its list executed", now)
 
     def _pay(self, order: Order, asset: str, amount: Decimal) -> Decimal:
         """Spend `amount` of `asset` for the order, from its reservation first; what came
@@ -700,10 +759,16 @@ class PaperExchange:
         self._finish(order, Expired(order_id=order.order_id, at=now, reason=reason))
 
     def _finish(self, order: Order, event: Canceled | Expired | Rejected) -> None:
-        """End an open order without a fill: canceled, expired, or rejected on arrival."""
+        """End an open order without a fill: canceled, expired, or rejected on arrival;
+        the pending orders waiting for it to fill end with it."""
         self._record(order, event)
         self._release(order, event.at)
         self._close(order)
+        for waiting in self._index.waiting_on(order):
+            self._finish(waiting, Canceled(order_id=waiting.order_id, at=event.at)
+                         if isinstance(event, Canceled) else
+                         Expired(order_id=waiting.order_id, at=event.at,
+                                 reason="its working order ended unfilled"))
 
     def _release(self, order: Order, now: datetime) -> None:
         if order.reserved and order.reserved_asset:

@@ -59,6 +59,16 @@ class OrderIndex:
                   if order_id != order.order_id and order_id in self._open]
         return sorted(others, key=lambda other: other.created_at)
 
+    def peers(self, order: Order) -> list[Order]:
+        """The orders of its OCO: the other open orders of its list that wait, or not,
+        as it does (an OTOCO's working order has none; its two pending orders are peers)."""
+        return [other for other in self.siblings(order) if other.waits_for == order.waits_for]
+
+    def waiting_on(self, order: Order) -> list[Order]:
+        """The pending orders of its list waiting for it to fill, oldest first."""
+        return [other for other in self.siblings(order)
+                if other.waits_for == order.order_id and other.waiting]
+
     def rest(self, order: Order) -> None:
         """The order joins the book behind what rests already (it keeps a priority it had)."""
         self._resting.setdefault(order.symbol, {})[order.order_id] = order

@@ -346,7 +346,7 @@ class BatchPlanner:
         plan.received[envelope.source.value] += 1
         intake = Intake(envelope.source, envelope.intake_ref, envelope.received_at)
         halted = plan.kill_switch.reason if plan.kill_switch.active else None
-        results = self.exchange.submit_list(command.orders, intake, halted)
+        results = self.exchange.submit_list(command.orders, intake, halted, command.pending)
         for result in results:
             known.add(result.order)
         plan.answered.append(envelope.received_at)

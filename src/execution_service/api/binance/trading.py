@@ -559,8 +559,9 @@ def order_terms(order: Order) -> schemas.OrderTerms:
 
 
 def working_time(order: Order) -> int:
-    """Since when the order works on the book; -1 for a stop not yet triggered."""
-    if order.order_type.has_stop_price and order.triggered_at is None:
+    """Since when the order works on the book; -1 for a stop not yet triggered or a
+    list's pending order not yet placed."""
+    if order.waiting or (order.order_type.has_stop_price and order.triggered_at is None):
         return -1
     return ms(order.working_at or order.triggered_at or order.created_at)
 
