@@ -14,12 +14,29 @@ from binance_common.configuration import ConfigurationRestAPI
 from binance_sdk_spot.rest_api.models import (
     DeleteOrderResponse,
     GetAccountResponse,
+    GetOrderListResponse,
     GetOrderResponse,
     NewOrderResponse,
+    OrderListOcoResponse,
+    OrderListOtocoResponse,
+    OrderListOtoResponse,
 )
 from binance_sdk_spot.rest_api.models import NewOrderSideEnum as Side
 from binance_sdk_spot.rest_api.models import NewOrderTimeInForceEnum as TimeInForce
 from binance_sdk_spot.rest_api.models import NewOrderTypeEnum as Kind
+from binance_sdk_spot.rest_api.models import OrderListOcoAboveTypeEnum as OcoAbove
+from binance_sdk_spot.rest_api.models import OrderListOcoBelowTypeEnum as OcoBelow
+from binance_sdk_spot.rest_api.models import OrderListOcoSideEnum as OcoSide
+from binance_sdk_spot.rest_api.models import OrderListOtocoPendingAboveTypeEnum as OtocoAbove
+from binance_sdk_spot.rest_api.models import OrderListOtocoPendingBelowTypeEnum as OtocoBelow
+from binance_sdk_spot.rest_api.models import OrderListOtocoPendingSideEnum as OtocoPendingSide
+from binance_sdk_spot.rest_api.models import OrderListOtocoWorkingSideEnum as OtocoSide
+from binance_sdk_spot.rest_api.models import OrderListOtocoWorkingTimeInForceEnum as OtocoTimeInForce
+from binance_sdk_spot.rest_api.models import OrderListOtocoWorkingTypeEnum as OtocoWorking
+from binance_sdk_spot.rest_api.models import OrderListOtoPendingSideEnum as OtoPendingSide
+from binance_sdk_spot.rest_api.models import OrderListOtoPendingTypeEnum as OtoPending
+from binance_sdk_spot.rest_api.models import OrderListOtoWorkingSideEnum as OtoSide
+from binance_sdk_spot.rest_api.models import OrderListOtoWorkingTypeEnum as OtoWorking
 from binance_sdk_spot.spot import Spot
 
 from tests.helpers import Names
@@ -80,4 +97,39 @@ def test_every_signed_answer_builds_the_sdks_typed_model(spot: Spot) -> None:
         btc = [b for b in account.balances if b.asset == "BTC"]
         commission = sum(Decimal(fill.commission) for fill in bought.fills)  # in BTC
         assert Decimal(btc[0].free) == Decimal("0.01") - commission
+    assert [str(w.message) for w in seen] == []
+
+
+def test_the_order_lists_build_the_sdks_typed_models(spot: Spot) -> None:
+    """An OTOCO, an OTO and an OCO through the SDK's own calls: each answer builds its typed
+    model, the pending orders as PENDING_NEW; the lists are found and cancelled by id."""
+    api = spot.rest_api
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        otoco = api.order_list_otoco(
+            symbol="BTCUSDT", working_type=OtocoWorking.LIMIT, working_side=OtocoSide.BUY,
+            working_price=50000, working_quantity=0.01,
+            working_time_in_force=OtocoTimeInForce.GTC, pending_side=OtocoPendingSide.SELL,
+            pending_quantity=0.01, pending_above_type=OtocoAbove.LIMIT_MAKER,
+            pending_above_price=200000, pending_below_type=OtocoBelow.STOP_LOSS,
+            pending_below_stop_price=40000).data()
+        assert isinstance(otoco, OrderListOtocoResponse)
+        assert [r.status for r in otoco.order_reports] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+        oto = api.order_list_oto(
+            symbol="BTCUSDT", working_type=OtoWorking.LIMIT_MAKER, working_side=OtoSide.BUY,
+            working_price=50000, working_quantity=0.01, pending_type=OtoPending.MARKET,
+            pending_side=OtoPendingSide.SELL, pending_quantity=0.01).data()
+        assert isinstance(oto, OrderListOtoResponse)
+        oco = api.order_list_oco(
+            symbol="BTCUSDT", side=OcoSide.BUY, quantity=0.01, above_type=OcoAbove.STOP_LOSS,
+            above_stop_price=200000, below_type=OcoBelow.TAKE_PROFIT,
+            below_stop_price=50000).data()
+        assert isinstance(oco, OrderListOcoResponse)
+        lists = [otoco.order_list_id, oto.order_list_id, oco.order_list_id]
+        assert sorted(o.order_list_id for o in api.open_order_list().data()) == sorted(lists)
+        found = api.get_order_list(order_list_id=oto.order_list_id).data()
+        assert isinstance(found, GetOrderListResponse)
+        for number in lists:
+            api.delete_order_list(symbol="BTCUSDT", order_list_id=number)
+        assert api.open_order_list().data() == []
     assert [str(w.message) for w in seen] == []
