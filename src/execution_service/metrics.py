@@ -62,6 +62,9 @@ class Metrics:
         self.event_viewers = Gauge(
             "execution_event_viewers", "Open dashboard event streams (/events)",
             registry=registry)
+        self.stream_listeners = Gauge(
+            "execution_stream_listeners",
+            "Open Binance WebSocket sockets (/ws, /stream, /ws-api/v3)", registry=registry)
         self.intake_pending = Gauge(
             "execution_intake_pending", "Entries delivered to the consumer group, not acknowledged",
             registry=registry)

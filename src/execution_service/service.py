@@ -31,6 +31,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from execution_service import recorded
 from execution_service.api.app import create_app
+from execution_service.api.binance import BinanceStreams
 from execution_service.api.context import ApiContext
 from execution_service.api.server import Contained, bounded_protocol
 from execution_service.bus import connection
@@ -114,6 +115,7 @@ class ExecutionService:
             market_data_channel=settings.market_data_channel,
             market_depth_channel=settings.market_depth_channel,
             journal_stream=settings.journal_stream, clock=self.clock)
+        self.binance_streams = BinanceStreams(max_listeners=settings.ws_max_connections)
         self.pipeline = Pipeline(
             BatchPlanner(self.exchange, settings.equity_quote_asset), self.writer,
             self.publisher, self.health, self.metrics,
@@ -124,7 +126,8 @@ class ExecutionService:
             synthetic_notional=settings.synthetic_trade_notional,
             slow_batch_s=settings.slow_batch_ms / 1000, lease=self.lease, clock=self.clock,
             max_viewers=settings.events_max_viewers,
-            tape_sync=functools.partial(self.pubsub.sync, self.redis), tape_history=history.tape)
+            tape_sync=functools.partial(self.pubsub.sync, self.redis), tape_history=history.tape,
+            watchers=[self.binance_streams])
         self.streams = StreamIntake(
             self.redis, self._intake_streams(), settings.consumer_group, settings.consumer_name,
             self.pipeline.deliver, self.health, batch_max=settings.batch_max_orders,
@@ -138,7 +141,7 @@ class ExecutionService:
             intake_probe=self.intake_status, api_token=settings.token(),
             max_body_bytes=settings.max_message_bytes, api_keys=settings.api_keys(),
             fees=self.exchange.rules.fees, weight_limit=settings.http_weight_limit,
-            clock=self.clock))
+            clock=self.clock, streams=self.binance_streams))
         self._control_watcher: ControlWatcher | None = None
         self._stop = asyncio.Event()
         self.maintenance = Maintenance(
@@ -159,6 +162,8 @@ class ExecutionService:
         self.metrics.redis_connected.set_function(lambda: float(self.health.redis_connected))
         self.metrics.db_connected.set_function(lambda: float(self.health.db_connected))
         self.metrics.event_viewers.set_function(lambda: float(self.pipeline.live.subscribers))
+        self.metrics.stream_listeners.set_function(
+            lambda: float(self.binance_streams.hub.listeners))
 
     def stop(self) -> None:
         """Begin the graceful shutdown (what SIGTERM and SIGINT do)."""
@@ -201,6 +206,9 @@ class ExecutionService:
                                   refused=lambda reason: self.metrics.http_refused.labels(
                                       reason).inc()),
             backlog=min(4096, self.settings.http_max_connections),
+            # Binance's WebSockets (api/binance/sockets.py): a ping every 20 s, answered
+            # within a minute; a message from a client at most 64 KiB.
+            ws="websockets", ws_ping_interval=20.0, ws_ping_timeout=60.0, ws_max_size=65_536,
             log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         _allow_open_files(self.settings.http_max_connections + 256)
         log.info("starting: database %s, redis %s, http %s:%d", self.database.display_url(),
@@ -339,6 +347,7 @@ class ExecutionService:
             with contextlib.suppress(*connection.REDIS_UNAVAILABLE):
                 async with asyncio.timeout(0.5):
                     await self.lease.release()
+        await self.binance_streams.close()  # (an open socket would hold uvicorn's shutdown)
         server.should_exit = True
         await _finish([watch], timeout_s=1.0, cancel=True)
         # The monitor ends by itself (the stop is set), HTTP once uvicorn has closed.

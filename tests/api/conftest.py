@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from execution_service.api.app import create_app
+from execution_service.api.binance import BinanceStreams
 from execution_service.api.context import ApiContext
 from execution_service.bus.health import Health
 from execution_service.bus.recording import RecordingPublisher
@@ -56,16 +57,18 @@ class Api:
         self.health.started = True
         self.metrics = Metrics(CollectorRegistry())
         self.publisher = RecordingPublisher()
+        self.streams = BinanceStreams()
         self.pipeline = Pipeline(BatchPlanner(self.exchange), self.store, self.publisher,
                                  self.health, self.metrics, batch_max=100,
                                  max_message_bytes=65_536, clock=self.clock,
-                                 equity_interval_s=3600.0)
+                                 equity_interval_s=3600.0, watchers=[self.streams])
         self.app = create_app(ApiContext(
             gateway=self.pipeline, exchange=self.pipeline, monitor=self.pipeline,
             reads=MemoryReadModel(self.store), health=self.health, metrics=self.metrics,
             intake_probe=_no_intake, api_token=TOKEN, max_body_bytes=65_536,
             fees=self.exchange.rules.fees,
-            api_keys={KEY: ApiKey(KEY, SecretStr(SECRET), ACCOUNT)}, clock=self.clock))
+            api_keys={KEY: ApiKey(KEY, SecretStr(SECRET), ACCOUNT)}, clock=self.clock,
+            streams=self.streams))
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
                                       base_url="http://in-process")
 

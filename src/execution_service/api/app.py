@@ -41,6 +41,7 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     app.include_router(binance.router)
     app.include_router(binance.sapi_router)
+    app.include_router(binance.socket_router)
     app.add_exception_handler(binance.BinanceError, binance.binance_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from execution_service.bus.envelope import Envelope, Reply
 from execution_service.bus.health import Health
@@ -30,6 +30,9 @@ from execution_service.pipeline.live import LiveFeed
 from execution_service.pipeline.loop import Stats
 from execution_service.pipeline.timing import BatchTimer
 from execution_service.store.base import ReadModel
+
+if TYPE_CHECKING:
+    from execution_service.api.binance.sockets import BinanceStreams
 
 IntakeProbe = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -87,3 +90,4 @@ class ApiContext:
     api_keys: Mapping[str, ApiKey] = field(default_factory=dict)  # the Binance API's, by key
     weight_limit: int = 6000  # request weight per client address per minute (api/weights.py)
     clock: Clock = field(default_factory=SystemClock)  # the service's one clock
+    streams: BinanceStreams | None = None  # Binance's WebSocket streams (api/binance/sockets.py)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException
+from starlette.requests import HTTPConnection
 
 from execution_service.api.context import ApiContext
 
 
-def get_context(request: Request) -> ApiContext:
-    context: ApiContext = request.app.state.context
+def get_context(connection: HTTPConnection) -> ApiContext:
+    """The service's parts, for a request or a WebSocket."""
+    context: ApiContext = connection.app.state.context
     return context
 
 

@@ -556,3 +556,9 @@ def problems(*statuses: int, binance: bool = False) -> dict[int | str, dict[str,
     """The error answers of an operation, for `responses=`."""
     model = BinanceProblem if binance else Problem
     return {status: {"model": model} for status in statuses}
+
+
+class ListenKey(TypedDict):
+    """A user data stream's listen key: the socket /ws/<listenKey> follows the account."""
+
+    listenKey: str

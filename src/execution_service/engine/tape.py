@@ -69,12 +69,16 @@ class TapeHistory:
         self._minutes: dict[str, list[Candle]] = {}  # oldest first
         self._ids = itertools.count(1)
 
-    def record(self, trades: list[MarketTrade]) -> None:
+    def record(self, trades: list[MarketTrade]) -> list[tuple[str, TapeTrade]]:
+        """Keep `trades`, each given the next trade id; them as kept, with their symbols."""
+        recorded = []
         for trade in trades:
             kept = TapeTrade(next(self._ids), trade.price, trade.quantity or ZERO, trade.ts_ms,
                              buyer_maker=trade.aggressor is Side.SELL)
             self._trades.setdefault(trade.symbol, deque(maxlen=self._keep_trades)).append(kept)
             self._add_to_minute(self._minutes.setdefault(trade.symbol, []), kept)
+            recorded.append((trade.symbol, kept))
+        return recorded
 
     def add_minutes(self, symbol: str, minutes: list[Candle]) -> None:
         """Recorded one-minute candles older than anything on the tape, oldest first."""

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -43,8 +43,9 @@ from execution_service.domain.commands import (
 )
 from execution_service.domain.orders import DEFAULT_ACCOUNT
 from execution_service.engine.book import Level
+from execution_service.engine.exchange import Effects
 from execution_service.engine.filters import SymbolFilters
-from execution_service.engine.tape import TapeHistory
+from execution_service.engine.tape import TapeHistory, TapeTrade
 from execution_service.errors import DatabaseUnavailable, InvalidMessage, WriteConflict
 from execution_service.logs import OncePerCause
 from execution_service.metrics import Metrics
@@ -74,6 +75,14 @@ ADOPT_INTERVAL_S = 0.5
 # positions locked against the other instances (store/writer.py): two instances writing
 # one account at 70 batches a second each kept one batch losing for minutes (the soak).
 EXCLUSIVE_AFTER_CONFLICTS = 3
+
+
+class CommitWatcher(Protocol):
+    """Told of each committed batch, in the pipeline's turn, before the next one runs:
+    its effects and the tape's trades it recorded (with their ids), at `at_ms`."""
+
+    def committed(self, effects: Effects, tape: Sequence[tuple[str, TapeTrade]],
+                  at_ms: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -114,6 +123,7 @@ class Pipeline:
         max_viewers: int = 1000,
         tape_sync: TapeSync | None = None,
         tape_history: TapeHistory | None = None,
+        watchers: Sequence[CommitWatcher] = (),
     ) -> None:
         self._clock = clock or SystemClock()
         self._planner = planner
@@ -139,6 +149,7 @@ class Pipeline:
         self._recent = RecentKeys()  # keys of orders stored lately: only these are looked up
         # The committed batches' market trades (after any recorded history: recorded.py).
         self.tape_history = tape_history or TapeHistory()
+        self._watchers = tuple(watchers)  # told of each commit (Binance's streams)
         self.live = LiveFeed(max_viewers=max_viewers, clock=self._clock)  # for the dashboard
         self.lease = lease  # None: this instance always matches the tape
         self._adopt_at = 0.0
@@ -254,14 +265,17 @@ class Pipeline:
                 envelope.answer(Reply(Outcome.UNAVAILABLE, {"error_message": "database unavailable"}))
             return
         plan, through = committed
-        self.tape_history.record([command for _, command in decoded
-                                  if isinstance(command, MarketTrade)])
+        tape = self.tape_history.record([command for _, command in decoded
+                                         if isinstance(command, MarketTrade)])
         self.kill_switch = plan.kill_switch
         for envelope, reply in plan.replies:
             envelope.answer(reply)
         self._count(plan)
         if self.live.subscribers:
             self.live.publish(events_of(plan, self._exchange.prices))
+        at_ms = int(self._clock.now().timestamp() * 1000)
+        for watcher in self._watchers:
+            watcher.committed(plan.work.effects, tape, at_ms)
         await self.relay.send(plan.work.outbox, plan.acks, plan.answered, through, timing)
 
     async def _isolate(self, decoded: list[Decoded], exc: Exception, *, last_try: bool) -> None:

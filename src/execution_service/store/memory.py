@@ -271,6 +271,10 @@ class MemoryReadModel:
         return {order.order_id: order.number for order in self._orders()
                 if order.order_id in order_ids and order.number is not None}
 
+    async def trade_numbers(self, trade_ids: Collection[str]) -> dict[str, int]:
+        return {trade.trade_id: trade.number for trade in self._store.trades
+                if trade.trade_id in trade_ids and trade.number is not None}
+
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
         fills = [t for t in self._store.trades if account in (None, t.account)]

@@ -213,6 +213,15 @@ class Store:
         async with self.database.transaction() as conn:
             return {row.order_id: row.number for row in await conn.execute(query)}
 
+    async def trade_numbers(self, trade_ids: Collection[str]) -> dict[str, int]:
+        """The numbers of these trades (Binance's `tradeId`s), by trade id."""
+        if not trade_ids:
+            return {}
+        table = tables.trades
+        query = select(table.c.trade_id, table.c.number).where(table.c.trade_id.in_(trade_ids))
+        async with self.database.transaction() as conn:
+            return {row.trade_id: row.number for row in await conn.execute(query)}
+
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:
         """The newest `trades` fills, and the rejections among the newest `orders` orders

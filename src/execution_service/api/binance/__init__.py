@@ -7,7 +7,15 @@ them, the `/sapi` calls clients make of a spot account (`sapi.py`)."""
 
 from fastapi import APIRouter
 
-from execution_service.api.binance import history, lists, market, sapi, trading
+from execution_service.api.binance import (
+    history,
+    lists,
+    market,
+    sapi,
+    sockets,
+    trading,
+    user_data,
+)
 from execution_service.api.binance.errors import BinanceError, binance_error
 
 router = APIRouter(prefix="/api/v3", tags=["binance"])
@@ -15,7 +23,11 @@ router.include_router(market.router)
 router.include_router(history.router)
 router.include_router(trading.router)
 router.include_router(lists.router)
+router.include_router(user_data.router)
 
 sapi_router = sapi.router  # /sapi: the wallet calls clients make beside /api/v3
+socket_router = sockets.router  # /ws, /stream, /ws-api/v3: Binance's WebSockets
+BinanceStreams = sockets.BinanceStreams
 
-__all__ = ["BinanceError", "binance_error", "router", "sapi_router"]
+__all__ = ["BinanceError", "BinanceStreams", "binance_error", "router", "sapi_router",
+           "socket_router"]

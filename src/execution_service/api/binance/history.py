@@ -31,14 +31,14 @@ from execution_service.api.binance.params import (
 from execution_service.api.deps import Context
 from execution_service.api.responses import Answer
 from execution_service.domain.codec import whole_number
-from execution_service.engine.tape import DAY_MS, MINUTE_MS, TapeTrade
+from execution_service.engine.tape import DAY_MS, MINUTE_MS, Candle, TapeTrade
 
 router = APIRouter()
 
 _AVERAGE_MINUTES = 5
 _PLACES = Decimal("1e-8")
 
-_INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
+INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
                  "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
                  "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
                  "3d": 259_200_000, "1w": 604_800_000}
@@ -122,7 +122,7 @@ async def klines(context: Context, symbol: SymbolParam = None,
     name = listed_symbol(context, symbol)
     if not interval:
         raise BinanceError.missing("interval")
-    interval_ms = _INTERVALS_MS.get(interval)
+    interval_ms = INTERVALS_MS.get(interval)
     if interval_ms is None and interval != "1M":
         raise BinanceError(-1120, "Invalid interval.")
     now = now_ms(context.clock)
@@ -134,9 +134,13 @@ async def klines(context: Context, symbol: SymbolParam = None,
     else:
         candles = history.candles(name, interval_ms, start, end, count,
                                   oldest=startTime is not None)
-    return Answer([[c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close),
-                    text(c.volume), c.close_ms, text(c.quote_volume), c.trades,
-                    text(Decimal(0)), text(Decimal(0)), "0"] for c in candles])
+    return Answer([kline_row(candle) for candle in candles])
+
+
+def kline_row(c: Candle) -> schemas.Kline:
+    """A candle as Binance's klines list it."""
+    return [c.open_ms, text(c.open), text(c.high), text(c.low), text(c.close), text(c.volume),
+            c.close_ms, text(c.quote_volume), c.trades, text(Decimal(0)), text(Decimal(0)), "0"]
 
 
 TypeParam = Annotated[str | None, Query(max_length=4, description="FULL (the default) or MINI")]
@@ -150,9 +154,9 @@ async def ticker_24hr(context: Context, symbol: SymbolParam = None, symbols: Sym
                                   | schemas.MiniTicker | list[schemas.MiniTicker]]:
     now = now_ms(context.clock)
     if _full(type):
-        full = tickers(context, symbol, symbols, lambda name: _day_ticker(context, name))
+        full = tickers(context, symbol, symbols, lambda name: day_ticker(context, name))
         return Answer(full)
-    mini = tickers(context, symbol, symbols, lambda name: _mini(context, name, now - DAY_MS, now))
+    mini = tickers(context, symbol, symbols, lambda name: mini_ticker(context, name, now - DAY_MS, now))
     return Answer(mini)
 
 
@@ -199,7 +203,7 @@ def _window_tickers(context: Context, symbol: str | None, symbols: str | None, s
         rolling = tickers(context, symbol, symbols,
                           lambda name: _rolling(context, name, start_ms, now))
         return Answer(rolling)
-    mini = tickers(context, symbol, symbols, lambda name: _mini(context, name, start_ms, now))
+    mini = tickers(context, symbol, symbols, lambda name: mini_ticker(context, name, start_ms, now))
     return Answer(mini)
 
 
@@ -236,7 +240,7 @@ def _time_zone_ms(zone: str | None) -> int:
     return sign * hours * 60 * MINUTE_MS
 
 
-def _mini(context: Context, name: str, start_ms: int, now: int) -> schemas.MiniTicker | None:
+def mini_ticker(context: Context, name: str, start_ms: int, now: int) -> schemas.MiniTicker | None:
     """The window's prices, volume and trades (Binance's MINI ticker)."""
     last = context.exchange.last_price(name)
     if last is None:
@@ -258,7 +262,7 @@ def _mini(context: Context, name: str, start_ms: int, now: int) -> schemas.MiniT
 def _rolling(context: Context, name: str, start_ms: int, now: int
              ) -> schemas.RollingTicker | None:
     """The MINI ticker and the change over the window (Binance's FULL)."""
-    mini = _mini(context, name, start_ms, now)
+    mini = mini_ticker(context, name, start_ms, now)
     if mini is None:
         return None
     opened, last = Decimal(mini["openPrice"]), Decimal(mini["lastPrice"])
@@ -269,7 +273,7 @@ def _rolling(context: Context, name: str, start_ms: int, now: int
             "weightedAvgPrice": text((quote_volume / volume if volume else last).quantize(_PLACES))}
 
 
-def _day_ticker(context: Context, name: str) -> schemas.DayTicker | None:
+def day_ticker(context: Context, name: str) -> schemas.DayTicker | None:
     """The last 24 hours (Binance's 24hr ticker): the FULL ticker, the book's best levels
     and the last trade's quantity."""
     now = now_ms(context.clock)

@@ -100,14 +100,13 @@ async def depth(context: Context, symbol: SymbolParam = None,
     if symbol not in context.exchange.markets():
         raise BinanceError.bad_symbol()
     context.exchange.watch(symbol)  # (its book and tape move even without a feed)
-    book = context.exchange.book(symbol, count)
+    assert context.streams is not None
+    # The book as the depth streams number it, so that a client can follow it from here.
+    book = context.streams.market.depth(context, symbol, count)
     if book is None:
         raise BinanceError.bad_symbol()
-    bids, asks = book
-    return Answer({
-        "lastUpdateId": context.monitor.stats.batches,
-        "bids": [[text(level.price), quantity(level, context, symbol)] for level in bids],
-        "asks": [[text(level.price), quantity(level, context, symbol)] for level in asks]})
+    update_id, bids, asks = book
+    return Answer({"lastUpdateId": update_id, "bids": bids, "asks": asks})
 
 
 def _symbol_info(name: str, filters: SymbolFilters) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
@@ -66,19 +67,34 @@ async def signed(
 ) -> Signed:
     """The dependency of every SIGNED endpoint. (The parameters are declared for the
     OpenAPI document; they are read from the query and the body as sent.)"""
-    key = context.api_keys.get(api_key) if api_key else None
-    if key is None and not _BINANCE_KEY.fullmatch(api_key or ""):
-        raise BinanceError(-2014, "API-key format invalid.", 401)
-    if key is None:
-        raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    key = known_key(context.api_keys, api_key)
     query = request.url.query
     body = await _form_body(request)
     params = _params(query, body)
-    _check_timing(params, now_ms(context.clock))
+    check_timing(params, now_ms(context.clock))
     signature = params.pop("signature", None)
     if not signature:
         raise BinanceError.missing("signature")
-    payload = _without_signature(query) + _without_signature(body)
+    check_signature(key, _without_signature(query) + _without_signature(body), signature)
+    return Signed(key, params)
+
+
+SignedRequest = Annotated[Signed, Depends(signed)]
+
+
+def known_key(keys: Mapping[str, ApiKey], given: str | None) -> ApiKey:
+    """The key named, or Binance's refusal: -2014 for no key or an unknown one without a
+    Binance key's form, -2015 for an unknown one with it."""
+    key = keys.get(given) if given else None
+    if key is None and not _BINANCE_KEY.fullmatch(given or ""):
+        raise BinanceError(-2014, "API-key format invalid.", 401)
+    if key is None:
+        raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    return key
+
+
+def check_signature(key: ApiKey, payload: str, signature: str) -> None:
+    """-1022 unless `signature` is the HMAC-SHA256 (hex) of `payload` with the key's secret."""
     expected = hmac.new(key.secret.get_secret_value().encode(), payload.encode(),
                         hashlib.sha256).hexdigest()
     # HMAC's hex is not case-sensitive; anything but 64 hex digits cannot be one.
@@ -86,10 +102,6 @@ async def signed(
     if len(given_hex) != len(expected) or not set(given_hex) <= _HEX or not hmac.compare_digest(
             expected.encode(), given_hex.encode()):
         raise BinanceError(-1022, "Signature for this request is not valid.")
-    return Signed(key, params)
-
-
-SignedRequest = Annotated[Signed, Depends(signed)]
 
 
 async def _form_body(request: Request) -> str:
@@ -119,7 +131,8 @@ def _params(query: str, body: str) -> dict[str, str]:
     return params
 
 
-def _check_timing(params: dict[str, str], server_ms: int) -> None:
+def check_timing(params: dict[str, str], server_ms: int) -> None:
+    """`timestamp` and `recvWindow` as Binance checks them (-1102, -1131, -1021)."""
     raw = params.get("timestamp", "")
     stamp = whole_number(raw, 19)
     if stamp is None:

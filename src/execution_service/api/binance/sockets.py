@@ -1,0 +1,270 @@
+"""Binance's WebSocket endpoints on the service's HTTP port:
+
+- `/ws/<stream>` (raw events; `/ws` or `/ws/<anything>` with no stream of that name opens
+  with none, as ccxt's `/ws/0` does) and `/stream?streams=<a>/<b>` (each event inside
+  `{"stream", "data"}`), with the methods `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`,
+  `SET_PROPERTY` and `GET_PROPERTY` (`combined`) answered by `id` as Binance answers them;
+  `/ws/<listenKey>` follows a listen key's account (user_data.py);
+- `/ws-api/v3`, Binance's WebSocket API, for what clients use it for here: `ping`,
+  `time`, and the user data stream (`userDataStream.subscribe.signature`,
+  `userDataStream.unsubscribe`, `session.subscriptions`).
+
+Bounded as Binance bounds them: 5 messages a second from a client on average (bursts of
+10; beyond, the socket is closed), 1,024 streams a connection, a message at most 64 KiB
+(uvicorn's `ws_max_size`), a ping every 20 seconds that must be answered within a minute
+(uvicorn's), at most `WS_MAX_CONNECTIONS` sockets; a socket that falls 1 MiB behind is
+closed (hub.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from execution_service.api.binance.errors import BinanceError
+from execution_service.api.binance.hub import COMBINED, RAW, Listener, StreamHub
+from execution_service.api.binance.params import now_ms
+from execution_service.api.binance.signing import check_signature, check_timing, known_key
+from execution_service.api.binance.streams import MarketStreams, parse_stream
+from execution_service.api.binance.user_data import UserStreams, account_stream, sorted_payload
+from execution_service.api.deps import Context
+from execution_service.engine.tape import TapeTrade
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from execution_service.api.context import ApiContext
+    from execution_service.engine.exchange import Effects
+
+RATE_PER_S = 5.0
+BURST = 10.0
+WS_API = "ws-api"
+_METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+
+router = APIRouter()
+
+
+class BinanceStreams:
+    """The market streams and the user data streams over one hub; the pipeline tells it of
+    each commit (`committed`)."""
+
+    def __init__(self, *, max_listeners: int = 1000) -> None:
+        self.hub = StreamHub(max_listeners=max_listeners)
+        self.market = MarketStreams(self.hub)
+        self.users = UserStreams(self.hub)
+
+    def committed(self, effects: Effects, tape: Sequence[tuple[str, TapeTrade]],
+                  at_ms: int) -> None:
+        if not self.hub.listeners:
+            return
+        self.market.committed(tape, at_ms)
+        self.users.committed(effects, at_ms)
+
+    def start(self, context: ApiContext) -> None:
+        self.market.start(context)
+        self.users.start(context)
+
+    async def close(self) -> None:
+        self.hub.close()
+        await self.market.close()
+        await self.users.close()
+
+
+def _streams(context: ApiContext) -> BinanceStreams:
+    assert context.streams is not None, "the Binance streams are not wired"
+    return context.streams
+
+
+@router.websocket("/ws")
+async def raw_socket(websocket: WebSocket, context: Context) -> None:
+    await _serve(websocket, context, RAW, [])
+
+
+@router.websocket("/ws/{names:path}")
+async def raw_streams(websocket: WebSocket, context: Context, names: str) -> None:
+    await _serve(websocket, context, RAW, names.split("/"))
+
+
+@router.websocket("/stream")
+async def combined_streams(websocket: WebSocket, context: Context,
+                           streams: Annotated[str | None, Query(max_length=65_536)] = None
+                           ) -> None:
+    await _serve(websocket, context, COMBINED, (streams or "").split("/"))
+
+
+@router.websocket("/ws-api/v3")
+async def websocket_api(websocket: WebSocket, context: Context) -> None:
+    await _serve(websocket, context, WS_API, [])
+
+
+async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: list[str]) -> None:
+    streams = _streams(context)
+    listener = streams.hub.connect(form)
+    if listener is None:
+        await websocket.close(code=1013, reason="too many connections")
+        return
+    try:
+        await websocket.accept()
+        streams.hub.subscribe(listener, [_lower(n) for n in names if n][:streams.hub.max_streams])
+        streams.start(context)
+        writer = asyncio.create_task(_write(websocket, listener))
+        try:
+            await _read(websocket, context, streams, listener)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+    finally:
+        streams.hub.disconnect(listener)
+
+
+async def _write(websocket: WebSocket, listener: Listener) -> None:
+    while (frames := await listener.next()) is not None:
+        for frame in frames:
+            await websocket.send_text(frame.decode())
+    if listener.dropped:
+        await websocket.close(code=1008, reason="too slow: dropped")
+    else:
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+async def _read(websocket: WebSocket, context: ApiContext, streams: BinanceStreams,
+                listener: Listener) -> None:
+    allowance, checked = BURST, context.clock.monotonic()
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            text = await websocket.receive_text()
+            now = context.clock.monotonic()
+            allowance = min(BURST, allowance + (now - checked) * RATE_PER_S)
+            checked = now
+            if allowance < 1:
+                await websocket.close(code=1008, reason="too many messages")
+                return
+            allowance -= 1
+            answer = (_api_call(text, context, streams, listener) if listener.form == WS_API
+                      else _method(text, streams, listener))
+            listener.answer(answer)
+
+
+def _method(text: str, streams: BinanceStreams, listener: Listener) -> dict[str, Any]:
+    """A market stream connection's method call, answered as Binance answers it."""
+    try:
+        call = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return {"error": {"code": 3, "msg": f"Invalid JSON: {exc.msg}"}}
+    if not isinstance(call, dict):
+        return {"error": {"code": 3, "msg": "Invalid JSON: expected an object"}}
+    request_id = call.get("id")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)
+                                   or not 0 <= request_id < 2**63):
+        return {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned"
+                                            " integer"}, "id": None}
+    method, params = call.get("method"), call.get("params", [])
+    if not isinstance(method, str):
+        return {"error": {"code": 2, "msg": "Invalid request: missing field `method`"},
+                "id": request_id}
+    if not isinstance(params, list) or not all(isinstance(p, str | bool) for p in params):
+        return {"error": {"code": 2, "msg": "Invalid request: invalid parameters"},
+                "id": request_id}
+    names = [p for p in params if isinstance(p, str)]
+    if method == "SUBSCRIBE":
+        if not streams.hub.subscribe(listener, [_lower(n) for n in names]):
+            return {"error": {"code": 2, "msg": "Invalid request: too many streams"},
+                    "id": request_id}
+        return {"result": None, "id": request_id}
+    if method == "UNSUBSCRIBE":
+        streams.hub.unsubscribe(listener, [_lower(n) for n in names])
+        return {"result": None, "id": request_id}
+    if method == "LIST_SUBSCRIPTIONS":
+        return {"result": sorted(listener.streams), "id": request_id}
+    if method in ("SET_PROPERTY", "GET_PROPERTY"):
+        return _property(method, params, listener, request_id)
+    return {"error": {"code": 2, "msg": f"Invalid request: unknown variant {method[:40]},"
+                                        f" expected one of {_METHODS}"}, "id": request_id}
+
+
+def _property(method: str, params: list[Any], listener: Listener, request_id: int | None
+              ) -> dict[str, Any]:
+    if not params or params[0] != "combined":
+        return {"error": {"code": 0, "msg": "Unknown property"}, "id": request_id}
+    if method == "GET_PROPERTY":
+        return {"result": listener.form == COMBINED, "id": request_id}
+    if len(params) != 2 or not isinstance(params[1], bool):
+        return {"error": {"code": 1, "msg": "Invalid value type: expected Boolean"},
+                "id": request_id}
+    listener.form = COMBINED if params[1] else RAW
+    return {"result": None, "id": request_id}
+
+
+def _lower(name: str) -> str:
+    """A market stream's name with its symbol in lower case, as Binance names them (a
+    listen key, or anything else, as it is)."""
+    symbol, at, rest = name.partition("@")
+    return symbol.lower() + at + rest if at and parse_stream(symbol.lower() + at + rest) else name
+
+
+def _api_call(text: str, context: ApiContext, streams: BinanceStreams, listener: Listener
+              ) -> dict[str, Any]:
+    """A WebSocket API request, answered as Binance's WebSocket API answers it."""
+    try:
+        call = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _api_error(None, 400, -1100, "Illegal characters found in a parameter.")
+    if not isinstance(call, dict):
+        return _api_error(None, 400, -1102, "Mandatory parameter 'method' was not sent.")
+    request_id = call.get("id")
+    if not isinstance(request_id, str | int) or isinstance(request_id, bool) or (
+            isinstance(request_id, str) and len(request_id) > 36):
+        request_id = None
+    method, params = call.get("method"), call.get("params") or {}
+    if not isinstance(params, dict):
+        return _api_error(request_id, 400, -1104, "Not all sent parameters were read.")
+    try:
+        result = _api_method(method, params, context, streams, listener)
+    except BinanceError as exc:
+        return _api_error(request_id, exc.status, exc.code, exc.msg)
+    return {"id": request_id, "status": 200, "result": result}
+
+
+def _api_method(method: object, params: dict[str, Any], context: ApiContext,
+                streams: BinanceStreams, listener: Listener) -> Any:
+    if method == "ping":
+        return {}
+    if method == "time":
+        return {"serverTime": now_ms(context.clock)}
+    if method == "userDataStream.subscribe.signature":
+        given = {name: str(value) for name, value in params.items()
+                 if isinstance(value, str | int) and not isinstance(value, bool)}
+        key = known_key(context.api_keys, given.get("apiKey"))
+        check_timing(dict(given), now_ms(context.clock))
+        if not given.get("signature"):
+            raise BinanceError.missing("signature")
+        check_signature(key, sorted_payload(list(given.items())), given["signature"])
+        stream = account_stream(key.account)
+        subscription = listener.subscriptions.get(stream)
+        if subscription is None:
+            subscription = max(listener.subscriptions.values(), default=-1) + 1
+            listener.subscriptions[stream] = subscription
+            streams.hub.subscribe(listener, [stream])
+        return {"subscriptionId": subscription}
+    if method == "userDataStream.unsubscribe":
+        wanted = params.get("subscriptionId")
+        for stream, subscription in list(listener.subscriptions.items()):
+            if wanted is None or wanted == subscription:
+                del listener.subscriptions[stream]
+                streams.hub.unsubscribe(listener, [stream])
+        return {}
+    if method == "session.subscriptions":
+        return [{"subscriptionId": s} for s in sorted(listener.subscriptions.values())]
+    if not isinstance(method, str) or not method:
+        raise BinanceError.missing("method")
+    raise BinanceError(-1020, "This operation is not supported.")
+
+
+def _api_error(request_id: object, status: int, code: int, msg: str) -> dict[str, Any]:
+    return {"id": request_id, "status": status, "error": {"code": code, "msg": msg}}
