@@ -38,6 +38,8 @@ class Listener:
         self.streams: set[str] = set()
         self.subscriptions: dict[str, int] = {}  # a WebSocket API connection's, by stream
         self.dropped = False  # closed for falling behind
+        self.close_code: int | None = None  # and its reason: why the service closes it
+        self.close_reason = ""
         self._backlog_bytes = backlog_bytes
         self._frames: deque[bytes] = deque()
         self._queued = 0

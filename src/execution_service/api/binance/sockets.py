@@ -109,28 +109,34 @@ async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: li
         return
     try:
         await websocket.accept()
-        streams.hub.subscribe(listener, [_lower(n) for n in names if n][:streams.hub.max_streams])
+        _subscribe(context, streams, listener, [n for n in names if n][:streams.hub.max_streams])
         streams.start(context)
         writer = asyncio.create_task(_write(websocket, listener))
-        try:
-            await _read(websocket, context, streams, listener)
-        finally:
-            writer.cancel()
+        reader = asyncio.create_task(_read(websocket, context, streams, listener))
+        await asyncio.wait([reader, writer], return_when=asyncio.FIRST_COMPLETED)
+        if not reader.done():  # the writer ended (dropped, or the service is stopping)
+            reader.cancel()
+        elif not writer.done() and listener.close_code is not None:  # the reader ended it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(writer), 5.0)  # (its answers first)
+        for task in (reader, writer):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+                await task
     finally:
         streams.hub.disconnect(listener)
 
 
 async def _write(websocket: WebSocket, listener: Listener) -> None:
+    """Write what the listener is sent; then close the socket (with the reason, if the
+    service ended it)."""
     while (frames := await listener.next()) is not None:
         for frame in frames:
             await websocket.send_text(frame.decode())
-    if listener.dropped:
-        await websocket.close(code=1008, reason="too slow: dropped")
-    else:
-        with contextlib.suppress(Exception):
-            await websocket.close()
+    code, reason = ((1008, "too slow: dropped") if listener.dropped
+                    else (listener.close_code or 1000, listener.close_reason))
+    with contextlib.suppress(Exception):
+        await websocket.close(code=code, reason=reason)
 
 
 async def _read(websocket: WebSocket, context: ApiContext, streams: BinanceStreams,
@@ -142,16 +148,33 @@ async def _read(websocket: WebSocket, context: ApiContext, streams: BinanceStrea
             now = context.clock.monotonic()
             allowance = min(BURST, allowance + (now - checked) * RATE_PER_S)
             checked = now
-            if allowance < 1:
-                await websocket.close(code=1008, reason="too many messages")
+            if allowance < 1:  # (what it was answered is written first)
+                listener.close_code, listener.close_reason = 1008, "too many messages"
+                listener.close(flush=True)
                 return
             allowance -= 1
             answer = (_api_call(text, context, streams, listener) if listener.form == WS_API
-                      else _method(text, streams, listener))
+                      else _method(text, context, streams, listener))
             listener.answer(answer)
 
 
-def _method(text: str, streams: BinanceStreams, listener: Listener) -> dict[str, Any]:
+def _subscribe(context: ApiContext, streams: BinanceStreams, listener: Listener,
+               names: list[str]) -> bool:
+    """Subscribe to the streams named; a market's symbol gets a tape from then on, even
+    without a feed (as a REST request about it does)."""
+    named = [_lower(name) for name in names]
+    if not streams.hub.subscribe(listener, named):
+        return False
+    markets = context.exchange.markets()
+    for name in named:
+        parsed = parse_stream(name)
+        if parsed is not None and parsed.symbol in markets:
+            context.exchange.watch(parsed.symbol)
+    return True
+
+
+def _method(text: str, context: ApiContext, streams: BinanceStreams, listener: Listener
+            ) -> dict[str, Any]:
     """A market stream connection's method call, answered as Binance answers it."""
     try:
         call = orjson.loads(text)
@@ -173,7 +196,7 @@ def _method(text: str, streams: BinanceStreams, listener: Listener) -> dict[str,
                 "id": request_id}
     names = [p for p in params if isinstance(p, str)]
     if method == "SUBSCRIBE":
-        if not streams.hub.subscribe(listener, [_lower(n) for n in names]):
+        if not _subscribe(context, streams, listener, names):
             return {"error": {"code": 2, "msg": "Invalid request: too many streams"},
                     "id": request_id}
         return {"result": None, "id": request_id}

@@ -1,0 +1,228 @@
+"""Binance's WebSocket streams and user data stream on the real process, followed by the
+clients bots use, unchanged: ccxt.pro's `watch_*` with its `ws` URLs pointed here, and
+a raw socket following Binance's documented procedures (the diff depth stream from a
+REST snapshot, a listen key's stream), against what the REST answers say."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt.pro as ccxtpro
+import httpx
+import pytest
+import websockets
+
+from tests.helpers import Names
+from tests.processes import ServiceProcess, starter
+
+KEY, SECRET = "keyStreams0001", "secret-of-the-streams-bot"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    env = {**Names.new().env(), "MOCK_SUCCESS_RATE": "1", "INITIAL_BALANCES": "USDT=100000",
+           "BINANCE_API_KEYS": f"{KEY}:{SECRET}:stream-bot", "SYNTHETIC_TAPE_MS": "200"}
+    with starter(env, Path(tmp_path_factory.mktemp("binance-streams"))) as start:
+        process = start()
+        process.wait_ready()
+        yield process
+
+
+def ws_url(service: ServiceProcess, path: str) -> str:
+    return service.url.replace("http://", "ws://") + path
+
+
+@pytest.fixture
+async def exchange(service: ServiceProcess) -> AsyncIterator[Any]:
+    """ccxt.pro's binance with every REST and WebSocket URL pointed at the service."""
+    api = f"{service.url}/api/v3"
+    client = ccxtpro.binance({
+        "apiKey": KEY, "secret": SECRET,
+        "urls": {"api": {"public": api, "private": api, "sapi": f"{service.url}/sapi/v1",
+                         "ws": {"spot": ws_url(service, "/ws"),
+                                "ws-api": {"spot": ws_url(service, "/ws-api/v3")}}}},
+        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+                    "fetchMargins": False}})
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_ccxt_pro_watches_the_market_the_rest_answers_describe(
+        exchange: Any, service: ServiceProcess) -> None:
+    ticker = await asyncio.wait_for(exchange.watch_ticker("BTC/USDT"), 15)
+    assert ticker["symbol"] == "BTC/USDT"
+    assert ticker["last"] > 0
+    trades = await asyncio.wait_for(exchange.watch_trades("BTC/USDT"), 15)
+    assert all(isinstance(t["id"], str) and t["price"] > 0 for t in trades)
+    book = await asyncio.wait_for(exchange.watch_order_book("BTC/USDT"), 15)
+    assert book["bids"][0][0] < book["asks"][0][0]
+    assert isinstance(book["nonce"], int)
+
+    # The stream's candle is the REST one, between what REST said before and after it.
+    def rest_candle(opened: int) -> list[Any]:
+        return httpx.get(f"{service.url}/api/v3/klines", params={  # type: ignore[no-any-return]
+            "symbol": "BTCUSDT", "interval": "1m", "startTime": opened, "limit": 1}).json()[0]
+
+    first = (await asyncio.wait_for(exchange.watch_ohlcv("BTC/USDT", "1m"), 15))[-1]
+    before = rest_candle(first[0])
+    streamed = (await asyncio.wait_for(exchange.watch_ohlcv("BTC/USDT", "1m"), 15))[-1]
+    after = rest_candle(streamed[0])
+    assert streamed[0] in (before[0], after[0])
+    assert Decimal(str(streamed[1])) == Decimal(after[1])  # the open
+    if streamed[0] == before[0]:
+        assert Decimal(before[5]) <= Decimal(str(streamed[5]))
+    assert Decimal(str(streamed[5])) <= Decimal(after[5])
+
+
+async def test_ccxt_pro_follows_its_orders_trades_and_balance(
+        exchange: Any, service: ServiceProcess) -> None:
+    await exchange.load_markets()
+    orders = asyncio.ensure_future(exchange.watch_orders("BTC/USDT"))
+    trades = asyncio.ensure_future(exchange.watch_my_trades("BTC/USDT"))
+    balance = asyncio.ensure_future(exchange.watch_balance())
+    await asyncio.sleep(1.0)  # (ccxt subscribes through the WebSocket API first)
+    placed = await exchange.create_order("BTC/USDT", "market", "buy", 0.01)
+
+    seen = await asyncio.wait_for(orders, 15)
+    assert seen[-1]["id"] == placed["id"]
+    assert seen[-1]["status"] == "closed"
+    fills = await asyncio.wait_for(trades, 15)
+    rest_fills = await exchange.fetch_my_trades("BTC/USDT")
+    assert {t["id"] for t in fills} <= {t["id"] for t in rest_fills}
+    assert all(t["order"] == placed["id"] for t in fills)
+    assert {t["fee"]["currency"] for t in fills} == {"BTC"}  # Binance's: the asset received
+    held = await asyncio.wait_for(balance, 15)
+    account = await exchange.fetch_balance()
+    assert held["BTC"]["free"] == pytest.approx(account["BTC"]["free"])
+
+
+async def test_the_diff_depth_stream_follows_the_book_from_a_rest_snapshot(
+        service: ServiceProcess) -> None:
+    """Binance's documented procedure: buffer the stream's events, take a snapshot, drop
+    the events it covers, apply the rest; each event's U is the last one's u + 1, and the
+    local book equals a snapshot taken at the same update id."""
+    async with websockets.connect(ws_url(service, "/ws/btcusdt@depth@100ms")) as socket:
+        first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        snapshot = httpx.get(f"{service.url}/api/v3/depth",
+                             params={"symbol": "BTCUSDT", "limit": 5000}).json()
+        book = {"b": dict(snapshot["bids"]), "a": dict(snapshot["asks"])}
+        last = snapshot["lastUpdateId"]
+        events = [first]
+        matched = 0
+        for _ in range(100):
+            events.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
+            for event in events:
+                if event["u"] <= last:
+                    continue
+                assert event["U"] == last + 1, (event["U"], last)
+                for side in ("b", "a"):
+                    for price, amount in event[side]:
+                        if Decimal(amount) == 0:
+                            book[side].pop(price, None)
+                        else:
+                            book[side][price] = amount
+                last = event["u"]
+            events.clear()
+            now = httpx.get(f"{service.url}/api/v3/depth",
+                            params={"symbol": "BTCUSDT", "limit": 5000}).json()
+            if now["lastUpdateId"] == last:
+                assert book == {"b": dict(now["bids"]), "a": dict(now["asks"])}
+                matched += 1
+                if matched == 3:
+                    break
+        assert matched == 3
+
+
+async def test_a_listen_keys_stream_reports_an_order_as_the_rest_answers_it(
+        service: ServiceProcess) -> None:
+    headers = {"X-MBX-APIKEY": KEY}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as rest:
+        key = (await rest.post("/api/v3/userDataStream")).json()["listenKey"]
+        assert (await rest.post("/api/v3/userDataStream")).json()["listenKey"] == key
+        assert (await rest.put("/api/v3/userDataStream", params={"listenKey": key})).json() == {}
+        unknown = await rest.put("/api/v3/userDataStream", params={"listenKey": "x" * 60})
+        assert (unknown.status_code, unknown.json()["code"]) == (400, -1125)
+        async with websockets.connect(ws_url(service, f"/ws/{key}")) as socket:
+            await asyncio.sleep(0.3)
+            placed = await _signed(rest, "POST", "/api/v3/order", symbol="BTCUSDT",
+                                   side="BUY", type="MARKET", quantity="0.02")
+            events = []
+            while not events or events[-1]["e"] != "outboundAccountPosition":
+                events.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
+            reports = [e for e in events if e["e"] == "executionReport"]
+            assert [(r["x"], r["X"]) for r in reports][0] == ("NEW", "NEW")
+            assert reports[-1]["X"] == "FILLED"
+            assert {r["i"] for r in reports} == {placed["orderId"]}
+            trades = await _signed(rest, "GET", "/api/v3/myTrades", symbol="BTCUSDT",
+                                   orderId=placed["orderId"])
+            assert [r["t"] for r in reports if r["x"] == "TRADE"] == [t["id"] for t in trades]
+            assert reports[-1]["z"] == placed["executedQty"]
+            account = await _signed(rest, "GET", "/api/v3/account")
+            free = {b["asset"]: b["free"] for b in account["balances"]}
+            pushed = {b["a"]: b["f"] for b in events[-1]["B"]}
+            assert pushed["BTC"] == free["BTC"]
+
+            assert (await rest.delete("/api/v3/userDataStream",
+                                      params={"listenKey": key})).json() == {}
+            expired = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert expired == {"e": "listenKeyExpired", "E": expired["E"], "listenKey": key}
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(socket.recv(), 10)
+
+
+async def test_the_socket_methods_answer_as_binance_answers_them(
+        service: ServiceProcess) -> None:
+    async with websockets.connect(ws_url(service, "/stream?streams=btcusdt@trade")) as socket:
+        async def call(message: object) -> Any:
+            await socket.send(message if isinstance(message, str) else json.dumps(message))
+            while True:  # (events of the stream come in between)
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                if "stream" not in answer:
+                    return answer
+
+        assert await call({"method": "SUBSCRIBE", "params": ["BTCUSDT@kline_1m"], "id": 1}) == {
+            "result": None, "id": 1}
+        assert await call({"method": "LIST_SUBSCRIPTIONS", "id": 2}) == {
+            "result": ["btcusdt@kline_1m", "btcusdt@trade"], "id": 2}
+        assert await call({"method": "GET_PROPERTY", "params": ["combined"], "id": 3}) == {
+            "result": True, "id": 3}
+        assert (await call("{nope"))["error"]["code"] == 3
+        assert (await call({"method": "TRADE", "id": 4}))["error"]["code"] == 2
+        assert (await call({"method": "SUBSCRIBE", "params": [], "id": -1}))["error"] == {
+            "code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
+        streamed = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert streamed["stream"] in ("btcusdt@trade", "btcusdt@kline_1m")
+    async with websockets.connect(ws_url(service, "/ws")) as flooding:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for n in range(50):
+                await flooding.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": n}))
+            while True:
+                await asyncio.wait_for(flooding.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+    async with websockets.connect(ws_url(service, "/ws")) as huge:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await huge.send("x" * 70_000)
+            await asyncio.wait_for(huge.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # message too big
+
+
+async def _signed(rest: httpx.AsyncClient, method: str, path: str, **params: Any) -> Any:
+    import hashlib
+    import hmac
+    import time
+    from urllib.parse import urlencode
+
+    query = urlencode({**params, "timestamp": int(time.time() * 1000)})
+    signature = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+    answer = await rest.request(method, f"{path}?{query}&signature={signature}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
