@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +19,9 @@ import ccxt.pro as ccxtpro
 import httpx
 import pytest
 import websockets
+from binance import AsyncClient, BinanceSocketManager
+from binance.spot import Spot
+from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
 
 from tests.helpers import Names
 from tests.processes import ServiceProcess, starter
@@ -235,3 +240,71 @@ async def _signed(rest: httpx.AsyncClient, method: str, path: str, **params: Any
     answer = await rest.request(method, f"{path}?{query}&signature={signature}")
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+async def test_python_binances_socket_manager_follows_the_market_and_the_account(
+        service: ServiceProcess) -> None:
+    """python-binance as its users point it elsewhere: the client's `API_URL` and
+    `WS_API_URL` (its user socket subscribes through the WebSocket API), the manager's
+    `STREAM_URL`."""
+    class Here(AsyncClient):  # type: ignore[misc]
+        API_URL = f"{service.url}/api"
+        WS_API_URL = ws_url(service, "/ws-api/v3")
+
+    client = await Here.create(KEY, SECRET)
+    try:
+        manager = BinanceSocketManager(client)
+        manager.STREAM_URL = ws_url(service, "/")
+        async with manager.kline_socket("BTCUSDT", interval="1m") as klines:
+            kline = await asyncio.wait_for(klines.recv(), 15)
+        assert (kline["e"], kline["s"], kline["k"]["i"]) == ("kline", "BTCUSDT", "1m")
+        async with manager.user_socket() as user:
+            placed = await client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
+                                               quantity="0.01")
+            reports = []
+            while not reports or reports[-1]["X"] != "FILLED":
+                event = await asyncio.wait_for(user.recv(), 15)
+                if event["e"] == "executionReport":
+                    reports.append(event)
+        assert {r["i"] for r in reports} == {placed["orderId"]}
+        assert reports[-1]["c"] == placed["clientOrderId"]
+    finally:
+        await client.close_connection()
+
+
+def test_binances_connector_follows_a_listen_key_and_a_kline_stream(
+        service: ServiceProcess) -> None:
+    """binance-connector's own stream client: it subscribes to the listen key and to the
+    kline stream on one socket with SUBSCRIBE, and gets both."""
+    spot = Spot(api_key=KEY, api_secret=SECRET, base_url=service.url)
+    key = spot.new_listen_key()["listenKey"]
+    received: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def on_message(_socket: object, message: str) -> None:
+        event = json.loads(message)
+        received.append(event)
+        kinds = {e.get("e") for e in received}
+        if {"kline", "executionReport", "outboundAccountPosition"} <= kinds:
+            done.set()
+
+    stream = SpotWebsocketStreamClient(stream_url=ws_url(service, ""), on_message=on_message)
+    try:
+        stream.user_data(listen_key=key, id=1)
+        stream.kline(symbol="btcusdt", interval="1s", id=2)
+        time.sleep(1.0)
+        placed = spot.new_order(symbol="BTCUSDT", side="SELL", type="MARKET",
+                                quantity="0.005") if _holds_btc(spot) else spot.new_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.005")
+        assert done.wait(15), received
+    finally:
+        stream.stop()
+    assert spot.renew_listen_key(key) == {}
+    reports = [e for e in received if e.get("e") == "executionReport"]
+    assert {r["i"] for r in reports} == {placed["orderId"]}
+    assert {"result": None, "id": 1} in received
+
+
+def _holds_btc(spot: Spot) -> bool:
+    balances = {b["asset"]: Decimal(b["free"]) for b in spot.account()["balances"]}
+    return balances.get("BTC", Decimal(0)) >= Decimal("0.005")
