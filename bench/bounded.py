@@ -1,8 +1,10 @@
 """Whether readers can take the pipeline's time: a REST order's latency with nobody else
-around (quiet), with 1,000 idle dashboard viewers (`viewers`), and with 8 clients flooding
-the heaviest reads (`flood`), each scenario on a fresh service (PostgreSQL), the unwelcome
-clients in a process of their own (`bench/clients.py`). Interleaved, `--runs` times; then
-the medians and each scenario's ratio to quiet (the target: at most 2x).
+around (quiet), with 1,000 idle dashboard viewers (`viewers`), with 8 clients flooding
+the heaviest reads (`flood`), and with 1,000 Binance WebSocket listeners, each on the
+trades, one-minute klines and best prices of the symbol ordered (`listeners`), each
+scenario on a fresh service (PostgreSQL), the unwelcome clients in a process of their own
+(`bench/clients.py`). Interleaved, `--runs` times; then the medians and each scenario's
+ratio to quiet (the target: at most 2x).
 
     python bench/bounded.py --runs 3
     python bench/bounded.py --runs 3 --before ../old-checkout/src   # the same, interleaved,
@@ -43,7 +45,8 @@ from bench.run import (  # noqa: E402
 )
 
 TOKEN = "bench-bounded-token"
-SCENARIOS = {"quiet": [], "viewers": ["--viewers", "1000"], "flood": ["--flood", "8"]}
+SCENARIOS = {"quiet": [], "viewers": ["--viewers", "1000"], "flood": ["--flood", "8"],
+             "listeners": ["--listeners", "1000"]}
 SETTLE_S = 5.0  # for the clients to connect before orders are timed
 
 

@@ -1,8 +1,10 @@
 """Unwelcome clients for `bench/bounded.py`, from a process of their own: idle dashboard
-viewers or a flood of the heaviest reads, for `--seconds`, then one line of what they got.
+viewers, a flood of the heaviest reads, or idle Binance WebSocket listeners, for
+`--seconds`, then one line of what they got.
 
     python bench/clients.py --url http://127.0.0.1:8003 --viewers 1000 --seconds 30
     python bench/clients.py --url http://127.0.0.1:8003 --flood 8 --seconds 30
+    python bench/clients.py --url http://127.0.0.1:8003 --listeners 1000 --seconds 30
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 import httpx
+import websockets
 
 # The heaviest public reads (the hardening issue's measure): a thousand one-second candles
 # and the thousand newest orders.
@@ -21,6 +24,8 @@ import httpx
 # address, and these clients stand for strangers, not for the bot being measured.
 SOURCE = "127.0.0.2"
 FLOODED = ("/api/v3/klines?symbol=BTCUSDT&interval=1s&limit=1000", "/orders?limit=1000")
+# What a listener follows: the ordered symbol's trades, one-minute klines and best prices.
+LISTENED = "/stream?streams=btcusdt@trade/btcusdt@kline_1m/btcusdt@bookTicker"
 
 
 async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None:
@@ -48,6 +53,24 @@ async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None
         writer.close()
 
 
+async def listener(url: str, until: float, seen: Counter[str]) -> None:
+    """One WebSocket on Binance's combined streams that reads whatever comes."""
+    try:
+        async with websockets.connect(url.replace("http://", "ws://") + LISTENED,
+                                      local_addr=(SOURCE, 0), open_timeout=30) as socket:
+            seen["connected"] += 1
+            while (left := until - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(socket.recv(), left)
+                    seen["events"] += 1
+                except TimeoutError:
+                    break
+    except websockets.ConnectionClosed:
+        seen["closed by the service"] += 1
+    except (OSError, websockets.InvalidHandshake, TimeoutError):
+        seen["failed"] += 1
+
+
 async def flooder(url: str, until: float, seen: Counter[str]) -> None:
     """Ask for the heavy reads back to back, as fast as they are answered."""
     transport = httpx.AsyncHTTPTransport(local_address=SOURCE)
@@ -67,6 +90,7 @@ async def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--viewers", type=int, default=0)
     parser.add_argument("--flood", type=int, default=0, help="clients reading back to back")
+    parser.add_argument("--listeners", type=int, default=0, help="idle WebSocket listeners")
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
     address = urlsplit(args.url)
@@ -75,6 +99,7 @@ async def main() -> None:
     tasks = [viewer(address.hostname or "127.0.0.1", address.port or 80, until, seen)
              for _ in range(args.viewers)]
     tasks += [flooder(args.url, until, seen) for _ in range(args.flood)]
+    tasks += [listener(args.url, until, seen) for _ in range(args.listeners)]
     await asyncio.gather(*tasks)
     print(" ".join(f"{key}={value}" for key, value in sorted(seen.items())), flush=True)
 

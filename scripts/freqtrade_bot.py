@@ -1,11 +1,12 @@
 """A Freqtrade bot trading against this service for some minutes, and what it did.
 
-    python scripts/freqtrade_bot.py [--minutes 5] [--freqtrade PATH]
+    python scripts/freqtrade_bot.py [--minutes 5] [--freqtrade PATH] [--no-ws]
 
 Starts the service (SQLite in a temporary folder, one Binance API key for the bot's own
 sub-account, no market-data feed: the random walk's tape), writes a Freqtrade
-configuration with the README's settings (both API families' URLs on this host,
-`enable_ws: false`, `dry_run: false`: the service is the exchange) and a strategy that
+configuration with the README's settings (both API families' URLs and the WebSocket
+URLs on this host, `enable_ws: true` as Freqtrade defaults it, or false with `--no-ws`;
+`dry_run: false`: the service is the exchange) and a strategy that
 enters on a rising one-minute close and exits on a falling one, runs `freqtrade trade`
 for the given minutes, then reports: the orders and fills the service holds for the
 bot's account, Freqtrade's closed trades, and every line of Freqtrade's log that names a
@@ -32,6 +33,7 @@ from pathlib import Path
 
 KEY, SECRET, ACCOUNT = "freqtradeBotKey01", "secret-of-the-freqtrade-bot", "freqtrade"
 BINANCE_HOST = re.compile(r"binance\.(com|us|vision)", re.IGNORECASE)
+WS_TROUBLE = re.compile(r"continuously_async_watch_ohlcv|falling back to REST", re.IGNORECASE)
 
 STRATEGY = '''
 from pandas import DataFrame
@@ -66,6 +68,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--freqtrade", default="freqtrade", help="the freqtrade command")
+    parser.add_argument("--ws", action=argparse.BooleanOptionalAction, default=True,
+                        help="Freqtrade's enable_ws (candles over the WebSocket streams)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="freqtrade-bot-") as folder:
         work = Path(folder)
@@ -74,7 +78,8 @@ def main() -> int:
         service = _start_service(work, port)
         try:
             _wait_ready(url)
-            log = _run_bot(work, url, arguments.freqtrade, arguments.minutes * 60)
+            log = _run_bot(work, url, arguments.freqtrade, arguments.minutes * 60,
+                           arguments.ws)
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=20)
@@ -93,13 +98,15 @@ def _start_service(work: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=(work / "service.log").open("wb"), stderr=subprocess.STDOUT)
 
 
-def _run_bot(work: Path, url: str, freqtrade: str, seconds: float) -> str:
+def _run_bot(work: Path, url: str, freqtrade: str, seconds: float, ws: bool) -> str:
     user_data = work / "user_data"
     (user_data / "strategies").mkdir(parents=True)
     (user_data / "strategies" / "rising_close.py").write_text(STRATEGY)
+    sockets = url.replace("http://", "ws://")
     urls = {"public": f"{url}/api/v3", "private": f"{url}/api/v3",
             **{name: f"{url}/sapi/{version}" for name, version in (
-                ("sapi", "v1"), ("sapiV2", "v2"), ("sapiV3", "v3"), ("sapiV4", "v4"))}}
+                ("sapi", "v1"), ("sapiV2", "v2"), ("sapiV3", "v3"), ("sapiV4", "v4"))},
+            "ws": {"spot": f"{sockets}/ws", "ws-api": {"spot": f"{sockets}/ws-api/v3"}}}
     ccxt = {"urls": {"api": urls}, "options": {"fetchMarkets": {"types": ["spot"]},
                                                "fetchMargins": False}}
     config = {
@@ -111,7 +118,7 @@ def _run_bot(work: Path, url: str, freqtrade: str, seconds: float) -> str:
         "exit_pricing": {"price_side": "other", "use_order_book": True, "order_book_top": 1},
         "order_types": {"entry": "market", "exit": "market", "stoploss": "market",
                         "stoploss_on_exchange": False},
-        "exchange": {"name": "binance", "key": KEY, "secret": SECRET, "enable_ws": False,
+        "exchange": {"name": "binance", "key": KEY, "secret": SECRET, "enable_ws": ws,
                      "ccxt_config": ccxt, "ccxt_async_config": ccxt,
                      "pair_whitelist": ["BTC/USDT", "ETH/USDT"], "pair_blacklist": []},
         "pairlists": [{"method": "StaticPairList"}],
@@ -150,15 +157,18 @@ def _report(work: Path, log: str) -> int:
                          ).fetchone()
     still_open = bot.execute("SELECT count(*) FROM trades WHERE is_open = 1").fetchone()[0]
     elsewhere = [line for line in log.splitlines() if BINANCE_HOST.search(line)]
+    # Freqtrade's signs that its WebSocket candles failed (it falls back to REST then).
+    ws_trouble = [line for line in log.splitlines() if WS_TROUBLE.search(line)]
     errors = [line for line in log.splitlines() if " - ERROR - " in line]
     print(f"service, the bot's account: orders by status {dict(orders)}, {fills} fills"
           f" (commission in {fees})")
     print(f"freqtrade: {closed[0]} trades closed (profit {closed[1] or 0:.4f} USDT),"
           f" {still_open} open; {len(errors)} ERROR lines")
-    print(f"log lines naming a Binance host: {len(elsewhere)}")
-    for line in (elsewhere + errors)[:20]:
+    print(f"log lines naming a Binance host: {len(elsewhere)}; of WebSocket trouble:"
+          f" {len(ws_trouble)}")
+    for line in (elsewhere + ws_trouble + errors)[:20]:
         print("  ", line)
-    return 0 if orders and not elsewhere else 1
+    return 0 if orders and not elsewhere and not ws_trouble else 1
 
 
 def _free_port() -> int:

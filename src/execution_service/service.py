@@ -207,8 +207,10 @@ class ExecutionService:
                                       reason).inc()),
             backlog=min(4096, self.settings.http_max_connections),
             # Binance's WebSockets (api/binance/sockets.py): a ping every 20 s, answered
-            # within a minute; a message from a client at most 64 KiB.
-            ws="websockets-sansio", ws_ping_interval=20.0, ws_ping_timeout=60.0, ws_max_size=65_536,
+            # within a minute; a message from a client at most 64 KiB; no compression
+            # (Binance's streams have none, and each socket would compress each event).
+            ws="websockets-sansio", ws_ping_interval=20.0, ws_ping_timeout=60.0,
+            ws_max_size=65_536, ws_per_message_deflate=False,
             log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         _allow_open_files(self.settings.http_max_connections + 256)
         log.info("starting: database %s, redis %s, http %s:%d", self.database.display_url(),

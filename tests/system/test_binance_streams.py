@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import ccxt.pro as ccxtpro
 import httpx
@@ -220,6 +223,46 @@ async def test_the_socket_methods_answer_as_binance_answers_them(
         assert huge.close_code == 1009  # message too big
 
 
+async def test_the_websocket_api_follows_an_account_after_a_logon(
+        service: ServiceProcess) -> None:
+    """Binance's WebSocket API: answers by id with a status; userDataStream.subscribe needs
+    a session.logon (signed as every request, the sorted parameters' HMAC); then the
+    account's events come wrapped with the subscription's id."""
+    def signed(**params: Any) -> dict[str, Any]:
+        params = {**params, "apiKey": KEY, "timestamp": int(time.time() * 1000)}
+        payload = urlencode(sorted(params.items()))
+        return {**params, "signature": hmac.new(SECRET.encode(), payload.encode(),
+                                                hashlib.sha256).hexdigest()}
+
+    async with websockets.connect(ws_url(service, "/ws-api/v3")) as socket:
+        async def call(method: str, params: dict[str, Any] | None = None) -> Any:
+            await socket.send(json.dumps({"id": method, "method": method,
+                                          **({"params": params} if params else {})}))
+            while True:
+                answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                if answer.get("id") == method:
+                    return answer
+
+        assert (await call("ping"))["status"] == 200
+        refused = await call("userDataStream.subscribe")
+        assert (refused["status"], refused["error"]["code"]) == (401, -1002)
+        forged = {**signed(), "signature": "0" * 64}
+        assert (await call("session.logon", forged))["error"]["code"] == -1022
+        logged = await call("session.logon", signed())
+        assert logged["result"]["apiKey"] == KEY
+        assert (await call("userDataStream.subscribe"))["result"] == {"subscriptionId": 0}
+        assert (await call("order.place"))["error"] == {
+            "code": -1020, "msg": "This operation is not supported."}
+        async with httpx.AsyncClient(base_url=service.url,
+                                     headers={"X-MBX-APIKEY": KEY}) as rest:
+            placed = await _signed(rest, "POST", "/api/v3/order", symbol="BTCUSDT",
+                                   side="BUY", type="MARKET", quantity="0.001")
+        event = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert event["subscriptionId"] == 0
+        assert (event["event"]["e"], event["event"]["i"]) == ("executionReport",
+                                                             placed["orderId"])
+
+
 async def _until_closed(socket: Any) -> list[Any]:
     """What the socket is sent until the service closes it."""
     received = []
@@ -230,11 +273,6 @@ async def _until_closed(socket: Any) -> list[Any]:
 
 
 async def _signed(rest: httpx.AsyncClient, method: str, path: str, **params: Any) -> Any:
-    import hashlib
-    import hmac
-    import time
-    from urllib.parse import urlencode
-
     query = urlencode({**params, "timestamp": int(time.time() * 1000)})
     signature = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
     answer = await rest.request(method, f"{path}?{query}&signature={signature}")

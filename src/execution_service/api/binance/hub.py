@@ -4,6 +4,9 @@ each has not been sent yet.
 - An event is serialized once per form, however many listen: a raw stream (`/ws`) gets
   the event itself, a combined one (`/stream`) the same inside `{"stream", "data"}`; both
   frames are made at most once per event, when the first listener of that form needs it.
+- Listeners are woken `WOKEN_AT_ONCE` per turn of the event loop, so that the pipeline's
+  callbacks run in between (1,000 woken at once held the loop for tens of milliseconds: a
+  REST order's p99 went from 13 ms to 137 ms with 1,000 listeners);
 - A listener holds at most `backlog_bytes` not yet written; one that falls that far
   behind is dropped (its socket is closed with 1008, as Binance drops a slow reader), so
   a slow client never holds memory or the pipeline.
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 
 BACKLOG_BYTES = 1 << 20
+WOKEN_AT_ONCE = 50
 MAX_STREAMS = 1024  # per connection, as on Binance
 
 
@@ -37,6 +41,9 @@ class Listener:
         self.form = form
         self.streams: set[str] = set()
         self.subscriptions: dict[str, int] = {}  # a WebSocket API connection's, by stream
+        self.session_key: Any = None  # its `session.logon` key (an ApiKey), and since when
+        self.session_since: int | None = None
+        self.connected_ms = 0
         self.dropped = False  # closed for falling behind
         self.close_code: int | None = None  # and its reason: why the service closes it
         self.close_reason = ""
@@ -45,6 +52,7 @@ class Listener:
         self._queued = 0
         self._ready = asyncio.Event()
         self._closed = False
+        self.to_wake = False  # offered frames, not woken yet
 
     def frame_key(self, stream: str) -> tuple[str, int]:
         """What makes its frame of an event differ from another listener's."""
@@ -64,8 +72,12 @@ class Listener:
             return False
         self._frames.append(frame)
         self._queued += len(frame)
-        self._ready.set()
         return True
+
+    def wake(self) -> None:
+        """Its writer may write what it was offered."""
+        self.to_wake = False
+        self._ready.set()
 
     async def next(self) -> list[bytes] | None:
         """The frames that have arrived (waiting for one), None once closed."""
@@ -91,12 +103,17 @@ class StreamHub:
     """Listeners by stream; `publish` hands an event to every listener of its stream."""
 
     def __init__(self, *, max_listeners: int = 1000, max_streams: int = MAX_STREAMS,
-                 backlog_bytes: int = BACKLOG_BYTES) -> None:
+                 backlog_bytes: int = BACKLOG_BYTES,
+                 on_change: Callable[[str, bool], None] = lambda stream, listened: None
+                 ) -> None:
+        """`on_change(stream, listened)`: a stream got its first listener, or lost its last."""
+        self._on_change = on_change
         self.max_listeners = max_listeners
         self.max_streams = max_streams
         self._backlog_bytes = backlog_bytes
         self._listeners: set[Listener] = set()
         self._by_stream: dict[str, set[Listener]] = {}
+        self._to_wake: list[Listener] = []
         self.dropped = 0  # listeners dropped for falling behind, since start
 
     @property
@@ -124,7 +141,10 @@ class StreamHub:
         if len(listener.streams) + len(wanted) > self.max_streams:
             return False
         for stream in wanted:
-            self._by_stream.setdefault(stream, set()).add(listener)
+            if stream not in self._by_stream:
+                self._by_stream[stream] = set()
+                self._on_change(stream, True)
+            self._by_stream[stream].add(listener)
         listener.streams |= wanted
         return True
 
@@ -135,6 +155,7 @@ class StreamHub:
                 listening.discard(listener)
                 if not listening:
                     del self._by_stream[stream]
+                    self._on_change(stream, False)
 
     def close_stream(self, stream: str) -> None:
         """End the sockets that listen to `stream` (once what they were sent is written)."""
@@ -163,6 +184,19 @@ class StreamHub:
                 self.dropped += 1
                 listener.dropped = True
                 self.disconnect(listener)
+            elif not listener.to_wake:
+                listener.to_wake = True
+                self._to_wake.append(listener)
+                if len(self._to_wake) == 1:
+                    asyncio.get_running_loop().call_soon(self._wake_some)
+
+    def _wake_some(self) -> None:
+        """Wake `WOKEN_AT_ONCE` listeners; the rest on the next turn of the loop."""
+        woken, self._to_wake = self._to_wake[:WOKEN_AT_ONCE], self._to_wake[WOKEN_AT_ONCE:]
+        for listener in woken:
+            listener.wake()
+        if self._to_wake:
+            asyncio.get_running_loop().call_soon(self._wake_some)
 
     def close(self) -> None:
         """End every listener (the service is stopping)."""

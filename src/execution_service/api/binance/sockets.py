@@ -6,8 +6,9 @@
   `SET_PROPERTY` and `GET_PROPERTY` (`combined`) answered by `id` as Binance answers them;
   `/ws/<listenKey>` follows a listen key's account (user_data.py);
 - `/ws-api/v3`, Binance's WebSocket API, for what clients use it for here: `ping`,
-  `time`, and the user data stream (`userDataStream.subscribe.signature`,
-  `userDataStream.unsubscribe`, `session.subscriptions`).
+  `time`, and the user data stream: `userDataStream.subscribe.signature`, or
+  `session.logon` (`session.status`, `session.logout`) then `userDataStream.subscribe`;
+  `userDataStream.unsubscribe`, `session.subscriptions`.
 
 Bounded as Binance bounds them: 5 messages a second from a client on average (bursts of
 10; beyond, the socket is closed), 1,024 streams a connection, a message at most 64 KiB
@@ -23,7 +24,7 @@ import contextlib
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket
 
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.hub import COMBINED, RAW, Listener, StreamHub
@@ -32,6 +33,7 @@ from execution_service.api.binance.signing import check_signature, check_timing,
 from execution_service.api.binance.streams import MarketStreams, parse_stream
 from execution_service.api.binance.user_data import UserStreams, account_stream, sorted_payload
 from execution_service.api.deps import Context
+from execution_service.config import ApiKey
 from execution_service.engine.tape import TapeTrade
 
 if TYPE_CHECKING:
@@ -53,9 +55,12 @@ class BinanceStreams:
     each commit (`committed`)."""
 
     def __init__(self, *, max_listeners: int = 1000) -> None:
-        self.hub = StreamHub(max_listeners=max_listeners)
+        self.hub = StreamHub(max_listeners=max_listeners, on_change=self._changed)
         self.market = MarketStreams(self.hub)
         self.users = UserStreams(self.hub)
+
+    def _changed(self, stream: str, listened: bool) -> None:
+        self.market.changed(stream, listened)
 
     def committed(self, effects: Effects, tape: Sequence[tuple[str, TapeTrade]],
                   at_ms: int) -> None:
@@ -107,6 +112,7 @@ async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: li
     if listener is None:
         await websocket.close(code=1013, reason="too many connections")
         return
+    listener.connected_ms = now_ms(context.clock)
     try:
         await websocket.accept()
         _subscribe(context, streams, listener, [n for n in names if n][:streams.hub.max_streams])
@@ -141,21 +147,23 @@ async def _write(websocket: WebSocket, listener: Listener) -> None:
 
 async def _read(websocket: WebSocket, context: ApiContext, streams: BinanceStreams,
                 listener: Listener) -> None:
+    """Answer the client's messages until it leaves, or sends more than Binance allows."""
     allowance, checked = BURST, context.clock.monotonic()
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            text = await websocket.receive_text()
-            now = context.clock.monotonic()
-            allowance = min(BURST, allowance + (now - checked) * RATE_PER_S)
-            checked = now
-            if allowance < 1:  # (what it was answered is written first)
-                listener.close_code, listener.close_reason = 1008, "too many messages"
-                listener.close(flush=True)
-                return
-            allowance -= 1
-            answer = (_api_call(text, context, streams, listener) if listener.form == WS_API
-                      else _method(text, context, streams, listener))
-            listener.answer(answer)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        now = context.clock.monotonic()
+        allowance = min(BURST, allowance + (now - checked) * RATE_PER_S)
+        checked = now
+        if allowance < 1:  # (what it was answered is written first)
+            listener.close_code, listener.close_reason = 1008, "too many messages"
+            listener.close(flush=True)
+            return
+        allowance -= 1
+        text = message.get("text") or (message.get("bytes") or b"").decode(errors="replace")
+        listener.answer(_api_call(text, context, streams, listener) if listener.form == WS_API
+                        else _method(text, context, streams, listener))
 
 
 def _subscribe(context: ApiContext, streams: BinanceStreams, listener: Listener,
@@ -261,20 +269,20 @@ def _api_method(method: object, params: dict[str, Any], context: ApiContext,
     if method == "time":
         return {"serverTime": now_ms(context.clock)}
     if method == "userDataStream.subscribe.signature":
-        given = {name: str(value) for name, value in params.items()
-                 if isinstance(value, str | int) and not isinstance(value, bool)}
-        key = known_key(context.api_keys, given.get("apiKey"))
-        check_timing(dict(given), now_ms(context.clock))
-        if not given.get("signature"):
-            raise BinanceError.missing("signature")
-        check_signature(key, sorted_payload(list(given.items())), given["signature"])
-        stream = account_stream(key.account)
-        subscription = listener.subscriptions.get(stream)
-        if subscription is None:
-            subscription = max(listener.subscriptions.values(), default=-1) + 1
-            listener.subscriptions[stream] = subscription
-            streams.hub.subscribe(listener, [stream])
-        return {"subscriptionId": subscription}
+        return _subscribe_account(streams, listener, _signed_key(params, context))
+    if method == "session.logon":
+        key = _signed_key(params, context)
+        listener.session_key, listener.session_since = key, now_ms(context.clock)
+        return _session(listener, context)
+    if method == "session.status":
+        return _session(listener, context)
+    if method == "session.logout":
+        listener.session_key = listener.session_since = None
+        return _session(listener, context)
+    if method == "userDataStream.subscribe":
+        if listener.session_key is None:
+            raise BinanceError(-1002, "You are not authorized to execute this request.", 401)
+        return _subscribe_account(streams, listener, listener.session_key)
     if method == "userDataStream.unsubscribe":
         wanted = params.get("subscriptionId")
         for stream, subscription in list(listener.subscriptions.items()):
@@ -287,6 +295,38 @@ def _api_method(method: object, params: dict[str, Any], context: ApiContext,
     if not isinstance(method, str) or not method:
         raise BinanceError.missing("method")
     raise BinanceError(-1020, "This operation is not supported.")
+
+
+def _signed_key(params: dict[str, Any], context: ApiContext) -> ApiKey:
+    """The key of a signed WebSocket API request: its `apiKey`, `timestamp` (and
+    `recvWindow`) and `signature`, the HMAC of the other parameters sorted by name."""
+    given = {name: str(value) for name, value in params.items()
+             if isinstance(value, str | int) and not isinstance(value, bool)}
+    key = known_key(context.api_keys, given.get("apiKey"))
+    check_timing(dict(given), now_ms(context.clock))
+    if not given.get("signature"):
+        raise BinanceError.missing("signature")
+    check_signature(key, sorted_payload(list(given.items())), given["signature"])
+    return key
+
+
+def _subscribe_account(streams: BinanceStreams, listener: Listener, key: ApiKey
+                       ) -> dict[str, int]:
+    """The connection follows the key's account (once, however often it asks)."""
+    stream = account_stream(key.account)
+    subscription = listener.subscriptions.get(stream)
+    if subscription is None:
+        subscription = max(listener.subscriptions.values(), default=-1) + 1
+        listener.subscriptions[stream] = subscription
+        streams.hub.subscribe(listener, [stream])
+    return {"subscriptionId": subscription}
+
+
+def _session(listener: Listener, context: ApiContext) -> dict[str, Any]:
+    return {"apiKey": listener.session_key.key if listener.session_key else None,
+            "authorizedSince": listener.session_since, "connectedSince": listener.connected_ms,
+            "returnRateLimits": False, "serverTime": now_ms(context.clock),
+            "userDataStream": bool(listener.subscriptions)}
 
 
 def _api_error(request_id: object, status: int, code: int, msg: str) -> dict[str, Any]:

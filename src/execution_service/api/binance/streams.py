@@ -116,11 +116,24 @@ class MarketStreams:
 
     def __init__(self, hub: StreamHub) -> None:
         self.hub = hub
+        self._wanted: dict[str, StreamName] = {}  # the market streams listened to
         self._books: dict[str, DepthBook] = {}
         self._klines: dict[str, tuple[Candle, int]] = {}  # by stream: last sent, at tick
         self._tickers: dict[str, Any] = {}  # by stream: the last sent (bookTicker)
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
+
+    def changed(self, stream: str, listened: bool) -> None:
+        """The hub's `on_change`: only streams Binance names are sampled (a socket may ask
+        for any name, and gets nothing for one that is not a stream)."""
+        if not listened:
+            self._wanted.pop(stream, None)
+            self._klines.pop(stream, None)
+            self._tickers.pop(stream, None)
+            for book in self._books.values():
+                book.sent.pop(stream, None)
+        elif (name := parse_stream(stream)) is not None:
+            self._wanted[stream] = name
 
     # The tape, as committed
 
@@ -173,9 +186,9 @@ class MarketStreams:
         second = self._ticks % _SECOND_TICKS == 0
         now = now_ms(context.clock)
         books: dict[str, DepthBook | None] = {}
-        for stream in sorted(self.hub.streams()):
-            name = parse_stream(stream)
-            if name is None or name.symbol not in context.exchange.markets():
+        markets = context.exchange.markets()
+        for stream, name in list(self._wanted.items()):
+            if name.symbol not in markets:
                 continue
             if name.kind == "bookTicker":
                 self._book_ticker(context, stream, name.symbol)

@@ -45,6 +45,7 @@ from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.hub import StreamHub
 from execution_service.api.binance.params import now_ms, text
 from execution_service.api.binance.signing import known_key
+from execution_service.api.binance.trading import QUOTE_ORDER_QTY
 from execution_service.api.deps import Context
 from execution_service.api.responses import Answer
 from execution_service.domain.orders import ZERO, Order, OrderStatus, Trade
@@ -65,7 +66,6 @@ LOG = logging.getLogger(__name__)
 
 KEY_LIFETIME_MS = 60 * 60_000
 MAX_QUEUED_BATCHES = 10_000
-QUOTE_ORDER_QTY = "quote_order_qty"  # (an order's metadata: see trading.py)
 _ZERO = text(ZERO)
 
 router = APIRouter()
