@@ -263,6 +263,40 @@ async def test_the_websocket_api_follows_an_account_after_a_logon(
                                                              placed["orderId"])
 
 
+HOSTILE = ["[" * 30_000 + "]" * 30_000, '{"method": "SUBSCRIBE", "params": [], "id": 1e9999999}',
+           '{"method": "SUBSCRIBE", "params": [], "id": 99999999999999999999999}',
+           '{"method": "SUBSCRIBE", "params": [{"a": [1, 2]}], "id": 1}',
+           '{"method": "SUBSCRIBE", "params": ["' + "é" * 20_000 + '"], "id": 1}',
+           '{"method": ' + '"x' * 100 + '}', "\x00\x01\x02", '"just a string"', "null"]
+HOSTILE_API = [{"id": "a", "method": "session.logon", "params": {
+    "apiKey": KEY, "timestamp": "١٢٣٤", "signature": "0" * 64}},
+    {"id": "b", "method": "session.logon", "params": {"apiKey": [KEY], "timestamp": 1e300}},
+    {"id": "c" * 5000, "method": "ping"}, {"id": "d", "method": {"nested": True}},
+    {"id": "e", "method": "userDataStream.subscribe.signature", "params": "x" * 1000}]
+
+
+async def test_hostile_messages_get_binances_errors_and_the_socket_stays_up(
+        service: ServiceProcess) -> None:
+    async with websockets.connect(ws_url(service, "/ws")) as socket:
+        for message in HOSTILE:
+            await socket.send(message)
+            answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert answer.get("error", {}).get("code") in (0, 1, 2, 3), (message[:80], answer)
+            await asyncio.sleep(0.25)  # (within Binance's 5 messages a second)
+        await socket.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 7}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {"result": [], "id": 7}
+    async with websockets.connect(ws_url(service, "/ws-api/v3")) as socket:
+        for call in HOSTILE_API:
+            await socket.send(json.dumps(call))
+            answer = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert answer["status"] >= 400 or answer["id"] is None, (call, answer)
+            assert isinstance(answer.get("error", {}).get("code", 0), int)
+            await asyncio.sleep(0.25)
+        await socket.send(json.dumps({"id": 1, "method": "ping"}))
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == {
+            "id": 1, "status": 200, "result": {}}
+
+
 async def _until_closed(socket: Any) -> list[Any]:
     """What the socket is sent until the service closes it."""
     received = []

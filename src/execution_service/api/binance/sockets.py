@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from execution_service.api.context import ApiContext
     from execution_service.engine.exchange import Effects
 
+# What a stream's or a listen key's name may be (any other is refused, not kept).
+_STREAM_NAME = re.compile(r"[A-Za-z0-9@_!.\-]{1,100}", re.ASCII)
 RATE_PER_S = 5.0
 BURST = 10.0
 WS_API = "ws-api"
@@ -115,7 +118,8 @@ async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: li
     listener.connected_ms = now_ms(context.clock)
     try:
         await websocket.accept()
-        _subscribe(context, streams, listener, [n for n in names if n][:streams.hub.max_streams])
+        _subscribe(context, streams, listener,
+                   [n for n in names if _STREAM_NAME.fullmatch(n)][:streams.hub.max_streams])
         streams.start(context)
         writer = asyncio.create_task(_write(websocket, listener))
         reader = asyncio.create_task(_read(websocket, context, streams, listener))
@@ -203,6 +207,9 @@ def _method(text: str, context: ApiContext, streams: BinanceStreams, listener: L
         return {"error": {"code": 2, "msg": "Invalid request: invalid parameters"},
                 "id": request_id}
     names = [p for p in params if isinstance(p, str)]
+    if method in ("SUBSCRIBE", "UNSUBSCRIBE") and not all(map(_STREAM_NAME.fullmatch, names)):
+        return {"error": {"code": 2, "msg": "Invalid request: invalid stream name"},
+                "id": request_id}
     if method == "SUBSCRIBE":
         if not _subscribe(context, streams, listener, names):
             return {"error": {"code": 2, "msg": "Invalid request: too many streams"},
