@@ -33,7 +33,14 @@ from pathlib import Path
 
 KEY, SECRET, ACCOUNT = "freqtradeBotKey01", "secret-of-the-freqtrade-bot", "freqtrade"
 BINANCE_HOST = re.compile(r"binance\.(com|us|vision)", re.IGNORECASE)
-WS_TROUBLE = re.compile(r"continuously_async_watch_ohlcv|falling back to REST", re.IGNORECASE)
+# Freqtrade's signs that its WebSocket candles failed: an exception in its watch loop, or a
+# fall back to REST after its first candles (in the first two minutes it falls back once
+# per pair on Binance too: a kline stream starts with the current candle, and Freqtrade
+# wants the one before).
+WS_FAILED = re.compile(r"Exception in continuously_async_watch_ohlcv", re.IGNORECASE)
+WS_FELL_BACK = re.compile(r"falling back to REST api", re.IGNORECASE)
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+FIRST_CANDLES_S = 120
 
 STRATEGY = '''
 from pandas import DataFrame
@@ -157,8 +164,7 @@ def _report(work: Path, log: str) -> int:
                          ).fetchone()
     still_open = bot.execute("SELECT count(*) FROM trades WHERE is_open = 1").fetchone()[0]
     elsewhere = [line for line in log.splitlines() if BINANCE_HOST.search(line)]
-    # Freqtrade's signs that its WebSocket candles failed (it falls back to REST then).
-    ws_trouble = [line for line in log.splitlines() if WS_TROUBLE.search(line)]
+    ws_trouble = _ws_trouble(log.splitlines())
     errors = [line for line in log.splitlines() if " - ERROR - " in line]
     print(f"service, the bot's account: orders by status {dict(orders)}, {fills} fills"
           f" (commission in {fees})")
@@ -169,6 +175,20 @@ def _report(work: Path, log: str) -> int:
     for line in (elsewhere + ws_trouble + errors)[:20]:
         print("  ", line)
     return 0 if orders and not elsewhere and not ws_trouble else 1
+
+
+def _ws_trouble(lines: list[str]) -> list[str]:
+    """The lines saying Freqtrade's WebSocket candles failed (see WS_FAILED)."""
+    times = [m[1] for line in lines if (m := LOG_TIME.match(line))]
+    started = time.mktime(time.strptime(times[0], "%Y-%m-%d %H:%M:%S")) if times else 0.0
+    trouble = []
+    for line in lines:
+        stamp = LOG_TIME.match(line)
+        at = time.mktime(time.strptime(stamp[1], "%Y-%m-%d %H:%M:%S")) if stamp else started
+        if WS_FAILED.search(line) or (WS_FELL_BACK.search(line)
+                                      and at - started > FIRST_CANDLES_S):
+            trouble.append(line)
+    return trouble
 
 
 def _free_port() -> int:
