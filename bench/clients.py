@@ -53,11 +53,13 @@ async def viewer(host: str, port: int, until: float, seen: Counter[str]) -> None
         writer.close()
 
 
-async def listener(url: str, until: float, seen: Counter[str]) -> None:
-    """One WebSocket on Binance's combined streams that reads whatever comes."""
+async def listener(url: str, until: float, seen: Counter[str], number: int) -> None:
+    """One WebSocket on Binance's combined streams that reads whatever comes, from one of
+    several addresses (an address may open 300 sockets in 5 minutes, as on Binance)."""
+    source = f"127.0.1.{number % 250 + 1}"
     try:
         async with websockets.connect(url.replace("http://", "ws://") + LISTENED,
-                                      local_addr=(SOURCE, 0), open_timeout=30) as socket:
+                                      local_addr=(source, 0), open_timeout=30) as socket:
             seen["connected"] += 1
             while (left := until - time.monotonic()) > 0:
                 try:
@@ -99,7 +101,7 @@ async def main() -> None:
     tasks = [viewer(address.hostname or "127.0.0.1", address.port or 80, until, seen)
              for _ in range(args.viewers)]
     tasks += [flooder(args.url, until, seen) for _ in range(args.flood)]
-    tasks += [listener(args.url, until, seen) for _ in range(args.listeners)]
+    tasks += [listener(args.url, until, seen, number) for number in range(args.listeners)]
     await asyncio.gather(*tasks)
     print(" ".join(f"{key}={value}" for key, value in sorted(seen.items())), flush=True)
 

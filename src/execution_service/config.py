@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     events_max_viewers: int = Field(1000, ge=0, le=100_000)
     # Binance's WebSocket streams and WebSocket API sockets open at most; beyond: refused.
     ws_max_connections: int = Field(1000, ge=0, le=100_000)
+    # WebSocket connections a client address may open in 5 minutes, as Binance's 300 (0: any).
+    ws_connections_per_address: int = Field(300, ge=0, le=1_000_000)
     # Open HTTP connections at most (beyond: 503 and closed), and how long a request's
     # head may take to arrive in full (slowloris).
     http_max_connections: int = Field(2048, ge=16, le=1_000_000)

@@ -115,7 +115,9 @@ class ExecutionService:
             market_data_channel=settings.market_data_channel,
             market_depth_channel=settings.market_depth_channel,
             journal_stream=settings.journal_stream, clock=self.clock)
-        self.binance_streams = BinanceStreams(max_listeners=settings.ws_max_connections)
+        self.binance_streams = BinanceStreams(
+            max_listeners=settings.ws_max_connections,
+            per_address=settings.ws_connections_per_address)
         self.pipeline = Pipeline(
             BatchPlanner(self.exchange, settings.equity_quote_asset), self.writer,
             self.publisher, self.health, self.metrics,

@@ -26,6 +26,7 @@ from binance import AsyncClient, BinanceSocketManager
 from binance.spot import Spot
 from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
 
+from tests.api.binance_stream_facts import DOCUMENTED_EVENTS
 from tests.helpers import Names
 from tests.processes import ServiceProcess, starter
 
@@ -261,6 +262,64 @@ async def test_the_websocket_api_follows_an_account_after_a_logon(
         assert event["subscriptionId"] == 0
         assert (event["event"]["e"], event["event"]["i"]) == ("executionReport",
                                                              placed["orderId"])
+
+
+# Each stream, with the documented event it must answer to (tests/api/binance_stream_facts.py).
+STREAMS = {"btcusdt@trade": "trade", "btcusdt@aggTrade": "aggTrade",
+           "btcusdt@kline_1m": "kline", "btcusdt@miniTicker": "24hrMiniTicker",
+           "btcusdt@ticker": "24hrTicker", "btcusdt@ticker_1h": "1hTicker",
+           "btcusdt@avgPrice": "avgPrice", "btcusdt@bookTicker": "bookTicker",
+           "btcusdt@depth5": "partialDepth", "btcusdt@depth@100ms": "depthUpdate"}
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array",
+               dict: "object", type(None): "null"}
+
+
+def _differences(kind: str, event: dict[str, Any]) -> list[str]:
+    """The documented fields the event lacks or types otherwise (`v`, sent only after a
+    self-trade prevention, aside; a null documented may be a string when it has a value)."""
+    found = []
+    for field, documented in DOCUMENTED_EVENTS[kind].items():
+        value: Any = event
+        for part in field.replace("[]", "").split("."):
+            value = value[0] if isinstance(value, list) and value else value
+            value = value.get(part, KeyError) if isinstance(value, dict) else KeyError
+        if value is KeyError:
+            if field != "v":
+                found.append(f"{kind} {field} missing")
+        elif _JSON_TYPES[type(value)] != documented and not (
+                documented == "null" and isinstance(value, str)):
+            found.append(f"{kind} {field} is {_JSON_TYPES[type(value)]}, not {documented}")
+    return found
+
+
+async def test_every_event_has_the_fields_and_types_binance_documents(
+        service: ServiceProcess) -> None:
+    """One event of every market stream, and an account's executionReport,
+    outboundAccountPosition and listStatus (an OCO placed and filled), against the fields
+    of Binance's documented examples."""
+    seen: dict[str, dict[str, Any]] = {}
+    path = "/stream?streams=" + "/".join(STREAMS)
+    async with websockets.connect(ws_url(service, path)) as socket:
+        while len(seen) < len(STREAMS):
+            message = json.loads(await asyncio.wait_for(socket.recv(), 15))
+            seen.setdefault(STREAMS[message["stream"]], message["data"])
+    async with httpx.AsyncClient(base_url=service.url, headers={"X-MBX-APIKEY": KEY}) as rest:
+        key = (await rest.post("/api/v3/userDataStream")).json()["listenKey"]
+        async with websockets.connect(ws_url(service, f"/ws/{key}")) as socket:
+            await asyncio.sleep(0.3)
+            await _signed(rest, "POST", "/api/v3/order", symbol="BTCUSDT", side="BUY",
+                          type="MARKET", quantity="0.01")
+            await _signed(rest, "POST", "/api/v3/orderList/oco", symbol="BTCUSDT",
+                          side="SELL", quantity="0.005", aboveType="LIMIT_MAKER",
+                          abovePrice="200000", belowType="STOP_LOSS", belowStopPrice="1000")
+            while not {"executionReport", "outboundAccountPosition", "listStatus"} <= set(seen):
+                event = json.loads(await asyncio.wait_for(socket.recv(), 15))
+                seen.setdefault(event["e"], event)
+    differing = [d for kind in DOCUMENTED_EVENTS for d in _differences(kind, seen[kind])]
+    fields = sum(len(documented) for documented in DOCUMENTED_EVENTS.values())
+    print(f"\n{fields - len(differing)} of {fields} documented event fields match (`v` of"
+          " executionReport, sent only after a self-trade prevention, counted as matching)")
+    assert differing == []
 
 
 HOSTILE = ["[" * 30_000 + "]" * 30_000, '{"method": "SUBSCRIBE", "params": [], "id": 1e9999999}',

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from execution_service.api.binance.hub import COMBINED, RAW, StreamHub
-from execution_service.api.binance.streams import DepthBook, StreamName, parse_stream
+from execution_service.api.binance.sockets import BinanceStreams
+from execution_service.api.binance.streams import ALL, DepthBook, StreamName, parse_stream
 from execution_service.api.binance.user_data import UserStreams, account_stream
 from execution_service.domain.orders import OrderType, Side
 from tests.paper import T0, make_exchange, order, submit, tape
@@ -86,6 +87,12 @@ async def test_a_closed_stream_writes_what_it_was_sent_then_ends() -> None:
     ("btcusdt@depth5", StreamName("BTCUSDT", "depth", levels=5)),
     ("btcusdt@bookTicker", StreamName("BTCUSDT", "bookTicker")),
     ("btcusdt@miniTicker", StreamName("BTCUSDT", "miniTicker")),
+    ("btcusdt@ticker_4h", StreamName("BTCUSDT", "ticker", window="4h")),
+    ("btcusdt@avgPrice", StreamName("BTCUSDT", "avgPrice")),
+    ("!miniTicker@arr", StreamName(ALL, "miniTicker")),
+    ("!ticker_1d@arr", StreamName(ALL, "ticker", window="1d")),
+    ("!ticker@arr", None), ("!trade@arr", None), ("btcusdt@trade@arr", None),
+    ("!@miniTicker@arr", None), ("!miniTicker", None),
     ("BTCUSDT@trade", None), ("btcusdt@kline_2m", None), ("btcusdt@depth7", None),
     ("btcusdt@trade@100ms", None), ("0", None), ("", None), ("btcusdt@" + "x" * 5000, None),
 ])
@@ -185,3 +192,13 @@ async def test_a_listen_key_lasts_an_hour_from_its_last_keepalive() -> None:
     assert users.account_of(key, now_ms=0) is None
     assert orjson.loads((await listener.next())[0])["e"] == "listenKeyExpired"  # type: ignore[index]
     assert await asyncio.wait_for(listener.next(), 1) is None
+
+
+def test_an_address_opens_at_most_its_share_of_sockets_in_five_minutes() -> None:
+    streams = BinanceStreams(per_address=3)
+    assert [streams.admit("10.0.0.1", at) for at in (0.0, 1.0, 2.0, 3.0)] == [
+        True, True, True, False]
+    assert streams.admit("10.0.0.2", 3.0)  # (another address has its own share)
+    assert not streams.admit("10.0.0.1", 299.9)
+    assert streams.admit("10.0.0.1", 300.0)  # the first one's 5 minutes are over
+    assert all(BinanceStreams(per_address=0).admit("10.0.0.1", 0.0) for _ in range(1000))

@@ -35,7 +35,7 @@ from execution_service.engine.tape import DAY_MS, MINUTE_MS, Candle, TapeTrade
 
 router = APIRouter()
 
-_AVERAGE_MINUTES = 5
+AVERAGE_MINUTES = 5
 _PLACES = Decimal("1e-8")
 
 INTERVALS_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
@@ -73,17 +73,22 @@ async def average_price(context: Context, symbol: SymbolParam = None
                         ) -> Answer[schemas.AveragePrice]:
     """The volume-weighted price of the last 5 minutes' trades (the last price without any)."""
     name = listed_symbol(context, symbol)
-    now = now_ms(context.clock)
+    price, close_ms = average(context, name, now_ms(context.clock))
+    return Answer({"mins": AVERAGE_MINUTES, "price": text(price), "closeTime": close_ms})
+
+
+def average(context: Context, name: str, now: int) -> tuple[Decimal, int]:
+    """The volume-weighted price of the last `AVERAGE_MINUTES`' trades (the last price
+    without any), and the last trade's time (now without any)."""
     history = context.exchange.tape_history
-    traded = history.between(name, now - _AVERAGE_MINUTES * MINUTE_MS, now)
+    traded = history.between(name, now - AVERAGE_MINUTES * MINUTE_MS, now)
     volume = sum((t.quantity for t in traded), Decimal(0))
     last = history.last_trade(name)
     if volume:
         price = sum((t.price * t.quantity for t in traded), Decimal(0)) / volume
     else:
         price = context.exchange.last_price(name) or Decimal(0)
-    return Answer({"mins": _AVERAGE_MINUTES, "price": text(price.quantize(_PLACES)),
-                   "closeTime": last.time_ms if last else now})
+    return price.quantize(_PLACES), last.time_ms if last else now
 
 
 def _market_trade(t: TapeTrade) -> schemas.MarketTrade:
@@ -201,7 +206,7 @@ def _window_tickers(context: Context, symbol: str | None, symbols: str | None, s
                                                    | list[schemas.MiniTicker]]:
     if full:
         rolling = tickers(context, symbol, symbols,
-                          lambda name: _rolling(context, name, start_ms, now))
+                          lambda name: rolling_ticker(context, name, start_ms, now))
         return Answer(rolling)
     mini = tickers(context, symbol, symbols, lambda name: mini_ticker(context, name, start_ms, now))
     return Answer(mini)
@@ -259,7 +264,7 @@ def mini_ticker(context: Context, name: str, start_ms: int, now: int) -> schemas
             "count": window.trades}
 
 
-def _rolling(context: Context, name: str, start_ms: int, now: int
+def rolling_ticker(context: Context, name: str, start_ms: int, now: int
              ) -> schemas.RollingTicker | None:
     """The MINI ticker and the change over the window (Binance's FULL)."""
     mini = mini_ticker(context, name, start_ms, now)
@@ -277,7 +282,7 @@ def day_ticker(context: Context, name: str) -> schemas.DayTicker | None:
     """The last 24 hours (Binance's 24hr ticker): the FULL ticker, the book's best levels
     and the last trade's quantity."""
     now = now_ms(context.clock)
-    rolling = _rolling(context, name, now - DAY_MS, now)
+    rolling = rolling_ticker(context, name, now - DAY_MS, now)
     book = context.exchange.book(name, 1)
     if rolling is None or book is None:
         return None

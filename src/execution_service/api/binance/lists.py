@@ -147,7 +147,7 @@ async def _new_list(context: Context, request: SignedRequest,
 
 @router.get("/orderList", response_model=schemas.OrderList, responses=_SIGNED)
 async def query_list(context: Context, request: SignedRequest) -> Answer[schemas.OrderList]:
-    return Answer(_list_view(await _named_list(context, request.account, request.params)))
+    return Answer(list_view(await _named_list(context, request.account, request.params)))
 
 
 @router.delete("/orderList", response_model=schemas.OrderListCanceled, responses=_TRADING)
@@ -167,7 +167,7 @@ async def cancel_list(context: Context, request: SignedRequest
     committed(reply)
     after = await context.reads.account_list(request.account, number=_first_number(orders))
     lists = await list_ids(context, after)
-    report: schemas.OrderListCanceled = {**_list_view(after), "orderReports": [
+    report: schemas.OrderListCanceled = {**list_view(after), "orderReports": [
         {"symbol": o.symbol, "origClientOrderId": client_id_of(o), "orderId": number_of(o),
          "orderListId": list_id_of(o, lists),
          "clientOrderId": request.params.get("newClientOrderId") or client_id_of(o),
@@ -178,14 +178,14 @@ async def cancel_list(context: Context, request: SignedRequest
 @router.get("/openOrderList", response_model=list[schemas.OrderList], responses=_SIGNED)
 async def open_lists(context: Context, request: SignedRequest) -> Answer[list[schemas.OrderList]]:
     lists = await context.reads.account_lists(request.account, open_only=True)
-    return Answer([_list_view(orders) for orders in lists])
+    return Answer([list_view(orders) for orders in lists])
 
 
 @router.get("/allOrderList", response_model=list[schemas.OrderList], responses=_SIGNED)
 async def all_lists(context: Context, request: SignedRequest) -> Answer[list[schemas.OrderList]]:
     count = parse_limit(request.params.get("limit") or None, 500, 1000)
     lists = await context.reads.account_lists(request.account, limit=count)
-    return Answer([_list_view(orders) for orders in lists])
+    return Answer([list_view(orders) for orders in lists])
 
 
 def _leg(params: Mapping[str, str], position: str, terms: str = "") -> dict[str, str]:
@@ -237,7 +237,7 @@ def _list_status(orders: list[Order]) -> tuple[str, str]:
     return "ALL_DONE", "ALL_DONE"
 
 
-def _list_view(orders: list[Order]) -> schemas.OrderList:
+def list_view(orders: list[Order]) -> schemas.OrderList:
     """A list as Binance's list queries show it: its status and its orders' ids."""
     first = orders[0]
     status, order_status = _list_status(orders)
@@ -252,7 +252,7 @@ def _list_view(orders: list[Order]) -> schemas.OrderList:
 
 def _list_report(orders: list[Order], lists: Mapping[str, int]) -> schemas.OrderListReport:
     """A new list as Binance answers it: the list and each order's report."""
-    return {**_list_view(orders), "orderReports": [{"symbol": o.symbol, "orderId": number_of(o),
+    return {**list_view(orders), "orderReports": [{"symbol": o.symbol, "orderId": number_of(o),
                               "orderListId": list_id_of(o, lists),
                               "clientOrderId": client_id_of(o), "transactTime": ms(o.created_at),
                               **order_terms(o), "workingTime": working_time(o)}

@@ -10,8 +10,10 @@
   `session.logon` (`session.status`, `session.logout`) then `userDataStream.subscribe`;
   `userDataStream.unsubscribe`, `session.subscriptions`.
 
-Bounded as Binance bounds them: 5 messages a second from a client on average (bursts of
-10; beyond, the socket is closed), 1,024 streams a connection, a message at most 64 KiB
+Bounded as Binance bounds them: 300 connections from an address in 5 minutes
+(`WS_CONNECTIONS_PER_ADDRESS`; beyond, refused at the handshake), 5 messages a second
+from a client on average (bursts of 10; beyond, the socket is closed), 1,024 streams a
+connection, a message at most 64 KiB
 (uvicorn's `ws_max_size`), a ping every 20 seconds that must be answered within a minute
 (uvicorn's), at most `WS_MAX_CONNECTIONS` sockets; a socket that falls 1 MiB behind is
 closed (hub.py).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections import deque
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 # What a stream's or a listen key's name may be (any other is refused, not kept).
 _STREAM_NAME = re.compile(r"[A-Za-z0-9@_!.\-]{1,100}", re.ASCII)
+CONNECTIONS_WINDOW_S = 300.0
 RATE_PER_S = 5.0
 BURST = 10.0
 WS_API = "ws-api"
@@ -57,10 +61,28 @@ class BinanceStreams:
     """The market streams and the user data streams over one hub; the pipeline tells it of
     each commit (`committed`)."""
 
-    def __init__(self, *, max_listeners: int = 1000) -> None:
+    def __init__(self, *, max_listeners: int = 1000, per_address: int = 300) -> None:
+        """`per_address`: connections a client address may open in 5 minutes (0: any)."""
         self.hub = StreamHub(max_listeners=max_listeners, on_change=self._changed)
         self.market = MarketStreams(self.hub)
         self.users = UserStreams(self.hub)
+        self._per_address = per_address
+        self._opened: dict[str, deque[float]] = {}  # by client address: when, this window
+
+    def admit(self, address: str, now: float) -> bool:
+        """Whether `address` may open another socket: at most `per_address` in 5 minutes."""
+        if not self._per_address:
+            return True
+        if len(self._opened) > 10_000:  # (forget the addresses whose windows are over)
+            self._opened = {a: times for a, times in self._opened.items()
+                            if times and times[-1] > now - CONNECTIONS_WINDOW_S}
+        opened = self._opened.setdefault(address, deque())
+        while opened and opened[0] <= now - CONNECTIONS_WINDOW_S:
+            opened.popleft()
+        if len(opened) >= self._per_address:
+            return False
+        opened.append(now)
+        return True
 
     def _changed(self, stream: str, listened: bool) -> None:
         self.market.changed(stream, listened)
@@ -111,6 +133,10 @@ async def websocket_api(websocket: WebSocket, context: Context) -> None:
 
 async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: list[str]) -> None:
     streams = _streams(context)
+    address = websocket.client.host if websocket.client else "unknown"
+    if not streams.admit(address, context.clock.monotonic()):
+        await websocket.close(code=1008, reason="too many connections from this address")
+        return
     listener = streams.hub.connect(form)
     if listener is None:
         await websocket.close(code=1013, reason="too many connections")

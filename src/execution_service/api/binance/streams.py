@@ -12,7 +12,11 @@ Streams (the symbol in lower case, as Binance names them):
   that a client can follow the book from a `/api/v3/depth` snapshot as Binance's
   documentation prescribes (`DepthBook`);
 - `<symbol>@bookTicker`: the best bid and ask, every 100 ms when they change;
-- `<symbol>@ticker`, `<symbol>@miniTicker`: the rolling 24 hours, every second.
+- `<symbol>@ticker`, `<symbol>@miniTicker`: the rolling 24 hours, every second;
+  `<symbol>@ticker_<1h|4h|1d>`: that rolling window;
+- `!miniTicker@arr`, `!ticker_<1h|4h|1d>@arr`: the same for every symbol with a price
+  whose figures changed since the last second;
+- `<symbol>@avgPrice`: `/api/v3/avgPrice`'s five-minute average, every second.
 
 The trades are pushed when the pipeline commits them (`committed`); the rest are sampled
 by one task (`_sample`), which runs while anyone listens.
@@ -29,7 +33,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from execution_service.api.binance.history import INTERVALS_MS, day_ticker, mini_ticker
+from execution_service.api.binance.history import (
+    AVERAGE_MINUTES,
+    INTERVALS_MS,
+    average,
+    day_ticker,
+    mini_ticker,
+    rolling_ticker,
+)
 from execution_service.api.binance.hub import StreamHub
 from execution_service.api.binance.params import now_ms, quantity, text
 from execution_service.api.context import ApiContext
@@ -42,9 +53,12 @@ _SECOND_TICKS = 10
 _KLINE_AT_LEAST_TICKS = 20  # a kline unchanged is sent again after 2 seconds
 _DEPTH_LEVELS = 5000  # what the diff stream follows: the whole synthetic book (50 a side)
 _STREAM = re.compile(
-    r"(?P<symbol>[a-z0-9]{2,20})@(?P<kind>trade|aggTrade|bookTicker|ticker|miniTicker"
+    r"(?:(?P<symbol>[a-z0-9]{2,20})@|(?P<every>!))(?P<kind>trade|aggTrade|bookTicker|miniTicker|avgPrice"
+    r"|ticker(?:_(?P<window>1h|4h|1d))?"
     r"|kline_(?P<interval>1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w)"
-    r"|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)")
+    r"|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)(?P<all>@arr)?")
+_WINDOWS_MS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": DAY_MS}
+ALL = "*"  # the symbol of the all-market streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,7 @@ class StreamName:
     interval: str | None = None  # a kline's
     levels: int | None = None  # a partial book's (None: the diff stream)
     fast: bool = False  # @100ms
+    window: str | None = None  # a rolling window ticker's (None: 24 hours)
 
 
 def parse_stream(name: str) -> StreamName | None:
@@ -61,14 +76,20 @@ def parse_stream(name: str) -> StreamName | None:
     match = _STREAM.fullmatch(name)
     if match is None:
         return None
-    kind = match["kind"]
+    kind, every = match["kind"], match["every"] is not None
+    if every != bool(match["all"]) or (every and not (
+            kind == "miniTicker" or match["window"])):  # (!miniTicker@arr, !ticker_1h@arr)
+        return None
+    symbol = ALL if every else match["symbol"].upper()
     if kind.startswith("kline_"):
-        return StreamName(match["symbol"].upper(), "kline", interval=match["interval"])
+        return StreamName(symbol, "kline", interval=match["interval"])
     if kind.startswith("depth"):
         levels = match["levels"]
-        return StreamName(match["symbol"].upper(), "depth", levels=int(levels) if levels else None,
+        return StreamName(symbol, "depth", levels=int(levels) if levels else None,
                           fast=match["speed"] == "100ms")
-    return StreamName(match["symbol"].upper(), kind)
+    if kind.startswith("ticker"):
+        return StreamName(symbol, "ticker", window=match["window"])
+    return StreamName(symbol, kind)
 
 
 @dataclass
@@ -119,7 +140,7 @@ class MarketStreams:
         self._wanted: dict[str, StreamName] = {}  # the market streams listened to
         self._books: dict[str, DepthBook] = {}
         self._klines: dict[str, tuple[Candle, int]] = {}  # by stream: last sent, at tick
-        self._tickers: dict[str, Any] = {}  # by stream: the last sent (bookTicker)
+        self._tickers: dict[str, Any] = {}  # by stream: the last sent (bookTicker, !...@arr)
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
 
@@ -188,6 +209,10 @@ class MarketStreams:
         books: dict[str, DepthBook | None] = {}
         markets = context.exchange.markets()
         for stream, name in list(self._wanted.items()):
+            if name.symbol == ALL:
+                if second:
+                    self._all_tickers(context, stream, name, markets, now)
+                continue
             if name.symbol not in markets:
                 continue
             if name.kind == "bookTicker":
@@ -200,6 +225,11 @@ class MarketStreams:
                 self._kline(context, stream, name, now)
             elif second and name.kind in ("ticker", "miniTicker"):
                 self._ticker(context, stream, name, now)
+            elif second and name.kind == "avgPrice":
+                price, last_ms = average(context, name.symbol, now)
+                self.hub.publish(stream, {"e": "avgPrice", "E": now, "s": name.symbol,
+                                          "i": f"{AVERAGE_MINUTES}m", "w": text(price),
+                                          "T": last_ms})
 
     def _depth(self, stream: str, name: StreamName, book: DepthBook | None, now: int) -> None:
         if book is None:
@@ -247,25 +277,55 @@ class MarketStreams:
             self.hub.publish(stream, _kline_event(name, candle, now, final=False))
 
     def _ticker(self, context: ApiContext, stream: str, name: StreamName, now: int) -> None:
-        if name.kind == "miniTicker":
-            mini = mini_ticker(context, name.symbol, now - DAY_MS, now)
-            if mini is not None:
-                self.hub.publish(stream, {
-                    "e": "24hrMiniTicker", "E": now, "s": name.symbol, "c": mini["lastPrice"],
-                    "o": mini["openPrice"], "h": mini["highPrice"], "l": mini["lowPrice"],
-                    "v": mini["volume"], "q": mini["quoteVolume"]})
-            return
-        day = day_ticker(context, name.symbol)
-        if day is not None:
-            self.hub.publish(stream, {
-                "e": "24hrTicker", "E": now, "s": name.symbol, "p": day["priceChange"],
-                "P": day["priceChangePercent"], "w": day["weightedAvgPrice"],
-                "x": day["prevClosePrice"], "c": day["lastPrice"], "Q": day["lastQty"],
-                "b": day["bidPrice"], "B": day["bidQty"], "a": day["askPrice"],
-                "A": day["askQty"], "o": day["openPrice"], "h": day["highPrice"],
-                "l": day["lowPrice"], "v": day["volume"], "q": day["quoteVolume"],
-                "O": day["openTime"], "C": day["closeTime"], "F": day["firstId"],
-                "L": day["lastId"], "n": day["count"]})
+        event = _ticker_event(context, name, name.symbol, now)
+        if event is not None:
+            self.hub.publish(stream, event)
+
+    def _all_tickers(self, context: ApiContext, stream: str, name: StreamName,
+                     markets: Mapping[str, object], now: int) -> None:
+        """Every symbol's ticker whose figures changed since this stream last sent."""
+        sent = self._tickers.setdefault(stream, {})
+        changed = []
+        for symbol in sorted(markets):
+            if context.exchange.last_price(symbol) is None:
+                continue
+            event = _ticker_event(context, name, symbol, now)
+            figures = event and {k: v for k, v in event.items() if k not in ("E", "C")}
+            if event is not None and sent.get(symbol) != figures:
+                sent[symbol] = figures
+                changed.append(event)
+        if changed:
+            self.hub.publish(stream, changed)
+
+
+def _ticker_event(context: ApiContext, name: StreamName, symbol: str, now: int
+                  ) -> dict[str, Any] | None:
+    """A ticker stream's event for `symbol`: the 24-hour mini or full ticker, or a rolling
+    window's."""
+    if name.kind == "miniTicker":
+        mini = mini_ticker(context, symbol, now - DAY_MS, now)
+        return None if mini is None else {
+            "e": "24hrMiniTicker", "E": now, "s": symbol, "c": mini["lastPrice"],
+            "o": mini["openPrice"], "h": mini["highPrice"], "l": mini["lowPrice"],
+            "v": mini["volume"], "q": mini["quoteVolume"]}
+    if name.window is not None:
+        rolling = rolling_ticker(context, symbol, now - _WINDOWS_MS[name.window], now)
+        return None if rolling is None else {
+            "e": f"{name.window}Ticker", "E": now, "s": symbol, "p": rolling["priceChange"],
+            "P": rolling["priceChangePercent"], "o": rolling["openPrice"],
+            "h": rolling["highPrice"], "l": rolling["lowPrice"], "c": rolling["lastPrice"],
+            "w": rolling["weightedAvgPrice"], "v": rolling["volume"],
+            "q": rolling["quoteVolume"], "O": rolling["openTime"], "C": rolling["closeTime"],
+            "F": rolling["firstId"], "L": rolling["lastId"], "n": rolling["count"]}
+    day = day_ticker(context, symbol)
+    return None if day is None else {
+        "e": "24hrTicker", "E": now, "s": symbol, "p": day["priceChange"],
+        "P": day["priceChangePercent"], "w": day["weightedAvgPrice"],
+        "x": day["prevClosePrice"], "c": day["lastPrice"], "Q": day["lastQty"],
+        "b": day["bidPrice"], "B": day["bidQty"], "a": day["askPrice"], "A": day["askQty"],
+        "o": day["openPrice"], "h": day["highPrice"], "l": day["lowPrice"],
+        "v": day["volume"], "q": day["quoteVolume"], "O": day["openTime"],
+        "C": day["closeTime"], "F": day["firstId"], "L": day["lastId"], "n": day["count"]}
 
 
 def _trade_event(kind: str, symbol: str, trade: TapeTrade, event_ms: int) -> dict[str, Any]:

@@ -13,11 +13,11 @@ Two ways to follow an account, as on Binance:
 Events: `executionReport` for each change of an order (NEW, each fill as a TRADE with
 that fill's quantity, price, commission and trade id, CANCELED, EXPIRED; an order list's
 pending order as NEW with status PENDING_NEW; orders refused at placement are not
-reported, Binance never creates them), then one `outboundAccountPosition` with the assets
-the batch changed. They go out in commit order: a committed batch is rendered in the
-pipeline's turn (the order's state at each event is known only then), queued, and the
-ids Binance clients use (`orderId`, `tradeId`, `orderListId`, given by the database) are
-read in one query per batch before it is sent.
+reported, Binance never creates them), a `listStatus` for each order list the batch
+changed, then one `outboundAccountPosition` with the assets the batch changed. They go
+out in commit order: a committed batch is rendered in the pipeline's turn (the order's
+state at each event is known only then), queued, and the ids Binance clients use
+(`orderId`, `tradeId`, `orderListId`, given by the database) are read before it is sent.
 
 A client that reconnects has missed what happened while it was away, as on Binance: it
 reads the state it keeps again (`openOrders`, `account`, `myTrades`) after subscribing.
@@ -43,6 +43,7 @@ from fastapi import APIRouter, Header
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.hub import StreamHub
+from execution_service.api.binance.lists import list_view
 from execution_service.api.binance.params import now_ms, text
 from execution_service.api.binance.signing import known_key
 from execution_service.api.binance.trading import QUOTE_ORDER_QTY
@@ -231,9 +232,26 @@ class UserStreams:
             event["t"] = trades.get(report.trade_id, -1) if report.trade_id else -1
             for stream in self.streams_of(report.account):
                 self.hub.publish(stream, event)
+        lists = {(r.account, r.list_ref) for r in batch.reports if r.list_ref in orders}
+        for account, list_ref in sorted(lists):  # (type-checked: list_ref is in `orders`)
+            members = await context.reads.account_list(account, number=orders[list_ref or ""])
+            if members:
+                for stream in self.streams_of(account):
+                    self.hub.publish(stream, _list_status(members, now_ms(context.clock)))
         for account, position in batch.positions.items():
             for stream in self.streams_of(account):
                 self.hub.publish(stream, position)
+
+
+def _list_status(members: list[Order], now: int) -> dict[str, Any]:
+    """An order list as the user data stream's `listStatus` shows it."""
+    view = list_view(members)
+    return {"e": "listStatus", "E": now, "s": view["symbol"], "g": view["orderListId"],
+            "c": view["contingencyType"], "l": view["listStatusType"],
+            "L": view["listOrderStatus"], "r": "NONE", "C": view["listClientOrderId"],
+            "T": view["transactionTime"],
+            "O": [{"s": o["symbol"], "i": o["orderId"], "c": o["clientOrderId"]}
+                  for o in view["orders"]]}
 
 
 def account_stream(account: str) -> str:
