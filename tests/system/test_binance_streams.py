@@ -262,6 +262,12 @@ async def test_the_websocket_api_follows_an_account_after_a_logon(
         assert event["subscriptionId"] == 0
         assert (event["event"]["e"], event["event"]["i"]) == ("executionReport",
                                                              placed["orderId"])
+        await socket.send(json.dumps({"id": "out", "method": "session.logout"}))
+        while (ended := json.loads(await asyncio.wait_for(socket.recv(), 10))).get(
+                "event", {}).get("e") != "eventStreamTerminated":
+            pass
+        assert ended["subscriptionId"] == 0
+        assert (await call("session.subscriptions"))["result"] == []
 
 
 # Each stream, with the documented event it must answer to (tests/api/binance_stream_facts.py).

@@ -87,7 +87,7 @@ class ApiContext:
     api_token: str | None
     max_body_bytes: int
     fees: FeeSchedule
+    streams: BinanceStreams  # Binance's WebSocket streams (api/binance/sockets.py)
     api_keys: Mapping[str, ApiKey] = field(default_factory=dict)  # the Binance API's, by key
     weight_limit: int = 6000  # request weight per client address per minute (api/weights.py)
     clock: Clock = field(default_factory=SystemClock)  # the service's one clock
-    streams: BinanceStreams | None = None  # Binance's WebSocket streams (api/binance/sockets.py)

@@ -100,7 +100,6 @@ async def depth(context: Context, symbol: SymbolParam = None,
     if symbol not in context.exchange.markets():
         raise BinanceError.bad_symbol()
     context.exchange.watch(symbol)  # (its book and tape move even without a feed)
-    assert context.streams is not None
     # The book as the depth streams number it, so that a client can follow it from here.
     book = context.streams.market.depth(context, symbol, count)
     if book is None:

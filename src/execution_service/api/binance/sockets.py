@@ -41,7 +41,7 @@ from execution_service.config import ApiKey
 from execution_service.engine.tape import TapeTrade
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from execution_service.api.context import ApiContext
     from execution_service.engine.exchange import Effects
@@ -104,11 +104,6 @@ class BinanceStreams:
         await self.users.close()
 
 
-def _streams(context: ApiContext) -> BinanceStreams:
-    assert context.streams is not None, "the Binance streams are not wired"
-    return context.streams
-
-
 @router.websocket("/ws")
 async def raw_socket(websocket: WebSocket, context: Context) -> None:
     await _serve(websocket, context, RAW, [])
@@ -132,7 +127,7 @@ async def websocket_api(websocket: WebSocket, context: Context) -> None:
 
 
 async def _serve(websocket: WebSocket, context: ApiContext, form: str, names: list[str]) -> None:
-    streams = _streams(context)
+    streams = context.streams
     address = websocket.client.host if websocket.client else "unknown"
     if not streams.admit(address, context.clock.monotonic()):
         await websocket.close(code=1008, reason="too many connections from this address")
@@ -309,8 +304,13 @@ def _api_method(method: object, params: dict[str, Any], context: ApiContext,
         return _session(listener, context)
     if method == "session.status":
         return _session(listener, context)
-    if method == "session.logout":
+    if method == "session.logout":  # (the session's subscription ends with it)
+        session = listener.session_key
         listener.session_key = listener.session_since = None
+        if session is not None:
+            ended = listener.subscriptions.get(account_stream(session.account))
+            _end_subscriptions(streams, listener, context, lambda subscription: (
+                subscription == ended))
         return _session(listener, context)
     if method == "userDataStream.subscribe":
         if listener.session_key is None:
@@ -318,10 +318,8 @@ def _api_method(method: object, params: dict[str, Any], context: ApiContext,
         return _subscribe_account(streams, listener, listener.session_key)
     if method == "userDataStream.unsubscribe":
         wanted = params.get("subscriptionId")
-        for stream, subscription in list(listener.subscriptions.items()):
-            if wanted is None or wanted == subscription:
-                del listener.subscriptions[stream]
-                streams.hub.unsubscribe(listener, [stream])
+        _end_subscriptions(streams, listener, context, lambda subscription: wanted in (
+            None, subscription))
         return {}
     if method == "session.subscriptions":
         return [{"subscriptionId": s} for s in sorted(listener.subscriptions.values())]
@@ -353,6 +351,18 @@ def _subscribe_account(streams: BinanceStreams, listener: Listener, key: ApiKey
         listener.subscriptions[stream] = subscription
         streams.hub.subscribe(listener, [stream])
     return {"subscriptionId": subscription}
+
+
+def _end_subscriptions(streams: BinanceStreams, listener: Listener, context: ApiContext,
+                       ending: Callable[[int], bool]) -> None:
+    """End the connection's subscriptions `ending` picks; each is told, as Binance tells
+    it, with `eventStreamTerminated`."""
+    for stream, subscription in list(listener.subscriptions.items()):
+        if ending(subscription):
+            del listener.subscriptions[stream]
+            streams.hub.unsubscribe(listener, [stream])
+            listener.answer({"subscriptionId": subscription, "event": {
+                "e": "eventStreamTerminated", "E": now_ms(context.clock)}})
 
 
 def _session(listener: Listener, context: ApiContext) -> dict[str, Any]:

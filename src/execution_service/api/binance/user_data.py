@@ -359,7 +359,6 @@ async def close_listen_key(context: Context, listenKey: str | None = None,  # no
 
 
 def _users(context: ApiContext) -> UserStreams:
-    assert context.streams is not None, "the Binance streams are not wired"
     return context.streams.users
 
 
