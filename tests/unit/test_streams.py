@@ -10,6 +10,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from execution_service.api.binance import user_data
 from execution_service.api.binance.hub import COMBINED, RAW, StreamHub
 from execution_service.api.binance.sockets import BinanceStreams
 from execution_service.api.binance.streams import ALL, DepthBook, StreamName, parse_stream
@@ -202,3 +203,21 @@ def test_an_address_opens_at_most_its_share_of_sockets_in_five_minutes() -> None
     assert not streams.admit("10.0.0.1", 299.9)
     assert streams.admit("10.0.0.1", 300.0)  # the first one's 5 minutes are over
     assert all(BinanceStreams(per_address=0).admit("10.0.0.1", 0.0) for _ in range(1000))
+
+
+async def test_when_the_queue_overflows_every_follower_of_a_dropped_account_is_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database away long enough for MAX_QUEUED_BATCHES: the queue is dropped, and so
+    is each socket that followed an account with events in it (it must read the state
+    again), never silently."""
+    monkeypatch.setattr(user_data, "MAX_QUEUED_BATCHES", 2)
+    hub = StreamHub()
+    users = UserStreams(hub)
+    listener = hub.connect(RAW)
+    assert listener is not None
+    hub.subscribe(listener, [account_stream("default")])
+    for _ in range(3):
+        users.committed(_effects_of_a_batch(), now_ms=1)
+    assert users.overflowed == 1
+    assert not users._batches
+    assert await asyncio.wait_for(listener.next(), 1) is None

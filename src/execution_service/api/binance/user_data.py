@@ -182,14 +182,23 @@ class UserStreams:
                 balances["B"].append({"a": change.asset, "f": text(change.new.free),
                                       "l": text(change.new.locked)})
         if len(self._batches) >= MAX_QUEUED_BATCHES:  # the database cannot keep up
-            self.overflowed += 1
-            self._batches.clear()
-            for account in followed:
-                for stream in self.streams_of(account):
-                    self.hub.close_stream(stream)
+            self._overflow(followed)
             return
         self._batches.append(batch)
         self._wake.set()
+
+    def _overflow(self, followed: set[str]) -> None:
+        """The queue is full (the database has been away that long): every follower of an
+        account with events dropped is closed, as Binance closes a stream it cannot serve;
+        a client reconnects and reads the state again."""
+        self.overflowed += 1
+        accounts = set(followed)
+        for dropped in self._batches:
+            accounts |= {r.account for r in dropped.reports} | set(dropped.positions)
+        self._batches.clear()
+        for account in accounts:
+            for stream in self.streams_of(account):
+                self.hub.close_stream(stream)
 
     def start(self, context: ApiContext) -> None:
         """Number and send the queued batches (while anyone follows an account)."""
@@ -220,27 +229,34 @@ class UserStreams:
                 self._batches.popleft()
 
     async def _send(self, context: ApiContext, batch: _Batch) -> None:
+        """Read what the batch's events need from the database, then send them all (a
+        read that fails sends nothing: the batch is tried again whole)."""
         order_ids = {r.order_id for r in batch.reports} | {
             r.list_ref for r in batch.reports if r.list_ref}
         orders = await context.reads.order_numbers(order_ids)
         trades = await context.reads.trade_numbers(
             {r.trade_id for r in batch.reports if r.trade_id})
+        now = now_ms(context.clock)
+        statuses = []
+        for account, number in sorted({(r.account, orders[r.list_ref]) for r in batch.reports
+                                       if r.list_ref and r.list_ref in orders}):
+            members = await context.reads.account_list(account, number=number)
+            if members:
+                statuses.append((account, _list_status(members, now)))
         for report in batch.reports:
             event = report.event
             event["i"] = orders.get(report.order_id, -1)
             event["g"] = orders.get(report.list_ref, -1) if report.list_ref else -1
             event["t"] = trades.get(report.trade_id, -1) if report.trade_id else -1
-            for stream in self.streams_of(report.account):
-                self.hub.publish(stream, event)
-        lists = {(r.account, r.list_ref) for r in batch.reports if r.list_ref in orders}
-        for account, list_ref in sorted(lists):  # (type-checked: list_ref is in `orders`)
-            members = await context.reads.account_list(account, number=orders[list_ref or ""])
-            if members:
-                for stream in self.streams_of(account):
-                    self.hub.publish(stream, _list_status(members, now_ms(context.clock)))
+            self._publish(report.account, event)
+        for account, status in statuses:
+            self._publish(account, status)
         for account, position in batch.positions.items():
-            for stream in self.streams_of(account):
-                self.hub.publish(stream, position)
+            self._publish(account, position)
+
+    def _publish(self, account: str, event: dict[str, Any]) -> None:
+        for stream in self.streams_of(account):
+            self.hub.publish(stream, event)
 
 
 def _list_status(members: list[Order], now: int) -> dict[str, Any]:
