@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.conftest import KEY, Api
 
 HOUR_MS = 3_600_000
 
@@ -288,6 +288,27 @@ async def test_hostile_values_in_the_new_parameters_are_refused_with_binances_co
             ("POST", "orderList/oco", {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01",
                                        "aboveType": "LIMIT_MAKER", "abovePrice": value,
                                        "belowType": "STOP_LOSS", "belowStopPrice": "85000"})]
+    working = {"symbol": "BTCUSDT", "workingType": "LIMIT", "workingSide": "BUY",
+               "workingPrice": "89000", "workingQuantity": "0.01", "workingTimeInForce": "GTC"}
+    sent += [("POST", "orderList/oto", {**working, "workingPrice": value, "pendingType": "MARKET",
+                                        "pendingSide": "SELL", "pendingQuantity": "0.01"}),
+             ("POST", "orderList/oto", {**working, "pendingType": "LIMIT_MAKER",
+                                        "pendingSide": "SELL", "pendingQuantity": value,
+                                        "pendingPrice": "95000"}),
+             ("POST", "orderList/otoco", {**working, "pendingSide": "SELL",
+                                          "pendingQuantity": "0.01",
+                                          "pendingAboveType": "LIMIT_MAKER",
+                                          "pendingAbovePrice": value,
+                                          "pendingBelowType": "STOP_LOSS",
+                                          "pendingBelowStopPrice": "85000"}),
+             ("POST", "order/oco", {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01",
+                                    "price": "95000", "stopPrice": "85000",
+                                    "stopLimitPrice": value, "stopLimitTimeInForce": "GTC"})]
+    for method in ("PUT", "DELETE"):  # (an unknown listen key, whatever it holds)
+        answer = await api.http.request(method, "/api/v3/userDataStream",
+                                        params={"listenKey": value},
+                                        headers={"X-MBX-APIKEY": KEY})
+        assert (answer.status_code, answer.json()["code"]) == (400, -1125)
     if not value.isascii() or len(value) > 36:  # (as a client id: not one Binance allows)
         sent += [("POST", "orderList/oco", {
             "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "aboveType": "LIMIT_MAKER",

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import Column, Float, cast, func, select
 
 from execution_service.domain.orders import DEFAULT_ACCOUNT, Order, OrderStatus, Trade
 from execution_service.engine.events import OrderEvent
@@ -206,21 +206,19 @@ class Store:
 
     async def order_numbers(self, order_ids: Collection[str]) -> dict[str, int]:
         """The numbers of these orders (Binance's `orderId`s), by order id."""
-        if not order_ids:
-            return {}
-        table = tables.orders
-        query = select(table.c.order_id, table.c.number).where(table.c.order_id.in_(order_ids))
-        async with self.database.transaction() as conn:
-            return {row.order_id: row.number for row in await conn.execute(query)}
+        return await self._numbers(tables.orders.c.order_id, order_ids)
 
     async def trade_numbers(self, trade_ids: Collection[str]) -> dict[str, int]:
         """The numbers of these trades (Binance's `tradeId`s), by trade id."""
-        if not trade_ids:
+        return await self._numbers(tables.trades.c.trade_id, trade_ids)
+
+    async def _numbers(self, key: Column[str], ids: Collection[str]) -> dict[str, int]:
+        """The `number` of each row of `key`'s table whose `key` is among `ids`."""
+        if not ids:
             return {}
-        table = tables.trades
-        query = select(table.c.trade_id, table.c.number).where(table.c.trade_id.in_(trade_ids))
+        query = select(key, key.table.c.number).where(key.in_(ids))
         async with self.database.transaction() as conn:
-            return {row.trade_id: row.number for row in await conn.execute(query)}
+            return {row[0]: row[1] for row in await conn.execute(query)}
 
     async def fill_quality(self, account: str | None, trades: int = 1_000,
                            orders: int = 10_000) -> tuple[list[Trade], dict[str, int]]:

@@ -17,8 +17,9 @@ each has not been sent yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -97,6 +98,24 @@ class Listener:
         if not flush:
             self._frames.clear()
         self._ready.set()
+
+
+class Background:
+    """A task the streams run while anyone listens: started when it is not running (it
+    ends by itself once nobody listens), cancelled when the service stops."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class StreamHub:

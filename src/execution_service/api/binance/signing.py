@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Header, Query, Request
 
@@ -129,6 +129,12 @@ def _params(query: str, body: str) -> dict[str, str]:
                 raise BinanceError(-1101, "Duplicate values for a parameter detected.")
             params[name] = value
     return params
+
+
+def sorted_payload(params: Sequence[tuple[str, str]]) -> str:
+    """What the WebSocket API signs: the parameters but `signature`, sorted by name, as a
+    query string."""
+    return urlencode(sorted((name, value) for name, value in params if name != "signature"))
 
 
 def check_timing(params: dict[str, str], server_ms: int) -> None:

@@ -33,9 +33,14 @@ from fastapi import APIRouter, Query, WebSocket
 from execution_service.api.binance.errors import BinanceError
 from execution_service.api.binance.hub import COMBINED, RAW, Listener, StreamHub
 from execution_service.api.binance.params import now_ms
-from execution_service.api.binance.signing import check_signature, check_timing, known_key
+from execution_service.api.binance.signing import (
+    check_signature,
+    check_timing,
+    known_key,
+    sorted_payload,
+)
 from execution_service.api.binance.streams import MarketStreams, parse_stream
-from execution_service.api.binance.user_data import UserStreams, account_stream, sorted_payload
+from execution_service.api.binance.user_data import UserStreams, account_stream
 from execution_service.api.deps import Context
 from execution_service.config import ApiKey
 from execution_service.engine.tape import TapeTrade
@@ -212,29 +217,24 @@ def _method(text: str, context: ApiContext, streams: BinanceStreams, listener: L
     try:
         call = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        return {"error": {"code": 3, "msg": f"Invalid JSON: {exc.msg}"}}
+        return _refusal(3, f"Invalid JSON: {exc.msg}")
     if not isinstance(call, dict):
-        return {"error": {"code": 3, "msg": "Invalid JSON: expected an object"}}
+        return _refusal(3, "Invalid JSON: expected an object")
     request_id = call.get("id")
     if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)
                                    or not 0 <= request_id < 2**63):
-        return {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned"
-                                            " integer"}, "id": None}
+        return _refusal(2, "Invalid request: request ID must be an unsigned integer", None)
     method, params = call.get("method"), call.get("params", [])
     if not isinstance(method, str):
-        return {"error": {"code": 2, "msg": "Invalid request: missing field `method`"},
-                "id": request_id}
+        return _refusal(2, "Invalid request: missing field `method`", request_id)
     if not isinstance(params, list) or not all(isinstance(p, str | bool) for p in params):
-        return {"error": {"code": 2, "msg": "Invalid request: invalid parameters"},
-                "id": request_id}
+        return _refusal(2, "Invalid request: invalid parameters", request_id)
     names = [p for p in params if isinstance(p, str)]
     if method in ("SUBSCRIBE", "UNSUBSCRIBE") and not all(map(_STREAM_NAME.fullmatch, names)):
-        return {"error": {"code": 2, "msg": "Invalid request: invalid stream name"},
-                "id": request_id}
+        return _refusal(2, "Invalid request: invalid stream name", request_id)
     if method == "SUBSCRIBE":
         if not _subscribe(context, streams, listener, names):
-            return {"error": {"code": 2, "msg": "Invalid request: too many streams"},
-                    "id": request_id}
+            return _refusal(2, "Invalid request: too many streams", request_id)
         return {"result": None, "id": request_id}
     if method == "UNSUBSCRIBE":
         streams.hub.unsubscribe(listener, [_lower(n) for n in names])
@@ -243,21 +243,32 @@ def _method(text: str, context: ApiContext, streams: BinanceStreams, listener: L
         return {"result": sorted(listener.streams), "id": request_id}
     if method in ("SET_PROPERTY", "GET_PROPERTY"):
         return _property(method, params, listener, request_id)
-    return {"error": {"code": 2, "msg": f"Invalid request: unknown variant {method[:40]},"
-                                        f" expected one of {_METHODS}"}, "id": request_id}
+    return _refusal(2, f"Invalid request: unknown variant {method[:40]}, expected one of"
+                       f" {_METHODS}", request_id)
 
 
 def _property(method: str, params: list[Any], listener: Listener, request_id: int | None
               ) -> dict[str, Any]:
     if not params or params[0] != "combined":
-        return {"error": {"code": 0, "msg": "Unknown property"}, "id": request_id}
+        return _refusal(0, "Unknown property", request_id)
     if method == "GET_PROPERTY":
         return {"result": listener.form == COMBINED, "id": request_id}
     if len(params) != 2 or not isinstance(params[1], bool):
-        return {"error": {"code": 1, "msg": "Invalid value type: expected Boolean"},
-                "id": request_id}
+        return _refusal(1, "Invalid value type: expected Boolean", request_id)
     listener.form = COMBINED if params[1] else RAW
     return {"result": None, "id": request_id}
+
+
+_NO_ID = object()
+
+
+def _refusal(code: int, msg: str, request_id: object = _NO_ID) -> dict[str, Any]:
+    """A stream connection's error answer; without an `id` when the message had none that
+    could be read (invalid JSON)."""
+    answer: dict[str, Any] = {"error": {"code": code, "msg": msg}}
+    if request_id is not _NO_ID:
+        answer["id"] = request_id
+    return answer
 
 
 def _lower(name: str) -> str:

@@ -25,7 +25,6 @@ by one task (`_sample`), which runs while anyone listens.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from execution_service.api.binance.history import (
     mini_ticker,
     rolling_ticker,
 )
-from execution_service.api.binance.hub import StreamHub
+from execution_service.api.binance.hub import Background, StreamHub
 from execution_service.api.binance.params import now_ms, quantity, text
 from execution_service.api.context import ApiContext
 from execution_service.engine.tape import DAY_MS, Candle, TapeTrade
@@ -141,7 +140,7 @@ class MarketStreams:
         self._books: dict[str, DepthBook] = {}
         self._klines: dict[str, tuple[Candle, int]] = {}  # by stream: last sent, at tick
         self._tickers: dict[str, Any] = {}  # by stream: the last sent (bookTicker, !...@arr)
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background()
         self._ticks = 0
 
     def changed(self, stream: str, listened: bool) -> None:
@@ -185,14 +184,10 @@ class MarketStreams:
 
     def start(self, context: ApiContext) -> None:
         """Sample for the listeners (from now until none is left)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(context))
+        self._task.ensure(lambda: self._run(context))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     async def _run(self, context: ApiContext) -> None:
         while self.hub.listeners:

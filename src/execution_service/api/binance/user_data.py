@@ -32,17 +32,15 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header
 
 from execution_service.api import schemas
 from execution_service.api.binance.errors import BinanceError
-from execution_service.api.binance.hub import StreamHub
+from execution_service.api.binance.hub import Background, StreamHub
 from execution_service.api.binance.lists import list_view
 from execution_service.api.binance.params import now_ms, text
 from execution_service.api.binance.signing import known_key
@@ -107,7 +105,7 @@ class UserStreams:
         self._keys: dict[str, ListenKey] = {}
         self._batches: deque[_Batch] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background()
         self.overflowed = 0  # times the queue was full and its followers were dropped
 
     # Listen keys
@@ -202,14 +200,10 @@ class UserStreams:
 
     def start(self, context: ApiContext) -> None:
         """Number and send the queued batches (while anyone follows an account)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(context))
+        self._task.ensure(lambda: self._run(context))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     async def _run(self, context: ApiContext) -> None:
         while self.hub.listeners:
@@ -376,9 +370,3 @@ async def close_listen_key(context: Context, listenKey: str | None = None,  # no
 
 def _users(context: ApiContext) -> UserStreams:
     return context.streams.users
-
-
-def sorted_payload(params: Sequence[tuple[str, str]]) -> str:
-    """What the WebSocket API signs: the parameters but `signature`, sorted by name, as a
-    query string."""
-    return urlencode(sorted((name, value) for name, value in params if name != "signature"))
